@@ -1,0 +1,91 @@
+/**
+ * Shared plumbing for the benchmark suites: one table format, ratios against a named
+ * baseline, and machine-readable JSON in bench/results/<suite>.json. Suites measure with
+ * tinybench where a call is short, or with `measureThroughput` for bulk transfers and
+ * multi-thread runs where the figure is bytes or operations over wall time.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+
+export interface Row {
+  /** What was measured, e.g. 'BlockCache acquire+release 4 KiB'. */
+  name: string;
+  /** Operations per second (or other rate), higher is better. */
+  opsPerSec: number;
+  /** Bytes per second where the row moves bytes. */
+  bytesPerSec?: number;
+  /** Name of the row this one is compared to; the ratio is opsPerSec / baseline's. */
+  baseline?: string;
+  /** Free-form note (thread count, sizes). */
+  note?: string;
+}
+
+export interface SuiteResult {
+  suite: string;
+  node: string;
+  cpu: string;
+  date: string;
+  rows: (Row & { ratio?: number })[];
+  extra?: Record<string, unknown>;
+}
+
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
+
+/** Runs one short function under tinybench and returns its mean ops/s. */
+export async function opsPerSec(fn: () => unknown, timeMs = 500, warmupMs = 100): Promise<number> {
+  const bench = new Bench({ time: timeMs, warmupTime: warmupMs });
+  bench.add('x', fn);
+  await bench.run();
+  const r = bench.tasks[0]!.result as unknown as { state: string; throughput?: { mean: number }; error?: unknown };
+  if (r.state !== 'completed' || !r.throughput) throw new Error(`benchmark failed: ${String(r.error ?? r.state)}`);
+  return r.throughput.mean;
+}
+
+/** Runs `fn` (which does `opsPerCall` operations) repeatedly for `timeMs` and returns ops/s. */
+export async function measureThroughput(fn: () => Promise<number> | number, timeMs = 1000): Promise<number> {
+  const start = performance.now();
+  let ops = 0;
+  do ops += await fn();
+  while (performance.now() - start < timeMs);
+  return ops / ((performance.now() - start) / 1000);
+}
+
+export function formatRate(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
+  return n.toFixed(1);
+}
+
+export function formatBytesRate(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB/s`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB/s`;
+  return `${(n / 1e3).toFixed(1)} KB/s`;
+}
+
+/** Prints the table (with ratios) and writes bench/results/<suite>.json. */
+export function report(suite: string, rows: Row[], extra?: Record<string, unknown>): SuiteResult {
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const withRatio = rows.map((r): Row & { ratio?: number } => {
+    const base = r.baseline ? byName.get(r.baseline) : undefined;
+    return base ? { ...r, ratio: r.opsPerSec / base.opsPerSec } : { ...r };
+  });
+  const table = withRatio.map((r) => ({
+    name: r.name,
+    'ops/s': formatRate(r.opsPerSec),
+    bandwidth: r.bytesPerSec ? formatBytesRate(r.bytesPerSec) : '',
+    ratio: r.ratio !== undefined ? `${r.ratio.toFixed(2)}x vs ${r.baseline}` : '',
+    note: r.note ?? '',
+  }));
+  console.table(table);
+  if (extra) console.log(JSON.stringify(extra, null, 2));
+  const result: SuiteResult = {
+    suite, node: process.version, cpu: cpus()[0]?.model ?? 'unknown', date: new Date().toISOString(), rows: withRatio, ...(extra ? { extra } : {}),
+  };
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `${suite}.json`), JSON.stringify(result, null, 2) + '\n');
+  return result;
+}
