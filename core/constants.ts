@@ -16,3 +16,116 @@ export const DEFAULT_BLOCK_SIZE_BYTES = 64 * MIB;
 export const DEFAULT_JOURNAL_LOG_ROLL_BYTES = 10 * MIB;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
+
+// Client and command line (issue 8).
+/** How many times a read of one block moves on to another source before it gives up. */
+export const CLIENT_MAX_READ_ATTEMPTS = 4;
+/** How many times a metadata call is retried across a master reconnect. */
+export const CLIENT_MAX_CALL_ATTEMPTS = 5;
+/** First back-off between retries; it doubles up to CLIENT_RETRY_MAX_DELAY_MS. */
+export const CLIENT_RETRY_BASE_DELAY_MS = 50;
+export const CLIENT_RETRY_MAX_DELAY_MS = 2000;
+/** How long a client keeps trying to reach a master that went away before calls fail. */
+export const CLIENT_RECONNECT_TIMEOUT_MS = 30_000;
+/** Bytes a write stream hands to a worker per chunk. */
+export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
+/** Largest file `readFile` returns as one Buffer. */
+export const CLIENT_MAX_READ_FILE_BYTES = 2 * GIB - 1;
+/** Default master address for `tessera fs` and `connect()`. */
+export const DEFAULT_MASTER_ADDRESS = `tcp://127.0.0.1:${DEFAULT_MASTER_RPC_PORT}`;
+/** Default data directory of `tessera local`, relative to the working directory. */
+export const DEFAULT_DATA_DIR = './tessera-data';
+/** Default MEM tier of a worker started by the command line. */
+export const DEFAULT_WORKER_MEM_BYTES = 1 * GIB;
+/** Bytes `tessera fs head` and `tail` print unless told otherwise. */
+export const CLI_HEAD_TAIL_DEFAULT_BYTES = 1 * KIB;
+/** Largest recursion depth `tessera fs ls -R` and `du` follow. */
+export const CLI_MAX_TREE_DEPTH = 256;
+
+// Master (issue 6).
+/** Longest namespace path accepted, in UTF-16 code units (as Linux's PATH_MAX). */
+export const MAX_PATH_LENGTH = 4096;
+/** Longest single path component (as Linux's NAME_MAX). */
+export const MAX_NAME_LENGTH = 255;
+/** Deepest namespace path, in components. */
+export const MAX_PATH_DEPTH = 256;
+/** Block ids are `containerId * 2^BLOCK_SEQUENCE_BITS + sequence` (Alluxio's scheme). */
+export const BLOCK_SEQUENCE_BITS = 24;
+/** Largest block sequence within one file: 2^24 - 1 blocks of 64 MiB is 1 PiB per file. */
+export const MAX_BLOCK_SEQUENCE = 2 ** 24 - 1;
+/** Largest inode (container) id, so that every block id stays below 2^53 (MAX_SAFE_INTEGER). */
+export const MAX_INODE_ID = 2 ** 29 - 1;
+/** Inode slots the master allocates at start-up; the tables double beyond it. */
+export const DEFAULT_INITIAL_INODE_CAPACITY = 1024;
+/** Most entries one listStatus page returns. */
+export const MAX_LIST_PAGE_ENTRIES = 10_000;
+/** Most mount points in one namespace. */
+export const MAX_MOUNTS = 1024;
+/** Most entries a UFS directory listing loads into the namespace at once. */
+export const MAX_UFS_LIST_ENTRIES = 1_000_000;
+/** Most commands queued for one worker between two heartbeats. */
+export const MAX_WORKER_PENDING_COMMANDS = 100_000;
+/** Most blocks one worker may report in one register or heartbeat call. */
+export const MAX_BLOCK_REPORT_ENTRIES = 10_000_000;
+/** Most workers a master tracks. */
+export const MAX_WORKERS = 10_000;
+/** How often the master checks TTLs and lost workers. */
+export const DEFAULT_TTL_CHECK_INTERVAL_MS = 1000;
+export const DEFAULT_LOST_WORKER_CHECK_INTERVAL_MS = 1000;
+/** Default replication bounds (-1: unbounded, as Alluxio). */
+export const DEFAULT_REPLICATION_MIN = 0;
+export const DEFAULT_REPLICATION_MAX = -1;
+
+// Transports and RPC (issue 5). Each is the default of an option of the same meaning in
+// transports/ (`RpcLimits`); a peer that breaks one gets a TesseraError with a stable code.
+/** Wire protocol version sent in the first frame of every connection (HELLO). */
+export const PROTOCOL_VERSION = 1;
+/** Largest frame payload accepted; checked on the header, before any payload is buffered. */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * MIB;
+/** Largest payload of one stream data frame; bigger writes are split (zero-copy subarrays). */
+export const DEFAULT_STREAM_CHUNK_BYTES = 1 * MIB;
+/** Bytes a stream receiver lets the sender have in flight (credit window). */
+export const DEFAULT_STREAM_WINDOW_BYTES = 8 * MIB;
+/** Calls (of any kind) a connection may have in flight at once. */
+export const DEFAULT_MAX_IN_FLIGHT_CALLS = 1024;
+/** Byte streams (upload or download calls) a connection may have open at once. */
+export const DEFAULT_MAX_OPEN_STREAMS = 256;
+/** Connections one RPC server accepts at once (over all its listeners). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** A connection that has not finished its HELLO/auth exchange by then is closed. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A server connection with no call in flight and no frame received for this long is closed. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
+/** How long connect() waits for the socket and the handshake together. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Small frames of one tick are packed into batches of this size before one socket write. */
+export const WRITE_BATCH_BYTES = 64 * KIB;
+/** Bytes of the random nonces of the token challenge-response. */
+export const AUTH_NONCE_BYTES = 32;
+
+// Worker host (issue 7).
+/** Operations waiting for one block's lock before further ones are refused. */
+export const WORKER_LOCK_WAITERS_MAX = 1024;
+/** A short-circuit pin lasts this long unless the client renews its lease. */
+export const WORKER_LEASE_MS = 30_000;
+/** How often expired leases are swept. */
+export const WORKER_LEASE_SWEEP_INTERVAL_MS = 1000;
+/** Short-circuit pins one client (connection) may hold at once. */
+export const WORKER_PINS_PER_OWNER_MAX = 4096;
+/** Bytes per data frame of a block read stream. */
+export const WORKER_STREAM_CHUNK_BYTES = 1 * MIB;
+/** Blocks moved out of a tier for one allocation before it gives up. */
+export const WORKER_EVICTION_ROUNDS_MAX = 4096;
+/** Async persistence retries: first back-off, ceiling, and attempts before a job is dropped. */
+export const WORKER_PERSIST_RETRY_BASE_MS = 200;
+export const WORKER_PERSIST_RETRY_MAX_MS = 30_000;
+export const WORKER_PERSIST_ATTEMPTS_MAX = 50;
+/** Pending persist jobs kept in the durable list. */
+export const WORKER_PERSIST_PENDING_MAX = 100_000;
+/** Threads of the piscina pool doing UFS reads and writes. */
+export const WORKER_UFS_POOL_THREADS_MAX = 2;
+/** Master link: back-off between registration attempts (doubles up to the max). */
+export const WORKER_REGISTER_RETRY_BASE_MS = 100;
+export const WORKER_REGISTER_RETRY_MAX_MS = 5000;
+/** Added/removed block ids carried by one heartbeat; the rest go in the next one. */
+export const WORKER_HEARTBEAT_BLOCKS_MAX = 100_000;
