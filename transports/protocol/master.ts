@@ -39,9 +39,10 @@
  * The file of a block is `Math.floor(blockId / 2^24)` and a file's blocks are
  * `fileId * 2^24 + 0 .. blockCount - 1`, derived, never listed one by one in the journal.
  */
+import { defineService, method } from '../service.js';
 
 export const MASTER_PROTOCOL_VERSION = 1;
-export const MASTER_SERVICE_NAME = 'tessera.master';
+export const MASTER_SERVICE_NAME = 'master';
 
 export const BLOCK_SEQUENCE_MULTIPLIER = 2 ** 24;
 
@@ -300,3 +301,34 @@ export const MASTER_METHODS = [
   'delete', 'setAttribute', 'free', 'load', 'persist', 'getNewBlockId', 'getBlockLocations', 'mount', 'unmount',
   'getMountTable', 'getWorkers', 'registerWorker', 'workerHeartbeat', 'commitBlock', 'reportPersisted',
 ] as const satisfies readonly MasterMethod[];
+
+type Empty = Record<string, never>;
+
+/** The master service definition: `server.register(MasterService, handlers)`, `client.service(MasterService)`. */
+export const MasterService = defineService(MASTER_SERVICE_NAME, {
+  health: method<Empty, { ok: true }>(),
+  getInfo: method<Empty, MasterInfo>(),
+  createFile: method<CreateFileRequest, FileInfo>(),
+  completeFile: method<CompleteFileRequest, FileInfo>(),
+  mkdir: method<MkdirRequest, FileInfo>(),
+  getStatus: method<PathRequest, FileInfo>(),
+  listStatus: method<ListStatusRequest, ListStatusResponse>(),
+  exists: method<PathRequest, boolean>(),
+  rename: method<RenameRequest, void>(),
+  delete: method<DeleteRequest, void>(),
+  setAttribute: method<SetAttributeRequest, FileInfo>(),
+  free: method<FreeRequest, { blockCount: number }>(),
+  load: method<LoadRequest, { blockCount: number }>(),
+  persist: method<PersistRequest, FileInfo>(),
+  getNewBlockId: method<GetNewBlockIdRequest, GetNewBlockIdResponse>(),
+  getBlockLocations: method<PathRequest, GetBlockLocationsResponse>(),
+  mount: method<MountRequest, MountPointInfo>(),
+  unmount: method<PathRequest, void>(),
+  getMountTable: method<Empty, MountPointInfo[]>(),
+  getWorkers: method<Empty, WorkerInfo[]>(),
+  registerWorker: method<RegisterWorkerRequest, RegisterWorkerResponse>(),
+  workerHeartbeat: method<WorkerHeartbeatRequest, WorkerHeartbeatResponse>(),
+  commitBlock: method<CommitBlockRequest, void>(),
+  reportPersisted: method<ReportPersistedRequest, void>(),
+});
+export type MasterServiceDef = typeof MasterService;
