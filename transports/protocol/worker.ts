@@ -24,11 +24,17 @@
  * A short-circuit client maps `path` read-only (native mapShared, `arenaBytes` long) and reads
  * `lengthBytes` at `offsetBytes` without a copy; it must call closeShortCircuit (or stop
  * renewing, or disconnect) when done. The bytes stay valid and unchanged until then.
+ *
+ * `WorkerApi` below is the shape of the calls as plain async functions (for documentation and
+ * for code that does not stream); `WorkerService` is the definition the RPC layer serves, in
+ * which readBlock streams bytes down (the response is a trailer after the bytes) and writeBlock
+ * streams bytes up.
  */
 import type { BlockReport } from './master.js';
+import { clientStream, defineService, method, serverStream } from '../service.js';
 
 export const WORKER_PROTOCOL_VERSION = 1;
-export const WORKER_SERVICE_NAME = 'tessera.worker';
+export const WORKER_SERVICE_NAME = 'worker';
 
 export type TierAlias = 'MEM' | 'SSD' | 'HDD';
 export type WorkerReadType = 'CACHE_PROMOTE' | 'CACHE' | 'NO_CACHE';
@@ -157,5 +163,19 @@ export const WORKER_METHODS = [
   'health', 'getInfo', 'readBlock', 'writeBlock', 'openShortCircuit', 'closeShortCircuit', 'renewLease',
   'persistFile', 'getBlockInfo', 'removeBlock',
 ] as const satisfies readonly WorkerMethod[];
+
+/** The service definition both sides derive their types from (method key on the wire: `worker.<name>`). */
+export const WorkerService = defineService(WORKER_SERVICE_NAME, {
+  health: method<Record<string, never>, { ok: true }>(),
+  getInfo: method<Record<string, never>, WorkerHostInfo>(),
+  readBlock: serverStream<ReadBlockRequest, ReadBlockResponse>(),
+  writeBlock: clientStream<WriteBlockRequest, WriteBlockResponse>(),
+  openShortCircuit: method<OpenShortCircuitRequest, OpenShortCircuitResponse>(),
+  closeShortCircuit: method<CloseShortCircuitRequest, { released: boolean }>(),
+  renewLease: method<Record<string, never>, { leaseMs: number }>(),
+  persistFile: method<PersistFileRequest, { queued: boolean }>(),
+  getBlockInfo: method<{ blockId: number }, BlockInfo | null>(),
+  removeBlock: method<{ blockId: number }, { removed: boolean }>(),
+});
 
 export type { BlockReport };
