@@ -207,7 +207,6 @@ export function unmap(buffer: ArrayBuffer): void {
   if (buffer.byteLength === 0) return; // already unmapped (detached)
   const b = need('unmap');
   call('munmap', () => b.unmap(buffer));
-  mapped.delete(buffer);
 }
 
 export type Advice = 'willneed' | 'dontneed' | 'hugepage';
