@@ -20,11 +20,11 @@ export const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
 // Client and command line (issue 8).
 /** How many times a read of one block moves on to another source before it gives up. */
 export const CLIENT_MAX_READ_ATTEMPTS = 4;
-/** How many times a metadata call is retried across a master reconnect. */
-export const CLIENT_MAX_CALL_ATTEMPTS = 5;
+/** How many times a metadata call is retried across a master reconnect (also bounded by CLIENT_RECONNECT_TIMEOUT_MS). */
+export const CLIENT_MAX_CALL_ATTEMPTS = 40;
 /** First back-off between retries; it doubles up to CLIENT_RETRY_MAX_DELAY_MS. */
 export const CLIENT_RETRY_BASE_DELAY_MS = 50;
-export const CLIENT_RETRY_MAX_DELAY_MS = 2000;
+export const CLIENT_RETRY_MAX_DELAY_MS = 1000;
 /** How long a client keeps trying to reach a master that went away before calls fail. */
 export const CLIENT_RECONNECT_TIMEOUT_MS = 30_000;
 /** Bytes a write stream hands to a worker per chunk. */
@@ -129,3 +129,43 @@ export const WORKER_REGISTER_RETRY_BASE_MS = 100;
 export const WORKER_REGISTER_RETRY_MAX_MS = 5000;
 /** Added/removed block ids carried by one heartbeat; the rest go in the next one. */
 export const WORKER_HEARTBEAT_BLOCKS_MAX = 100_000;
+
+// Journal (core/journal/). DEFAULT_JOURNAL_LOG_ROLL_BYTES is above.
+/** Largest payload of one journal entry. */
+export const JOURNAL_MAX_ENTRY_BYTES = 1 * MIB;
+/** A group-commit write holds at most this many bytes (or one entry, if larger). */
+export const JOURNAL_MAX_BATCH_BYTES = 1 * MIB;
+/** Entries accepted but not yet durable, per component; append throws LIMIT_EXCEEDED beyond. */
+export const JOURNAL_MAX_PENDING_ENTRIES = 1 << 20;
+/**
+ * A bad entry this close to the end of the current log is a torn tail (a crash can leave at
+ * most one unsynced batch); further from the end it is corruption, and open refuses.
+ */
+export const JOURNAL_MAX_TORN_TAIL_BYTES = Math.max(JOURNAL_MAX_BATCH_BYTES, JOURNAL_MAX_ENTRY_BYTES + 20);
+/** Checkpoint chunks larger than this are split into several frames. */
+export const JOURNAL_CHECKPOINT_CHUNK_BYTES = 4 * MIB;
+/** Checkpoint bytes are gathered into writes of about this size. */
+export const JOURNAL_CHECKPOINT_WRITE_BYTES = 1 * MIB;
+
+// Block engine (core/block-cache.ts and friends).
+export const BLOCK_CACHE_MAX_CAPACITY_BYTES = 3 * GIB;
+/** Default table size: one entry per this many bytes of capacity, clamped to [MIN, MAX]_BLOCKS. */
+export const BLOCK_CACHE_BYTES_PER_DEFAULT_BLOCK = 4 * KIB;
+export const BLOCK_CACHE_MIN_BLOCKS = 64;
+export const BLOCK_CACHE_MAX_BLOCKS = 1 << 22;
+/** Longest string id, in UTF-16 code units. */
+export const BLOCK_CACHE_MAX_KEY_CHARS = 1024;
+export const BLOCK_CACHE_DEFAULT_MAX_OWNERS = 64;
+export const BLOCK_CACHE_MAX_OWNERS = 1024;
+export const BLOCK_CACHE_DEFAULT_PINS_PER_OWNER = 1024;
+export const BLOCK_CACHE_MAX_PINS_PER_OWNER = 1 << 16;
+export const BLOCK_CACHE_DEFAULT_OWNER_LEASE_MS = 30_000;
+export const BLOCK_CACHE_MIN_OWNER_LEASE_MS = 50;
+/** Spins on a busy engine lock before sleeping on it. */
+export const BLOCK_CACHE_LOCK_SPIN_COUNT = 100;
+/** A waiter on the engine lock re-checks at least this often. */
+export const BLOCK_CACHE_LOCK_WAIT_SLICE_MS = 100;
+/** Lock-free lookup attempts before a lookup falls back to the lock. */
+export const BLOCK_CACHE_LOOKUP_RETRIES = 16;
+/** acquire()/get() refresh the owner heartbeat once per this many calls. */
+export const BLOCK_CACHE_HEARTBEAT_EVERY_CALLS = 1024;
