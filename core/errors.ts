@@ -62,6 +62,10 @@ export const ErrorCode = {
   LEASE_EXPIRED: 'TESSERA_ERR_LEASE_EXPIRED',
   CONFIG: 'TESSERA_ERR_CONFIG',
   CHECKSUM_MISMATCH: 'TESSERA_ERR_CHECKSUM_MISMATCH',
+  // Master (issue 6).
+  FILE_NOT_PERSISTED: 'TESSERA_ERR_FILE_NOT_PERSISTED',
+  FILE_PINNED: 'TESSERA_ERR_FILE_PINNED',
+  UFS_READ_ONLY: 'TESSERA_ERR_UFS_READ_ONLY',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -33,7 +33,7 @@
  * |        | n    | names of slots 0..slotCount-1, UTF-8, joined by '/'          |
  */
 import { pack, unpack } from 'msgpackr';
-import type { JournalEntry, JournaledStateMachine, CheckpointReader, CheckpointWriter } from '../core/journal/types.js';
+import type { JournalEntry, JournaledStateMachine, CheckpointReader, CheckpointWriter } from '../core/journal/index.js';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
 import type { PersistenceState } from '../transports/protocol/master.js';
