@@ -17,6 +17,8 @@
  * |                   |                   | pin; `{ kind: 'none' }` when remote, not in MEM or no shm     |
  * | closeShortCircuit |                   | releases one pin                                               |
  * | renewLease        |                   | keeps the caller's pins alive for another lease period         |
+ * | completeUfsFile   |                   | CACHE_THROUGH/THROUGH: makes the file written through visible |
+ * |                   |                   | in its UFS (or drops it with `abort`)                          |
  * | persistFile       |                   | queues an async persist of a file's blocks (ASYNC_THROUGH)     |
  * | getBlockInfo      |                   | where a block is held here, or `null`                          |
  * | removeBlock       |                   | drops a block from every tier (waits for its readers)          |
@@ -110,6 +112,13 @@ export type OpenShortCircuitResponse =
 
 export interface CloseShortCircuitRequest { pinId: number }
 
+/**
+ * CACHE_THROUGH and THROUGH: the blocks of one file go to one worker, in order, each with
+ * `ufs` set; their bytes are appended to one UFS writer before each block commits, and the
+ * file appears in the UFS at completeUfsFile (call it before the master's completeFile).
+ */
+export interface CompleteUfsFileRequest { ufsUri: string; ufsPath: string; abort?: boolean }
+
 export interface PersistFileRequest {
   fileId: number;
   ufsUri: string;
@@ -151,6 +160,7 @@ export interface WorkerApi {
   openShortCircuit(req: OpenShortCircuitRequest): Promise<OpenShortCircuitResponse>;
   closeShortCircuit(req: CloseShortCircuitRequest): Promise<{ released: boolean }>;
   renewLease(req: Record<string, never>): Promise<{ leaseMs: number }>;
+  completeUfsFile(req: CompleteUfsFileRequest): Promise<{ lengthBytes: number }>;
   persistFile(req: PersistFileRequest): Promise<{ queued: boolean }>;
   getBlockInfo(req: { blockId: number }): Promise<BlockInfo | null>;
   removeBlock(req: { blockId: number }): Promise<{ removed: boolean }>;
@@ -161,7 +171,7 @@ export type WorkerMethod = keyof WorkerApi;
 /** The method names, in a fixed order. readBlock streams down, writeBlock streams up. */
 export const WORKER_METHODS = [
   'health', 'getInfo', 'readBlock', 'writeBlock', 'openShortCircuit', 'closeShortCircuit', 'renewLease',
-  'persistFile', 'getBlockInfo', 'removeBlock',
+  'completeUfsFile', 'persistFile', 'getBlockInfo', 'removeBlock',
 ] as const satisfies readonly WorkerMethod[];
 
 /** The service definition both sides derive their types from (method key on the wire: `worker.<name>`). */
@@ -173,6 +183,7 @@ export const WorkerService = defineService(WORKER_SERVICE_NAME, {
   openShortCircuit: method<OpenShortCircuitRequest, OpenShortCircuitResponse>(),
   closeShortCircuit: method<CloseShortCircuitRequest, { released: boolean }>(),
   renewLease: method<Record<string, never>, { leaseMs: number }>(),
+  completeUfsFile: method<CompleteUfsFileRequest, { lengthBytes: number }>(),
   persistFile: method<PersistFileRequest, { queued: boolean }>(),
   getBlockInfo: method<{ blockId: number }, BlockInfo | null>(),
   removeBlock: method<{ blockId: number }, { removed: boolean }>(),
