@@ -21,7 +21,7 @@ import { ErrorCode, TesseraError } from '../core/errors.js';
 import { setCrc32cImplementation } from '../core/crc32c.js';
 
 /** The exports of tessera.node whose layout this file was written for (src/lib.rs ABI_VERSION). */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 /** Largest mapping: a Uint8Array in Node 20 views at most 2^32 bytes. */
 export const NATIVE_MAP_MAX_BYTES = 2 ** 32;
 /** Longest path accepted by mapShared, in UTF-8 bytes (Linux PATH_MAX). */
@@ -49,6 +49,7 @@ interface NativeBinding {
   crc32c(bytes: Uint8Array, seed: number): number;
   pageSize(): number;
   liveMappings(): number;
+  pageOffsetOf(view: Uint8Array): number;
   memlockLimit(): { soft: number; hard: number };
   features(): { sse42: boolean; arch: string };
 }
@@ -306,4 +307,10 @@ export function memlockLimit(): { soft: number; hard: number } | undefined {
 /** How many mappings are live in this thread's process (tests use it to see leaks). */
 export function liveMappings(): number {
   return binding ? binding.liveMappings() : 0;
+}
+
+/** Where a view's first byte sits within its page (address % page size): benchmarks use it to control alignment. */
+export function pageOffsetOf(view: Uint8Array): number {
+  if (!(view instanceof Uint8Array)) throw new TypeError('view must be a Uint8Array');
+  return need('pageOffsetOf').pageOffsetOf(view);
 }

@@ -3,12 +3,13 @@
 //! errors to TesseraError codes. The functions here check their arguments again, so a wrong
 //! call from anywhere throws a TypeError/RangeError instead of touching bad memory.
 //!
-//! Exports (ABI_VERSION 1):
+//! Exports (ABI_VERSION 2):
 //!   abiVersion: number, features(): { sse42 }, pageSize(), memlockLimit(): [soft, hard],
 //!   mapShared(path, sizeBytes, create, lock, readOnly) -> ArrayBuffer, unmap(ab),
 //!   madvise(ab, offsetBytes, lengthBytes, advice), msync(ab, offsetBytes, lengthBytes, async),
 //!   futexWait(i32, index, expected, timeoutMs) -> 0|1|2, futexWake(i32, index, count) -> n,
-//!   crc32c(u8, seed) -> u32, liveMappings() -> n
+//!   crc32c(u8, seed) -> u32, liveMappings() -> n,
+//!   pageOffsetOf(u8) -> address of its first byte modulo the page size (alignment, for benchmarks)
 
 mod crc32c;
 mod ffi;
@@ -21,7 +22,7 @@ use js::*;
 use std::os::raw::c_void;
 use std::ptr::null_mut;
 
-const ABI_VERSION: f64 = 1.0;
+const ABI_VERSION: f64 = 2.0;
 
 /// Wraps a body `fn(&Args) -> JsResult<napi_value>` as a Node-API callback: argument
 /// count check, errors thrown into JS, and no panic ever unwinds into Node.
@@ -59,6 +60,10 @@ js_fn!(js_crc32c, 2, |a: &Args| -> JsResult<napi_value> {
     let bytes: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(data, len) };
     uint32(a.env, crc32c::crc32c(seed, bytes))
 });
+js_fn!(js_page_offset_of, 1, |a: &Args| -> JsResult<napi_value> {
+    let (data, _) = a.typed_array(0, "view", NAPI_UINT8_ARRAY, "Uint8Array")?;
+    number(a.env, ((data as usize) % mapping::page_size()) as f64)
+});
 js_fn!(js_page_size, 0, |a: &Args| number(a.env, mapping::page_size() as f64));
 js_fn!(js_live_mappings, 0, |a: &Args| number(a.env, mapping::live_count() as f64));
 js_fn!(js_memlock_limit, 0, |a: &Args| -> JsResult<napi_value> {
@@ -92,6 +97,7 @@ unsafe fn init(env: napi_env, exports: napi_value) -> JsResult<napi_value> {
     export(env, exports, "futexWake", js_futex_wake)?;
     export(env, exports, "crc32c", js_crc32c)?;
     export(env, exports, "pageSize", js_page_size)?;
+    export(env, exports, "pageOffsetOf", js_page_offset_of)?;
     export(env, exports, "liveMappings", js_live_mappings)?;
     export(env, exports, "memlockLimit", js_memlock_limit)?;
     export(env, exports, "features", js_features)?;
