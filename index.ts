@@ -4,3 +4,12 @@
 export { TesseraError, ErrorCode, isTesseraError } from './core/errors.js';
 export type { ErrorCodeValue } from './core/errors.js';
 export { crc32c } from './core/crc32c.js';
+// Transports and RPC (issue 5).
+export {
+  RpcServer, RpcClient, Peer, defineService, method, serverStream, clientStream, event, transportFor,
+  InprocNetwork, InprocTransport, parseAddress, DEFAULT_LIMITS,
+} from './transports/index.js';
+export type {
+  Transport, Listener, Connection, RpcServerOptions, RpcClientOptions, RpcLimits, ServerAuth, ClientAuth, PeerIdentity,
+  CallContext, CallOptions, DownloadCall, UploadCall, ByteSink, ByteSource, ServiceDef, TlsOptions,
+} from './transports/index.js';

@@ -1,0 +1,202 @@
+/**
+ * `Connection`: one base class owns the lifecycle of every transport's connections, so that
+ * close and destroy mean the same thing over inproc, TCP, TLS and WebSocket. Implementations
+ * only move frames: `_sendFrames` out, `_receive` in, `_end`/`_destroy` for the socket.
+ *
+ *   open ──close()──> closing ──(pending frames flushed, peer told)──> closed
+ *     └──────────destroy() / peer gone / protocol error──────────────────┘
+ *
+ * close() and destroy() are idempotent; the first reason wins and is what `closeReason` and
+ * the single 'close' event carry (a TesseraError, CONNECTION_CLOSED for an orderly close).
+ * Frames sent in one tick are handed to the implementation together (one socket write).
+ * A connection does not know about calls or auth: that is the RPC layer (rpc-*.ts).
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCode, TesseraError } from '../core/errors.js';
+import { type Frame, FrameEncoder, FrameKind, FrameParser, frame } from './wire.js';
+
+/** What TLS says about the peer (only on tls:// and wss:// connections). */
+export interface TlsPeerInfo {
+  /** True when the peer presented a certificate that chains to our CA. */
+  authorized: boolean;
+  authorizationError: string | undefined;
+  /** Subject common name of the peer certificate, if any. */
+  subjectCN: string | undefined;
+}
+
+let nextConnectionId = 1;
+
+export abstract class Connection extends EventEmitter {
+  /** Process-unique id, for logs and for tying leases to a connection. */
+  readonly id = nextConnectionId++;
+  readonly localAddress: string;
+  readonly remoteAddress: string;
+  /** Set by the RPC layer: called for each received frame, in order. */
+  onFrame: ((f: Frame) => void) | undefined;
+  #state: 'open' | 'closing' | 'closed' = 'open';
+  #reason: TesseraError | undefined;
+  #outbox: Frame[] = [];
+  #flushScheduled = false;
+  #inbox: Frame[] | undefined;
+  #closed: Promise<TesseraError>;
+  #resolveClosed!: (r: TesseraError) => void;
+
+  constructor(localAddress: string, remoteAddress: string) {
+    super();
+    this.localAddress = localAddress;
+    this.remoteAddress = remoteAddress;
+    this.#closed = new Promise((resolve) => { this.#resolveClosed = resolve; });
+  }
+
+  /** TLS facts about the peer, or undefined on transports without TLS. */
+  get tls(): TlsPeerInfo | undefined {
+    return undefined;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  /** Why the connection closed (or is closing); undefined while open. */
+  get closeReason(): TesseraError | undefined {
+    return this.#reason;
+  }
+
+  /** Resolves with the close reason once the connection is closed. */
+  get closed(): Promise<TesseraError> {
+    return this.#closed;
+  }
+
+  /** Queues a frame; frames of one tick go out in one write. Dropped once closing. */
+  send(f: Frame): void {
+    if (this.#state !== 'open') return;
+    this.#outbox.push(f);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flush);
+    }
+  }
+
+  /** Sends a connection-level ERROR frame, then closes with that error as reason. */
+  fail(err: TesseraError): Promise<void> {
+    if (this.#state === 'open') this.send(frame(FrameKind.ERROR, 0, { code: err.code, message: err.message }));
+    return this.close(err);
+  }
+
+  /** Orderly close: queued frames go out first. Idempotent; the first reason wins. */
+  close(reason?: TesseraError): Promise<void> {
+    if (this.#state === 'open') {
+      this.#state = 'closing';
+      this.#reason = reason ?? new TesseraError(ErrorCode.CONNECTION_CLOSED, 'Connection closed: closed locally');
+      this.#flush();
+      void this._end().catch(() => undefined).finally(() => this.#finish());
+    }
+    return this.#closed.then(() => undefined);
+  }
+
+  /** Immediate close: queued frames are dropped. Idempotent; the first reason wins. */
+  destroy(reason?: TesseraError): void {
+    if (this.#state === 'closed') return;
+    this.#reason ??= reason ?? new TesseraError(ErrorCode.CONNECTION_CLOSED, 'Connection closed: destroyed locally');
+    this.#outbox = [];
+    this.#state = 'closing';
+    try {
+      this._destroy();
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /** Called by implementations when the peer or the network ended the connection. */
+  protected _peerGone(reason?: TesseraError): void {
+    if (this.#state === 'closed') return;
+    this.#reason ??= reason ?? new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: closed by peer ${this.remoteAddress}`);
+    this.destroy();
+  }
+
+  /** Called by implementations for every received frame, in order. */
+  protected _receive(f: Frame): void {
+    if (this.#state === 'closed') return;
+    if (this.onFrame === undefined) {
+      (this.#inbox ??= []).push(f);
+      return;
+    }
+    this.onFrame(f);
+  }
+
+  /** The RPC layer calls this once after setting onFrame, to get frames that came first. */
+  drainInbox(): void {
+    const inbox = this.#inbox;
+    this.#inbox = undefined;
+    if (inbox) for (const f of inbox) this._receive(f);
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#outbox.length === 0 || this.#state === 'closed') return;
+    const frames = this.#outbox;
+    this.#outbox = [];
+    try {
+      this._sendFrames(frames);
+    } catch (err) {
+      this.destroy(err instanceof TesseraError ? err
+        : new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: write failed (${(err as Error).message})`, { cause: err }));
+    }
+  };
+
+  #finish(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    const reason = this.#reason!;
+    this.#resolveClosed(reason);
+    this.emit('close', reason);
+  }
+
+  /** Moves frames towards the peer, in order. */
+  protected abstract _sendFrames(frames: Frame[]): void;
+  /** Ends the connection after the frames already given were sent. */
+  protected abstract _end(): Promise<void>;
+  /** Tears the connection down now. */
+  protected abstract _destroy(): void;
+}
+
+/**
+ * Base for transports that move bytes (tcp, tls, ws): frames are encoded into few buffers per
+ * tick, received bytes are parsed into frames; a parse error sends an ERROR frame and closes.
+ */
+export abstract class ByteConnection extends Connection {
+  readonly #encoder: FrameEncoder;
+  readonly #parser: FrameParser;
+  #emit = (f: Frame): void => this._receive(f);
+
+  constructor(localAddress: string, remoteAddress: string, maxFrameBytes: number) {
+    super(localAddress, remoteAddress);
+    this.#encoder = new FrameEncoder(maxFrameBytes);
+    this.#parser = new FrameParser(maxFrameBytes);
+  }
+
+  /** True while a frame has been partly received. */
+  get midFrame(): boolean {
+    return this.#parser.midFrame;
+  }
+
+  protected override _sendFrames(frames: Frame[]): void {
+    const enc = this.#encoder;
+    for (const f of frames) enc.add(f);
+    this._writeBuffers(enc.take());
+  }
+
+  /** Implementations call this with every chunk read from the socket. */
+  protected _receiveBytes(chunk: Uint8Array): void {
+    if (!this.isOpen) return;
+    try {
+      this.#parser.push(chunk, this.#emit);
+    } catch (err) {
+      if (err instanceof TesseraError) void this.fail(err);
+      else throw err;
+    }
+  }
+
+  /** Writes the buffers in order, ideally as one vectored write. */
+  protected abstract _writeBuffers(buffers: Uint8Array[]): void;
+}

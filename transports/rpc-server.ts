@@ -1,0 +1,480 @@
+/**
+ * RpcServer: registers service handlers, listens on any number of addresses, and runs one
+ * session per accepted connection: handshake and auth first (nothing else is accepted until
+ * then), then calls multiplexed by id, with limits on calls in flight and open streams,
+ * deadlines and cancellation surfaced as `ctx.signal`, and server-pushed events via `Peer`.
+ *
+ * Fault model: a peer that breaks the protocol (bad frame, call before auth, stream credit
+ * overrun) gets an ERROR frame and loses its connection; other connections are untouched.
+ * A handler that throws fails only its call: TesseraErrors keep their code, anything else
+ * travels as TESSERA_ERR_REMOTE.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCode, TesseraError } from '../core/errors.js';
+import { PROTOCOL_VERSION } from '../core/constants.js';
+import type { Connection } from './connection.js';
+import { isLoopbackAddress, parseAddress } from './address.js';
+import type { Listener, TlsOptions, Transport } from './transport.js';
+import { transportFor } from './transport-for.js';
+import { type Frame, FrameKind, dataFrame, frame, frameKindName } from './wire.js';
+import { InStream, OutStream } from './streams.js';
+import {
+  type EventBody, type EventNames, type Handlers, type MethodKind, type ServiceDef, type ServiceShape, type CallContext, memberKey,
+} from './service.js';
+import {
+  type HelloBody, type PeerIdentity, type ReadyBody, type RpcLimits, type ServerAuth, PROTOCOL_MAGIC, authProof, checkLimits,
+  closedError, errorFromWire, errorToWire, isNonce, newNonce, proofMatches,
+} from './rpc-common.js';
+
+export interface RpcServerOptions {
+  /** Default: { mode: 'none' }, allowed only on loopback addresses. */
+  auth?: ServerAuth;
+  limits?: Partial<RpcLimits>;
+  /** Certificates for tls:// and wss:// listeners. */
+  tls?: TlsOptions;
+  /** Use this transport instead of transportFor(address) (e.g. an InprocTransport on a simulated network). */
+  transport?: Transport;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyHandler = (req: any, ctx: CallContext, stream?: any) => unknown;
+interface Registered { kind: MethodKind; fn: AnyHandler; key: string }
+
+/**
+ * The server's view of one client connection. Lives from the end of the handshake to the
+ * close of the connection; emits 'close' (reason) once. Use it to tie leases and pins to a
+ * client, and to push events.
+ */
+export class Peer extends EventEmitter {
+  readonly id: number;
+  readonly identity: PeerIdentity;
+  readonly connection: Connection;
+
+  constructor(connection: Connection, identity: PeerIdentity) {
+    super();
+    this.id = connection.id;
+    this.connection = connection;
+    this.identity = identity;
+  }
+
+  get isOpen(): boolean {
+    return this.connection.isOpen;
+  }
+
+  /** Resolves with the reason when the connection closes. */
+  get closed(): Promise<TesseraError> {
+    return this.connection.closed;
+  }
+
+  /** Pushes an event to this client. Dropped silently if the connection is closed. */
+  push<S extends ServiceShape, E extends EventNames<S>>(service: ServiceDef<S>, event: E, body: EventBody<S[E]>): void {
+    const m = service.members[event];
+    if (m === undefined || m.type !== 'event') throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot push: ${service.name}.${event} is not an event`);
+    this.connection.send(frame(FrameKind.PUSH, 0, [memberKey(service, event), body]));
+  }
+
+  /** Closes the connection (queued frames go out first). */
+  close(reason?: TesseraError): Promise<void> {
+    return this.connection.close(reason);
+  }
+}
+
+const enum Phase { HELLO, AUTH, READY }
+
+class ServerCall {
+  readonly id: number;
+  readonly key: string;
+  done = false;
+  controller: AbortController | undefined;
+  abortReason: TesseraError | undefined;
+  timer: NodeJS.Timeout | undefined;
+  input: InStream | undefined;
+  output: OutStream | undefined;
+
+  constructor(id: number, key: string) {
+    this.id = id;
+    this.key = key;
+  }
+
+  abort(reason: TesseraError): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.input?.fail(reason);
+    this.output?.fail(reason);
+  }
+}
+
+class Context implements CallContext {
+  readonly peer: Peer;
+  readonly deadline: number | undefined;
+  readonly #call: ServerCall;
+
+  constructor(peer: Peer, call: ServerCall, deadline: number | undefined) {
+    this.peer = peer;
+    this.#call = call;
+    this.deadline = deadline;
+  }
+
+  get signal(): AbortSignal {
+    const c = this.#call;
+    if (c.controller === undefined) {
+      c.controller = new AbortController();
+      if (c.abortReason) c.controller.abort(c.abortReason);
+    }
+    return c.controller.signal;
+  }
+}
+
+class ServerSession {
+  readonly #server: RpcServerCore;
+  readonly #conn: Connection;
+  readonly #limits: RpcLimits;
+  #phase = Phase.HELLO;
+  #clientNonce: Uint8Array | undefined;
+  #serverNonce: Buffer | undefined;
+  #peerWindowBytes = 0;
+  #peer: Peer | undefined;
+  readonly #calls = new Map<number, ServerCall>();
+  #streamCount = 0;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #framesSeen = 0;
+  #framesAtLastIdleCheck = -1;
+
+  constructor(server: RpcServerCore, conn: Connection) {
+    this.#server = server;
+    this.#conn = conn;
+    this.#limits = server.limits;
+    conn.onFrame = (f) => this.#onFrame(f);
+    conn.once('close', (reason: TesseraError) => this.#onClose(reason));
+    this.#handshakeTimer = setTimeout(() => {
+      void conn.fail(new TesseraError(ErrorCode.HANDSHAKE_TIMEOUT, `Handshake timed out: no complete HELLO/auth within handshakeTimeoutMs ${this.#limits.handshakeTimeoutMs}`));
+    }, this.#limits.handshakeTimeoutMs);
+    this.#armIdle();
+    conn.drainInbox();
+  }
+
+  #armIdle(): void {
+    this.#idleTimer = setTimeout(() => {
+      const quiet = this.#framesSeen === this.#framesAtLastIdleCheck;
+      this.#framesAtLastIdleCheck = this.#framesSeen;
+      if (quiet && this.#calls.size === 0 && this.#phase === Phase.READY) {
+        void this.#conn.fail(new TesseraError(ErrorCode.IDLE_TIMEOUT, `Connection idle: no frame and no call for idleTimeoutMs ${this.#limits.idleTimeoutMs}`));
+        return;
+      }
+      this.#armIdle();
+    }, this.#limits.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #onClose(reason: TesseraError): void {
+    clearTimeout(this.#handshakeTimer);
+    clearTimeout(this.#idleTimer);
+    const err = closedError(reason, 'Call aborted');
+    for (const c of this.#calls.values()) this.#finish(c, err);
+    this.#server.sessionClosed(this.#conn, this.#peer, reason);
+  }
+
+  #protocolError(message: string, code: typeof ErrorCode.PROTOCOL | typeof ErrorCode.UNAUTHENTICATED = ErrorCode.PROTOCOL): void {
+    void this.#conn.fail(new TesseraError(code, message));
+  }
+
+  #onFrame(f: Frame): void {
+    this.#framesSeen++;
+    if (this.#phase !== Phase.READY) {
+      this.#onHandshakeFrame(f);
+      return;
+    }
+    switch (f.kind) {
+      case FrameKind.REQUEST: this.#onRequest(f); return;
+      case FrameKind.DATA: this.#onData(f); return;
+      case FrameKind.CREDIT: this.#onCredit(f); return;
+      case FrameKind.CANCEL: this.#onCancel(f); return;
+      case FrameKind.ERROR: void this.#conn.close(errorFromWire(f.body, 'Peer error')); return;
+      default: this.#protocolError(`Unexpected ${frameKindName(f.kind)} frame from a client`);
+    }
+  }
+
+  #onHandshakeFrame(f: Frame): void {
+    if (f.kind === FrameKind.ERROR) { void this.#conn.close(errorFromWire(f.body, 'Peer error')); return; }
+    if (this.#phase === Phase.HELLO) {
+      if (f.kind !== FrameKind.HELLO) {
+        this.#protocolError(`Unauthenticated: ${frameKindName(f.kind)} frame before the HELLO exchange finished`, ErrorCode.UNAUTHENTICATED);
+        return;
+      }
+      const h = f.body as Partial<HelloBody> | undefined;
+      if (h === null || typeof h !== 'object' || h.magic !== PROTOCOL_MAGIC) { this.#protocolError('Bad HELLO: not a Tessera client'); return; }
+      if (h.version !== PROTOCOL_VERSION) {
+        void this.#conn.fail(new TesseraError(ErrorCode.PROTOCOL_VERSION, `Unsupported protocol version ${String(h.version)}: this server speaks version ${PROTOCOL_VERSION}`));
+        return;
+      }
+      if (!Number.isInteger(h.windowBytes) || h.windowBytes! < 1024 || !isNonce(h.nonce)) { this.#protocolError('Bad HELLO: windowBytes or nonce missing'); return; }
+      this.#peerWindowBytes = h.windowBytes!;
+      this.#clientNonce = h.nonce;
+      const auth = this.#server.auth;
+      if (auth.mode === 'token') {
+        this.#serverNonce = newNonce();
+        this.#phase = Phase.AUTH;
+        this.#conn.send(frame(FrameKind.CHALLENGE, 0, { nonce: this.#serverNonce }));
+        return;
+      }
+      if (auth.mode === 'mtls') {
+        const t = this.#conn.tls;
+        if (!t || !t.authorized) {
+          this.#protocolError(`Unauthenticated: a verified client certificate is required${t?.authorizationError ? ` (${t.authorizationError})` : ''}`, ErrorCode.UNAUTHENTICATED);
+          return;
+        }
+        this.#ready({ method: 'mtls', subject: t.subjectCN, remoteAddress: this.#conn.remoteAddress }, undefined);
+        return;
+      }
+      this.#ready({ method: 'none', subject: undefined, remoteAddress: this.#conn.remoteAddress }, undefined);
+      return;
+    }
+    // Phase.AUTH
+    const auth = this.#server.auth;
+    if (f.kind !== FrameKind.AUTH || auth.mode !== 'token') {
+      this.#protocolError(`Unauthenticated: ${frameKindName(f.kind)} frame before authentication`, ErrorCode.UNAUTHENTICATED);
+      return;
+    }
+    const proof = (f.body as { proof?: unknown } | undefined)?.proof;
+    const expected = authProof(auth.secret, 'client', this.#serverNonce!, this.#clientNonce!);
+    if (!proofMatches(proof, expected)) {
+      this.#protocolError('Unauthenticated: wrong token', ErrorCode.UNAUTHENTICATED);
+      return;
+    }
+    const serverProof = authProof(auth.secret, 'server', this.#clientNonce!, this.#serverNonce!);
+    this.#ready({ method: 'token', subject: undefined, remoteAddress: this.#conn.remoteAddress }, serverProof);
+  }
+
+  #ready(identity: PeerIdentity, proof: Buffer | undefined): void {
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    this.#phase = Phase.READY;
+    const body: ReadyBody = { windowBytes: this.#limits.streamWindowBytes, method: identity.method };
+    if (proof) body.proof = proof;
+    this.#conn.send(frame(FrameKind.READY, 0, body));
+    this.#peer = new Peer(this.#conn, identity);
+    this.#server.sessionReady(this.#peer);
+  }
+
+  #onRequest(f: Frame): void {
+    const id = f.id;
+    const body = f.body;
+    if (!Array.isArray(body) || typeof body[0] !== 'string' || (body[2] != null && typeof body[2] !== 'number')) {
+      this.#protocolError('Bad REQUEST frame: expected [methodKey, request, deadlineMs?]');
+      return;
+    }
+    if (this.#calls.has(id)) { this.#protocolError(`Bad REQUEST frame: call id ${id} is already in flight`); return; }
+    const key = body[0] as string;
+    const fail = (code: typeof ErrorCode[keyof typeof ErrorCode], message: string): void => {
+      this.#conn.send(frame(FrameKind.FAILURE, id, { code, message }));
+    };
+    if (this.#calls.size >= this.#limits.maxInFlightCalls) {
+      fail(ErrorCode.LIMIT_EXCEEDED, `Cannot start ${key}: ${this.#calls.size} calls in flight on this connection (maxInFlightCalls ${this.#limits.maxInFlightCalls})`);
+      return;
+    }
+    const entry = this.#server.handlers.get(key);
+    if (entry === undefined) { fail(ErrorCode.UNKNOWN_METHOD, `Unknown method ${key}`); return; }
+    const streaming = entry.kind !== 'unary';
+    if (streaming && this.#streamCount >= this.#limits.maxOpenStreams) {
+      fail(ErrorCode.LIMIT_EXCEEDED, `Cannot start ${key}: ${this.#streamCount} streams open on this connection (maxOpenStreams ${this.#limits.maxOpenStreams})`);
+      return;
+    }
+    const call = new ServerCall(id, key);
+    this.#calls.set(id, call);
+    let deadline: number | undefined;
+    const deadlineMs = body[2] as number | null | undefined;
+    if (deadlineMs != null) {
+      deadline = Date.now() + deadlineMs;
+      call.timer = setTimeout(() => {
+        this.#finish(call, new TesseraError(ErrorCode.DEADLINE_EXCEEDED, `${key} exceeded its deadline of ${deadlineMs} ms`));
+      }, Math.max(0, deadlineMs));
+    }
+    let stream: InStream | OutStream | undefined;
+    if (entry.kind === 'serverStream') {
+      this.#streamCount++;
+      stream = call.output = new OutStream(this.#peerWindowBytes, this.#limits.streamChunkBytes, (bytes, end) => this.#conn.send(dataFrame(id, bytes, end)));
+    } else if (entry.kind === 'clientStream') {
+      this.#streamCount++;
+      stream = call.input = new InStream(this.#limits.streamWindowBytes, (n) => this.#conn.send(frame(FrameKind.CREDIT, id, n)), () => undefined);
+    }
+    const ctx = new Context(this.#peer!, call, deadline);
+    let result: unknown;
+    try {
+      result = entry.fn(body[1], ctx, stream);
+    } catch (err) {
+      this.#respondError(call, err);
+      return;
+    }
+    if (result instanceof Promise) result.then((v) => this.#respond(call, v), (err) => this.#respondError(call, err));
+    else this.#respond(call, result);
+  }
+
+  #respond(call: ServerCall, value: unknown): void {
+    if (call.done) return;
+    const out = call.output;
+    if (out !== undefined) {
+      // The response ends the download: it must follow every byte the handler wrote.
+      out.drain().then(() => {
+        if (call.done) return;
+        this.#conn.send(frame(FrameKind.RESPONSE, call.id, value));
+        this.#finish(call, undefined);
+      }, (err) => this.#respondError(call, err));
+      return;
+    }
+    this.#conn.send(frame(FrameKind.RESPONSE, call.id, value));
+    this.#finish(call, undefined);
+  }
+
+  #respondError(call: ServerCall, err: unknown): void {
+    if (call.done) return;
+    this.#conn.send(frame(FrameKind.FAILURE, call.id, errorToWire(err, `Handler ${call.key}`)));
+    this.#finish(call, err instanceof TesseraError ? err : new TesseraError(ErrorCode.REMOTE, 'handler failed'));
+  }
+
+  /** Ends a call: `reason` set when it ended abnormally (its signal and streams see it). */
+  #finish(call: ServerCall, reason: TesseraError | undefined): void {
+    if (call.done) return;
+    call.done = true;
+    if (this.#calls.get(call.id) === call) this.#calls.delete(call.id);
+    if (call.timer) clearTimeout(call.timer);
+    if (call.input || call.output) this.#streamCount--;
+    if (reason) call.abort(reason);
+    else call.output?.finish();
+  }
+
+  #onCancel(f: Frame): void {
+    const call = this.#calls.get(f.id);
+    if (call) this.#finish(call, new TesseraError(ErrorCode.CANCELLED, `${call.key} cancelled by the client`));
+  }
+
+  #onData(f: Frame): void {
+    const call = this.#calls.get(f.id);
+    if (call === undefined) return; // late bytes of a call that ended: dropped
+    if (call.input === undefined) { this.#protocolError(`Bad DATA frame: call ${f.id} (${call.key}) takes no bytes`); return; }
+    if (!call.input.push(f.bytes!, (f.flags & 1) !== 0)) this.#protocolError(`Bad DATA frame: call ${f.id} overran its credit window`);
+  }
+
+  #onCredit(f: Frame): void {
+    const n = f.body;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) { this.#protocolError('Bad CREDIT frame: expected a positive integer'); return; }
+    this.#calls.get(f.id)?.output?.addCredit(n);
+  }
+}
+
+/** The parts of the server a session needs. */
+interface RpcServerCore {
+  readonly limits: RpcLimits;
+  readonly auth: ServerAuth;
+  readonly handlers: Map<string, Registered>;
+  sessionReady(peer: Peer): void;
+  sessionClosed(conn: Connection, peer: Peer | undefined, reason: TesseraError): void;
+}
+
+/**
+ * Serves registered services on one or more listeners. Events: 'connection' (peer) once a
+ * client passed the handshake; 'disconnect' (peer, reason) when it goes.
+ */
+export class RpcServer extends EventEmitter {
+  readonly #core: RpcServerCore;
+  readonly #options: RpcServerOptions;
+  readonly #listeners: Listener[] = [];
+  readonly #connections = new Set<Connection>();
+  readonly #peers = new Set<Peer>();
+  #closed = false;
+
+  constructor(options: RpcServerOptions = {}) {
+    super();
+    this.#options = options;
+    const auth = options.auth ?? { mode: 'none' };
+    if (auth.mode === 'token' && !(typeof auth.secret === 'string' ? auth.secret.length > 0 : auth.secret instanceof Uint8Array && auth.secret.byteLength > 0)) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid option auth.secret: a token server needs a non-empty secret');
+    }
+    if (auth.mode !== 'none' && auth.mode !== 'token' && auth.mode !== 'mtls') {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option auth.mode: expected 'none', 'token' or 'mtls', got ${String((auth as { mode: unknown }).mode)}`);
+    }
+    this.#core = {
+      limits: checkLimits(options.limits),
+      auth,
+      handlers: new Map(),
+      sessionReady: (peer) => {
+        this.#peers.add(peer);
+        this.emit('connection', peer);
+      },
+      sessionClosed: (conn, peer, reason) => {
+        this.#connections.delete(conn);
+        if (peer) {
+          this.#peers.delete(peer);
+          peer.emit('close', reason);
+          this.emit('disconnect', peer, reason);
+        }
+      },
+    };
+  }
+
+  get limits(): Readonly<RpcLimits> {
+    return this.#core.limits;
+  }
+
+  /** Clients that passed the handshake and are still connected. */
+  get peers(): ReadonlySet<Peer> {
+    return this.#peers;
+  }
+
+  /** Registers the handlers of one service; every method must have one. */
+  register<S extends ServiceShape>(service: ServiceDef<S>, handlers: Handlers<S>): this {
+    for (const [name, m] of Object.entries(service.members)) {
+      if (m.type !== 'method') continue;
+      const fn = (handlers as Record<string, AnyHandler | undefined>)[name];
+      if (typeof fn !== 'function') throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot register ${service.name}: no handler for ${name}`);
+      const key = memberKey(service, name);
+      if (this.#core.handlers.has(key)) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot register ${service.name}: ${key} is already registered`);
+      this.#core.handlers.set(key, { kind: m.kind, fn: fn.bind(handlers), key });
+    }
+    return this;
+  }
+
+  /** Pushes an event to every connected peer. */
+  broadcast<S extends ServiceShape, E extends EventNames<S>>(service: ServiceDef<S>, event: E, body: EventBody<S[E]>): void {
+    for (const p of this.#peers) p.push(service, event, body);
+  }
+
+  /** Listens on an address; resolves with the listener (its `.address` has the real port). */
+  async listen(address: string): Promise<Listener> {
+    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, 'Cannot listen: the server is closed');
+    const a = parseAddress(address);
+    const auth = this.#core.auth;
+    if (this.#options.auth === undefined && !isLoopbackAddress(a)) {
+      throw new TesseraError(ErrorCode.CONFIG, `Cannot listen on ${address}: auth must be configured for a non-loopback address (use { mode: 'token' | 'mtls' }, or { mode: 'none' } explicitly)`);
+    }
+    if (auth.mode === 'mtls' && !((a.scheme === 'tls' || a.scheme === 'wss') && this.#options.tls?.requestCert && this.#options.tls.ca)) {
+      throw new TesseraError(ErrorCode.CONFIG, `Cannot listen on ${address}: auth mode 'mtls' needs a tls:// or wss:// address and tls.requestCert with tls.ca`);
+    }
+    const transport = this.#options.transport ?? transportFor(address);
+    const listener = await transport.listen(address, (c) => this.#accept(c), {
+      maxFrameBytes: this.#core.limits.maxFrameBytes,
+      ...(this.#options.tls ? { tls: this.#options.tls } : {}),
+    });
+    this.#listeners.push(listener);
+    return listener;
+  }
+
+  #accept(conn: Connection): void {
+    if (this.#closed) { conn.destroy(); return; }
+    if (this.#connections.size >= this.#core.limits.maxConnections) {
+      void conn.fail(new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Connection refused: ${this.#connections.size} connections open (maxConnections ${this.#core.limits.maxConnections})`));
+      return;
+    }
+    this.#connections.add(conn);
+    new ServerSession(this.#core, conn);
+  }
+
+  /** Stops listening and closes every connection. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const reason = new TesseraError(ErrorCode.CONNECTION_CLOSED, 'Connection closed: server shutting down');
+    await Promise.all([...this.#connections].map((c) => c.close(reason)));
+    await Promise.all(this.#listeners.splice(0).map((l) => l.close()));
+  }
+}

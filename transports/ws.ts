@@ -1,0 +1,221 @@
+/**
+ * ws:// and wss:// transports over the `ws` package (masking via its optional `bufferutil`).
+ * Every WebSocket message is binary and holds one or more whole frames, at most
+ * maxFrameBytes + FRAME_HEADER_BYTES in all, so `maxPayload` (checked by ws on the message
+ * header, before buffering) is the frame limit. Small frames of one tick share a message; a
+ * big DATA frame goes as one message of two fragments (header, payload) so its bytes are not
+ * copied on the sending side. Per-message deflate is off: block bytes are not compressed.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { WebSocket, WebSocketServer } from 'ws';
+import { ErrorCode, TesseraError } from '../core/errors.js';
+import { ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
+import { formatAddress, parseAddress } from './address.js';
+import { FRAME_HEADER_BYTES, type Frame, FrameEncoder, framePayload } from './wire.js';
+import {
+  checkMaxFrameBytes, checkTimeoutMs, type ConnectOptions, type Listener, type ListenOptions, type Transport,
+} from './transport.js';
+
+const CLOSE_LINGER_MS = 2000;
+/** WebSocket close code for a message over maxPayload (RFC 6455, 1009). */
+const WS_MESSAGE_TOO_BIG = 1009;
+
+function tlsInfo(socket: net.Socket | undefined): TlsPeerInfo | undefined {
+  if (!(socket instanceof tls.TLSSocket)) return undefined;
+  const cert = socket.getPeerCertificate();
+  const cn = cert && cert.subject ? cert.subject.CN : undefined;
+  const authError = socket.authorizationError as unknown;
+  return {
+    authorized: socket.authorized,
+    authorizationError: authError === null || authError === undefined ? undefined : String(authError),
+    subjectCN: typeof cn === 'string' ? cn : Array.isArray(cn) ? cn[0] : undefined,
+  };
+}
+
+export class WsConnection extends ByteConnection {
+  readonly #ws: WebSocket;
+  readonly #socket: net.Socket | undefined;
+  readonly #encoder: FrameEncoder;
+  readonly #messageLimitBytes: number;
+
+  constructor(ws: WebSocket, socket: net.Socket | undefined, localAddress: string, remoteAddress: string, maxFrameBytes: number) {
+    super(localAddress, remoteAddress, maxFrameBytes);
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#encoder = new FrameEncoder(maxFrameBytes);
+    this.#messageLimitBytes = maxFrameBytes + FRAME_HEADER_BYTES;
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) {
+        void this.fail(new TesseraError(ErrorCode.PROTOCOL, 'Bad frame: a text WebSocket message (only binary messages carry frames)'));
+        return;
+      }
+      this._receiveBytes(data);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || /max payload/i.test(err.message);
+      this._peerGone(tooBig
+        ? new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Bad frame: WebSocket message exceeds maxFrameBytes ${maxFrameBytes} (${err.message})`)
+        : new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: WebSocket error (${err.message})`, { cause: err }));
+    });
+    ws.on('close', (code: number) => {
+      this._peerGone(code === WS_MESSAGE_TOO_BIG
+        ? new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Connection closed: peer refused a message over its frame limit (WebSocket code ${code})`)
+        : undefined);
+    });
+  }
+
+  override get tls(): TlsPeerInfo | undefined {
+    return tlsInfo(this.#socket);
+  }
+
+  protected override _sendFrames(frames: Frame[]): void {
+    const enc = this.#encoder;
+    let messageBytes = 0;
+    for (const f of frames) {
+      const payload = framePayload(f);
+      const bytes = FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
+      if (messageBytes > 0 && messageBytes + bytes > this.#messageLimitBytes) {
+        this._writeBuffers(enc.take());
+        messageBytes = 0;
+      }
+      enc.addEncoded(f, payload);
+      messageBytes += bytes;
+    }
+    if (messageBytes > 0) this._writeBuffers(enc.take());
+  }
+
+  /** Sends the buffers as one binary message (fragments when more than one). */
+  protected override _writeBuffers(buffers: Uint8Array[]): void {
+    const ws = this.#ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const last = buffers.length - 1;
+    for (let i = 0; i <= last; i++) ws.send(buffers[i]!, { binary: true, compress: false, fin: i === last });
+  }
+
+  protected override _end(): Promise<void> {
+    const ws = this.#ws;
+    return new Promise((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      const timer = setTimeout(() => ws.terminate(), CLOSE_LINGER_MS);
+      timer.unref();
+      ws.once('close', () => { clearTimeout(timer); resolve(); });
+      ws.close(1000);
+    });
+  }
+
+  protected override _destroy(): void {
+    this.#ws.terminate();
+  }
+}
+
+class WsListener implements Listener {
+  readonly address: string;
+  readonly #http: http.Server;
+  readonly #wss: WebSocketServer;
+  readonly #connections = new Set<Connection>();
+  #closing: Promise<void> | undefined;
+
+  constructor(httpServer: http.Server, wss: WebSocketServer, address: string) {
+    this.#http = httpServer;
+    this.#wss = wss;
+    this.address = address;
+  }
+
+  track(c: Connection): void {
+    this.#connections.add(c);
+    c.once('close', () => this.#connections.delete(c));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#wss.close();
+      this.#http.close(() => resolve());
+      for (const c of this.#connections) c.destroy(new TesseraError(ErrorCode.CONNECTION_CLOSED, 'Connection closed: listener closed'));
+      this.#http.closeAllConnections?.();
+    });
+    return this.#closing;
+  }
+}
+
+class WsTransport implements Transport {
+  readonly scheme: 'ws' | 'wss';
+  constructor(scheme: 'ws' | 'wss') {
+    this.scheme = scheme;
+  }
+
+  async listen(address: string, onConnection: (c: Connection) => void, options: ListenOptions = {}): Promise<Listener> {
+    const a = parseAddress(address);
+    if (a.scheme !== this.scheme) throw new TesseraError(ErrorCode.BAD_ADDRESS, `Bad transport address ${address}: not a ${this.scheme} address`);
+    const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
+    let httpServer: http.Server;
+    if (this.scheme === 'wss') {
+      const t = options.tls;
+      if (!t || !t.cert || !t.key) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid option tls: a wss:// listener needs tls.cert and tls.key');
+      httpServer = https.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requestCert ?? false, rejectUnauthorized: false });
+    } else {
+      httpServer = http.createServer();
+    }
+    httpServer.on('request', (_req, res) => { res.writeHead(426).end('Tessera speaks WebSocket here\n'); });
+    const wss = new WebSocketServer({
+      server: httpServer, path: a.path, maxPayload: maxFrameBytes + FRAME_HEADER_BYTES, perMessageDeflate: false, clientTracking: false,
+    });
+    let listener: WsListener | undefined;
+    wss.on('connection', (ws, req) => {
+      if (listener === undefined) { ws.terminate(); return; }
+      const remote = `${a.scheme}://${req.socket.remoteAddress}:${req.socket.remotePort}${a.path}`;
+      const c = new WsConnection(ws, req.socket, listener.address, remote, maxFrameBytes);
+      listener.track(c);
+      onConnection(c);
+    });
+    wss.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', (err) => reject(new TesseraError(ErrorCode.CONNECT_FAILED, `Cannot listen on ${address}: ${err.message}`, { cause: err })));
+      httpServer.listen(a.port, a.host, () => resolve());
+    });
+    httpServer.on('error', () => undefined);
+    httpServer.on('tlsClientError', () => undefined);
+    const bound = httpServer.address() as net.AddressInfo;
+    listener = new WsListener(httpServer, wss, formatAddress({ ...a, port: bound.port }));
+    return listener;
+  }
+
+  connect(address: string, options: ConnectOptions = {}): Promise<Connection> {
+    const a = parseAddress(address);
+    if (a.scheme !== this.scheme) throw new TesseraError(ErrorCode.BAD_ADDRESS, `Bad transport address ${address}: not a ${this.scheme} address`);
+    const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
+    const timeoutMs = checkTimeoutMs('connectTimeoutMs', options.connectTimeoutMs);
+    const t = options.tls ?? {};
+    const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+    const url = `${a.scheme}://${host}:${a.port}${a.path}`;
+    return new Promise<Connection>((resolve, reject) => {
+      const ws = new WebSocket(url, {
+        maxPayload: maxFrameBytes + FRAME_HEADER_BYTES,
+        perMessageDeflate: false,
+        handshakeTimeout: timeoutMs,
+        ...(this.scheme === 'wss' ? {
+          ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: t.rejectUnauthorized ?? true,
+          ...(t.servername !== undefined ? { servername: t.servername } : {}),
+        } : {}),
+      });
+      let socket: net.Socket | undefined;
+      ws.once('upgrade', (res) => { socket = res.socket as net.Socket; });
+      const onError = (err: Error): void => {
+        ws.terminate();
+        reject(new TesseraError(ErrorCode.CONNECT_FAILED, `Cannot connect to ${address}: ${err.message}`, { cause: err }));
+      };
+      ws.once('error', onError);
+      ws.once('open', () => {
+        ws.off('error', onError);
+        const local = socket ? `${a.scheme}://${socket.localAddress}:${socket.localPort}` : url;
+        resolve(new WsConnection(ws, socket, local, address, maxFrameBytes));
+      });
+    });
+  }
+}
+
+export const wsTransport: Transport = new WsTransport('ws');
+export const wssTransport: Transport = new WsTransport('wss');
