@@ -13,3 +13,7 @@ export type {
   Transport, Listener, Connection, RpcServerOptions, RpcClientOptions, RpcLimits, ServerAuth, ClientAuth, PeerIdentity,
   CallContext, CallOptions, DownloadCall, UploadCall, ByteSink, ByteSource, ServiceDef, TlsOptions,
 } from './transports/index.js';
+// native/ (issue 3): importing it installs the native CRC32C when the module loads.
+export { nativeStatus, mapShared, unmap, madvise, msync, futexWait, futexWake } from './native/index.js';
+export type { NativeStatus, MapSharedOptions, Advice, WaitResult } from './native/index.js';
+export { doctorReport } from './native/doctor.js';
