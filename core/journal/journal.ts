@@ -291,7 +291,8 @@ export class Journal {
     return log;
   }
 
-  #checkUsable(what: string): void {
+  #checkUsable(what: string, allowClosing = false): void {
+    if (this.#state === 'closing' && allowClosing) return;
     if (this.#state === 'failed') {
       throw new TesseraError(ErrorCode.JOURNAL_FAILED, `Cannot ${what}: the journal has failed: ${this.#failure?.message ?? 'unknown'}`, { cause: this.#failure });
     }
@@ -404,7 +405,7 @@ export class Journal {
   }
 
   async #checkpointOne(log: ComponentLog): Promise<void> {
-    this.#checkUsable('checkpoint');
+    this.#checkUsable('checkpoint', true); // one asked for before close() still completes
     const sequence = log.appliedSequence;
     if (sequence === log.checkpointSequence) return;
     const writer = log.machine.snapshot();
@@ -416,7 +417,7 @@ export class Journal {
       log.rollWaiters.push({ resolve, reject });
       this.#kick(log);
     });
-    this.#checkUsable('checkpoint');
+    this.#checkUsable('checkpoint', true);
     const temp = join(log.dir, CHECKPOINT_TEMP_FILE);
     try {
       await writeCheckpointFile(this.#fs, temp, sequence, writer, log.name);
@@ -563,7 +564,8 @@ async function replayCurrentLog(fs: Fs, log: ComponentLog, last: number, replaye
   const bytes = await fs.readFile(path);
   const header = decodeLogHeader(bytes);
   if (!header.ok) {
-    if (bytes.length > JOURNAL_MAX_TORN_TAIL_BYTES) throw corrupt(path, 0, header.reason);
+    // The header is written and fdatasynced before any entry: a torn header has nothing after it.
+    if (bytes.length > LOG_HEADER_BYTES) throw corrupt(path, 0, `${header.reason}, and the log is ${bytes.length} bytes long`);
     if (bytes.length > 0) await saveBroken(fs, log, bytes, 0, last + 1, header.reason, recoveries);
     await createCurrentLog(fs, log, last + 1);
     log.durableSequence = log.appliedSequence;

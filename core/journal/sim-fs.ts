@@ -132,6 +132,23 @@ export class SimFs implements Fs {
     return this.#metaOps.length;
   }
 
+  /** An independent copy of the current contents, all of it durable (for corruption tests). */
+  clone(): SimFs {
+    const copy = new SimFs();
+    const inodes = new Map<Inode, Inode>();
+    for (const [path, node] of this.#volatile) {
+      let fresh: Node = node;
+      if (node.kind === 'file') {
+        let inode = inodes.get(node.inode);
+        if (inode === undefined) inodes.set(node.inode, (inode = new Inode(node.inode.content())));
+        fresh = { kind: 'file', inode };
+      }
+      copy.#volatile.set(path, fresh);
+      copy.#durable.set(path, fresh);
+    }
+    return copy;
+  }
+
   /** Cuts the power: this instance dies; returns the file system as it is after reboot. */
   crash(opts: CrashOptions = {}): SimFs {
     assert(this.#alive, 'a SimFs crashes once');
