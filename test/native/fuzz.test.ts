@@ -66,6 +66,7 @@ test('every wrapper survives any arguments with only TypeError, RangeError or Te
   fc.assert(fc.property(value(), value(), value(), timeout, (a, i, e, t) => { survives(() => native.futexWait(a as Int32Array, i as number, e as number, t as number)); }), { numRuns: RUNS });
   fc.assert(fc.property(value(), value(), value(), (a, i, n) => { survives(() => native.futexWake(a as Int32Array, i as number, n as number)); }), { numRuns: RUNS });
   fc.assert(fc.property(value(), value(), (b, s) => { survives(() => native.crc32cNative(b as Uint8Array, s as number)); }), { numRuns: RUNS });
+  fc.assert(fc.property(value(), (b) => { survives(() => native.pageOffsetOf(b as Uint8Array)); }), { numRuns: RUNS });
 });
 
 if (loaded) {
@@ -73,7 +74,7 @@ if (loaded) {
 
   test('the raw binding itself survives any arguments, also without the wrappers\' checks', () => {
     const args = fc.array(value(), { maxLength: 6 });
-    for (const name of ['unmap', 'madvise', 'msync', 'futexWake', 'crc32c', 'pageSize', 'memlockLimit', 'features', 'liveMappings']) {
+    for (const name of ['unmap', 'madvise', 'msync', 'futexWake', 'crc32c', 'pageSize', 'memlockLimit', 'features', 'liveMappings', 'pageOffsetOf']) {
       fc.assert(fc.property(args, (a) => { survives(() => raw[name]!(...a)); }), { numRuns: RUNS });
     }
     fc.assert(fc.property(path, size, value(), value(), value(), (p, s, c, l, r) => { survives(() => raw.mapShared!(p, s, c, l, r)); }), { numRuns: RUNS });
