@@ -161,7 +161,6 @@ export class PersistQueue {
     if (this.#closed) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => { this.#timer = undefined; void this.#runDue(); }, delayMs);
-    this.#timer.unref?.();
   }
 
   async #runDue(): Promise<void> {

@@ -1,0 +1,128 @@
+/**
+ * The MEM tier: the block engine (core BlockCache) over an mlocked /dev/shm arena when the
+ * native module is there, or over a SharedArrayBuffer when it is not (`backing` says which).
+ * Same-host clients map the shm file read-only for short-circuit reads; with a
+ * SharedArrayBuffer there is no file and reads go over the stream.
+ *
+ * Eviction is the engine's: inline in the put that needs room, by its policy. This tier adds
+ * two hooks: `canEvict` (the store vetoes blocks that must not leave memory now) and
+ * `onEvict` (the store receives the victim's bytes before they are freed, and demotes them).
+ * Both run inside put, under the engine's lock, so they only touch the store's own maps.
+ *
+ * What this file does not do: decide where evicted blocks go (tiered-store.ts does).
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { BlockCache, type BlockView } from '../core/block-cache.js';
+import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
+
+export type MemBacking = 'shm' | 'sab';
+
+export interface MemTierOptions {
+  capacityBytes: number;
+  /** 'auto' (default): shm when the native module loads, else sab. */
+  backing?: 'auto' | MemBacking;
+  /** Path of the shm file (default /dev/shm/tessera-worker-<pid>-<random>). */
+  shmPath?: string;
+  /** mlock the shm arena (default true). */
+  lock?: boolean;
+  policy?: 'lru' | 'sieve';
+  canEvict: (id: number) => boolean;
+  onEvict: (id: number, bytes: Uint8Array) => void;
+}
+
+export class MemTier {
+  readonly backing: MemBacking;
+  /** Why shm is not used, when it is not. */
+  readonly fallbackReason: string | undefined;
+  readonly capacityBytes: number;
+  readonly shmPath: string | undefined;
+  readonly #cache: BlockCache;
+  #closed = false;
+
+  private constructor(cache: BlockCache, backing: MemBacking, capacityBytes: number, shmPath: string | undefined, fallbackReason: string | undefined) {
+    this.#cache = cache;
+    this.backing = backing;
+    this.capacityBytes = capacityBytes;
+    this.shmPath = shmPath;
+    this.fallbackReason = fallbackReason;
+  }
+
+  static create(options: MemTierOptions): MemTier {
+    if (!(Number.isSafeInteger(options.capacityBytes) && options.capacityBytes > 0)) {
+      throw new TesseraError(ErrorCode.CONFIG, `Invalid MEM tier: capacityBytes must be a positive integer (got ${options.capacityBytes})`);
+    }
+    const want = options.backing ?? 'auto';
+    const hooks = {
+      canEvict: (id: number | string) => typeof id === 'number' && options.canEvict(id),
+      onEvict: (id: number | string, bytes: Uint8Array) => { if (typeof id === 'number') options.onEvict(id, bytes); },
+    };
+    const common = { capacityBytes: options.capacityBytes, policy: options.policy ?? 'lru', ...hooks };
+    let fallbackReason: string | undefined;
+    if (want !== 'sab') {
+      const path = options.shmPath ?? `/dev/shm/tessera-worker-${process.pid}-${randomBytes(4).toString('hex')}`;
+      try {
+        const cache = BlockCache.create({ ...common, backing: 'shm', path, lock: options.lock ?? true } as Parameters<typeof BlockCache.create>[0]);
+        return new MemTier(cache, 'shm', options.capacityBytes, path, undefined);
+      } catch (err) {
+        if (want === 'shm') throw err;
+        if (!isTesseraError(err)) throw err;
+        fallbackReason = `${err.code}: ${err.message}`;
+        rmSync(path, { force: true });
+      }
+    }
+    const cache = BlockCache.create({ ...common, backing: 'sab' });
+    return new MemTier(cache, 'sab', options.capacityBytes, undefined, fallbackReason ?? 'backing sab requested');
+  }
+
+  /** Copies a whole block in; false when it cannot fit (everything left is pinned or vetoed). */
+  put(id: number, bytes: Uint8Array): boolean {
+    if (bytes.byteLength > this.capacityBytes) return false;
+    return this.#cache.put(id, bytes);
+  }
+
+  acquire(id: number): BlockView | undefined {
+    return this.#cache.acquire(id);
+  }
+
+  has(id: number): boolean {
+    return this.#cache.has(id);
+  }
+
+  delete(id: number): boolean {
+    return this.#cache.delete(id);
+  }
+
+  /** Bytes of the arena file a short-circuit client maps (shm only). */
+  get arenaBytes(): number {
+    const h = this.#cache.handle;
+    return h.kind === 'shm' ? h.byteLength : 0;
+  }
+
+  get usedBytes(): number {
+    return this.#cache.stats().usedBytes;
+  }
+
+  get blockCount(): number {
+    return this.#cache.stats().blockCount;
+  }
+
+  stats(): ReturnType<BlockCache['stats']> {
+    return this.#cache.stats();
+  }
+
+  ids(): number[] {
+    return [...this.#cache.keys()].filter((k): k is number => typeof k === 'number');
+  }
+
+  get handle(): BlockCache['handle'] {
+    return this.#cache.handle;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.close();
+    if (this.shmPath) rmSync(this.shmPath, { force: true });
+  }
+}
