@@ -4,6 +4,13 @@
 export { TesseraError, ErrorCode, isTesseraError } from './core/errors.js';
 export type { ErrorCodeValue } from './core/errors.js';
 export { crc32c } from './core/crc32c.js';
+// The shared-memory block engine (issue 2).
+export { BlockCache } from './core/block-cache.js';
+export type {
+  BlockCacheAttachOptions, BlockCacheHandle, BlockCacheHooks, BlockCacheOptions, BlockCacheStats, BlockId, BlockView,
+  EvictionPolicyName,
+} from './core/block-cache.js';
+export type { Arena, ArenaHandle, ArenaKind } from './core/arena.js';
 // Transports and RPC (issue 5).
 export {
   RpcServer, RpcClient, Peer, defineService, method, serverStream, clientStream, event, transportFor,

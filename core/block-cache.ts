@@ -1,0 +1,1261 @@
+/**
+ * BlockCache: the shared-memory block engine. One arena (a SharedArrayBuffer, or an mmap of a
+ * /dev/shm file) holds everything: header, owner slots, block table, index, eviction policy
+ * state, allocator metadata and the block bytes. Any thread that attaches with `handle`
+ * sees and changes the same cache; nothing lives in one thread's heap but per-instance
+ * caches of Uint8Array views.
+ *
+ * What it does not do: persistence, tiers, network. It never blocks for I/O.
+ *
+ * Arena layout (byte offsets; every region starts on a 64-byte line):
+ *
+ *   | offset            | size                         | region                                   |
+ *   |-------------------|------------------------------|------------------------------------------|
+ *   | 0                 | 512                          | header (table below)                     |
+ *   | OFF_OWNERS        | ownerCount * ownerStride * 4 | owner slots (core/owners.ts)             |
+ *   | OFF_ENTRIES       | entryCount * 64              | block table entries (core/block-table.ts)|
+ *   | OFF_BUCKETS       | bucketCount * 4              | index buckets (core/block-table.ts)      |
+ *   | OFF_FREE_STACK    | entryCount * 4               | stack of free entry indexes              |
+ *   | OFF_LAST_ACCESS   | entryCount * 8               | LRU: tick of last access (policies/lru)  |
+ *   | OFF_HEAP_KEY      | entryCount * 8               | LRU: heap keys                           |
+ *   | OFF_HEAP          | entryCount * 4               | LRU: heap of entries                     |
+ *   | OFF_HEAP_POS      | entryCount * 4               | LRU: position of an entry in the heap    |
+ *   | OFF_SCRATCH       | entryCount * 4               | LRU: entries set aside during a search   |
+ *   | OFF_PREV, OFF_NEXT| entryCount * 4 each          | SIEVE: queue links (policies/sieve)      |
+ *   | OFF_VISITED       | entryCount                   | SIEVE: visited bits                      |
+ *   | OFF_POLICY_META   | 64                           | policy counters (count, head, tail, hand)|
+ *   | OFF_ALLOC_META    | ALLOCATOR_META_WORDS * 4     | TLSF metadata (core/allocator.ts)        |
+ *   | OFF_DATA          | dataGranules * 64            | extents: [64 B header][key][bytes]       |
+ *
+ * Header (Int32 word index; f64 = Float64Array index). Fields on separate 64-byte lines
+ * by how often they are written, so the read-mostly line never bounces:
+ *
+ *   | word  | f64 | name            | meaning                                               |
+ *   |-------|-----|-----------------|-------------------------------------------------------|
+ *   | 0     |     | MAGIC           | 0x54535241 ('TSRA')                                   |
+ *   | 1     |     | VERSION         | LAYOUT_VERSION                                        |
+ *   | 2     |     | STATE           | 1 OPEN, 2 CLOSED                                      |
+ *   | 3     |     | POLICY          | 0 LRU, 1 SIEVE                                        |
+ *   | 4     |     | ENTRY_COUNT     | block table entries                                   |
+ *   | 5     |     | BUCKET_COUNT    | index buckets (power of two)                          |
+ *   | 6     |     | OWNER_COUNT     | owner slots                                           |
+ *   | 7     |     | RECORD_SLOTS    | pin record slots per owner (power of two)             |
+ *   | 8     |     | PINS_PER_OWNER  | most records per owner                                |
+ *   | 9     |     | LEASE_MS        | owner lease                                           |
+ *   | 10-11 | 5   | CAPACITY_BYTES  | the capacity asked for                                |
+ *   | 12-13 | 6   | ARENA_BYTES     | whole arena size                                      |
+ *   | 16    |     | LOCK            | engine lock: 0 free, 1 held, 2 held with waiters      |
+ *   | 32    |     | INDEX_SEQ       | odd while the index is rebuilt                        |
+ *   | 33    |     | BLOCK_COUNT     | committed blocks                                      |
+ *   | 34    |     | FREE_TOP        | entries on the free stack                             |
+ *   | 35    |     | BUCKETS_USED    | non-empty buckets (tombstones included)               |
+ *   | 36    |     | TOMBSTONES      | tombstone buckets                                     |
+ *   | 38-39 | 19  | USED_BYTES      | bytes of allocated blocks (writing, committed, deleted but pinned) |
+ *   | 40-41 | 20  | EVICTIONS       | blocks evicted                                        |
+ *   | 42-43 | 21  | REAPED_HITS     | hits of owners that are gone                          |
+ *   | 44-45 | 22  | REAPED_MISSES   | misses of owners that are gone                        |
+ *   | 48-49 | 24  | EPOCH           | put clock (LRU ticks)                                 |
+ *   | 64-79 |     | OFF_*           | the region offsets above, in table order              |
+ *
+ * Concurrency (all Atomics are sequentially consistent in JS; the orderings named are the
+ * ones this design relies on):
+ *   - One engine lock (futex-style mutex on LOCK: CAS 0->1, spin, then arena.wait on 2)
+ *     serialises every change of the allocator, index, policy state, free stack and
+ *     counters: put (twice: reserve, then commit), delete, evict, free, reap.
+ *   - Readers take no lock. acquire = probe the index, CAS the entry's STATE word from
+ *     (COMMITTED, p pins) to (COMMITTED, p+1), then compare the key. The writer stores every
+ *     field and copies the bytes BEFORE the Atomics.store of COMMITTED, and publishes the
+ *     bucket after it, so a reader whose CAS saw COMMITTED sees the whole block (no half-
+ *     written block). A pinned entry is never freed, so its bytes cannot be reused under a
+ *     view: eviction claims only (COMMITTED, 0 pins) by CAS to EVICTING; delete turns the
+ *     state to DELETED keeping the pins, and the release that drops the last pin frees it.
+ *   - Fault model of threads: see core/owners.ts. A thread killed while it holds the engine
+ *     lock (a few microseconds inside put/delete) leaves the lock held; others wait on it.
+ *     That is not repaired (the structures may be half-changed); worker.terminate() of a
+ *     thread that is idle or only reading is safe.
+ */
+import { threadId as currentThreadId } from 'node:worker_threads';
+import { SabArena } from './arena.js';
+import type { Arena, ArenaHandle } from './arena.js';
+import { assert } from './assert.js';
+import { ALLOCATOR_META_WORDS, GRANULE_BYTES, TlsfAllocator } from './allocator.js';
+import {
+  BUCKET_EMPTY, BUCKET_TOMBSTONE, BlockState, E_EXTENT, E_HASH, E_KEY_LEN, E_STATE, E_WRITER, EF_DATA_OFFSET, EF_KEY_OFFSET,
+  EF_LENGTH, EF_NUM_KEY, ENTRY_BYTES, ENTRY_WORDS, PIN_SHIFT, PIN_UNIT, STATE_MASK, hashNumberId, hashStringId,
+  nextPowerOfTwo,
+} from './block-table.js';
+import {
+  BLOCK_CACHE_BYTES_PER_DEFAULT_BLOCK, BLOCK_CACHE_DEFAULT_MAX_OWNERS, BLOCK_CACHE_DEFAULT_OWNER_LEASE_MS,
+  BLOCK_CACHE_DEFAULT_PINS_PER_OWNER, BLOCK_CACHE_HEARTBEAT_EVERY_CALLS, BLOCK_CACHE_LOCK_SPIN_COUNT,
+  BLOCK_CACHE_LOCK_WAIT_SLICE_MS, BLOCK_CACHE_LOOKUP_RETRIES, BLOCK_CACHE_MAX_BLOCKS, BLOCK_CACHE_MAX_CAPACITY_BYTES,
+  BLOCK_CACHE_MAX_KEY_CHARS, BLOCK_CACHE_MAX_OWNERS, BLOCK_CACHE_MAX_PINS_PER_OWNER, BLOCK_CACHE_MIN_BLOCKS,
+  BLOCK_CACHE_MIN_OWNER_LEASE_MS,
+} from './constants.js';
+import { ErrorCode, TesseraError } from './errors.js';
+import { OwnerTable, R_PINS, R_VIEWS, readProcessStartToken } from './owners.js';
+import { lruInsert, lruRemove, lruReset, lruVictim } from './policies/lru.js';
+import type { LruState } from './policies/lru.js';
+import { sieveInsert, sieveRemove, sieveReset, sieveVictim } from './policies/sieve.js';
+import type { SieveState } from './policies/sieve.js';
+
+/** A block id: a safe integer or a string of at most BLOCK_CACHE_MAX_KEY_CHARS code units. */
+export type BlockId = number | string;
+
+export type EvictionPolicyName = 'lru' | 'sieve';
+
+export interface BlockCacheHooks {
+  /**
+   * Veto: return false to keep `id` from being evicted (e.g. not persisted yet). Called
+   * under the engine lock for each candidate: keep it fast, never call into the cache.
+   */
+  canEvict?: (id: BlockId) => boolean;
+  /**
+   * Called under the engine lock for each victim, before its bytes are freed, with a view
+   * that is valid only during the call (copy it to demote it). Never call into the cache.
+   */
+  onEvict?: (id: BlockId, bytes: Uint8Array) => void;
+}
+
+export interface BlockCacheOptions extends BlockCacheHooks {
+  /** Bytes of block payload the cache may hold; usedBytes never exceeds it. */
+  capacityBytes: number;
+  /** Eviction policy (default 'sieve'). */
+  policy?: EvictionPolicyName;
+  /** 'sab' (default): SharedArrayBuffer; 'shm': mmap of a /dev/shm file (native module). */
+  backing?: 'sab' | 'shm';
+  /** For backing 'shm': the shared file's path. */
+  path?: string;
+  /** Most blocks held at once (table size); default capacityBytes / 4 KiB, clamped. */
+  maxBlocks?: number;
+  /** Most attached instances (threads) at once. */
+  maxOwners?: number;
+  /** Most distinct blocks one owner may hold pinned or acquired at once. */
+  pinsPerOwner?: number;
+  /** An owner whose heartbeat is older than this is presumed dead and its pins released. */
+  ownerLeaseMs?: number;
+}
+
+/** Options of an attachment (another thread): its own hooks. */
+export type BlockCacheAttachOptions = BlockCacheHooks;
+
+/** Structured-cloneable: post it to a worker_thread and call BlockCache.attach(handle) there. */
+export type BlockCacheHandle = ArenaHandle;
+
+/**
+ * A zero-copy pinned view of a block: `bytes` stays valid and unchanged until release(),
+ * even if the block is deleted, replaced or chosen for eviction meanwhile. Read only:
+ * writing into `bytes` changes the block for every reader.
+ */
+export interface BlockView {
+  readonly id: BlockId;
+  readonly bytes: Uint8Array;
+  readonly released: boolean;
+  release(): void;
+}
+
+export interface BlockCacheStats {
+  capacityBytes: number;
+  usedBytes: number;
+  blockCount: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  /** 1 - largestFreeBytes / freeBytes of the allocator (0 when free space is one extent). */
+  fragmentation: number;
+  /** Free bytes of the data region (extent headers of free extents included). */
+  freeBytes: number;
+  largestFreeBytes: number;
+  /** Blocks with at least one pin or view. */
+  pinnedBlocks: number;
+  /** Live owners (attached instances). */
+  owners: number;
+}
+
+const MAGIC = 0x54535241;
+const LAYOUT_VERSION = 1;
+const HEADER_BYTES = 512;
+const CACHE_OPEN = 1;
+const CACHE_CLOSED = 2;
+const POLICY_LRU = 0;
+const POLICY_SIEVE = 1;
+
+const H_MAGIC = 0;
+const H_VERSION = 1;
+const H_STATE = 2;
+const H_POLICY = 3;
+const H_ENTRY_COUNT = 4;
+const H_BUCKET_COUNT = 5;
+const H_OWNER_COUNT = 6;
+const H_RECORD_SLOTS = 7;
+const H_PINS_PER_OWNER = 8;
+const H_LEASE_MS = 9;
+const HF_CAPACITY_BYTES = 5;
+const HF_ARENA_BYTES = 6;
+const H_LOCK = 16;
+const H_INDEX_SEQ = 32;
+const H_BLOCK_COUNT = 33;
+const H_FREE_TOP = 34;
+const H_BUCKETS_USED = 35;
+const H_TOMBSTONES = 36;
+const HF_USED_BYTES = 19;
+const HF_EVICTIONS = 20;
+const HF_REAPED_HITS = 21;
+const HF_REAPED_MISSES = 22;
+const HF_EPOCH = 24;
+const H_OFFSETS = 64;
+const REGIONS = ['OWNERS', 'ENTRIES', 'BUCKETS', 'FREE_STACK', 'LAST_ACCESS', 'HEAP_KEY', 'HEAP', 'HEAP_POS', 'SCRATCH', 'PREV', 'NEXT', 'VISITED', 'POLICY_META', 'ALLOC_META', 'DATA'] as const;
+type Region = (typeof REGIONS)[number];
+type Layout = Record<Region, number> & { arenaBytes: number; dataGranules: number };
+
+interface Geometry {
+  capacityBytes: number;
+  entryCount: number;
+  bucketCount: number;
+  ownerCount: number;
+  recordSlots: number;
+}
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+function computeLayout(g: Geometry): Layout {
+  const sizes: Record<Region, number> = {
+    OWNERS: g.ownerCount * OwnerTable.strideWords(g.recordSlots) * 4,
+    ENTRIES: g.entryCount * ENTRY_BYTES,
+    BUCKETS: g.bucketCount * 4,
+    FREE_STACK: g.entryCount * 4,
+    LAST_ACCESS: g.entryCount * 8,
+    HEAP_KEY: g.entryCount * 8,
+    HEAP: g.entryCount * 4,
+    HEAP_POS: g.entryCount * 4,
+    SCRATCH: g.entryCount * 4,
+    PREV: g.entryCount * 4,
+    NEXT: g.entryCount * 4,
+    VISITED: g.entryCount,
+    POLICY_META: 64,
+    ALLOC_META: ALLOCATOR_META_WORDS * 4,
+    DATA: 0,
+  };
+  // Room for one block of capacityBytes with the longest key, plus the sentinel.
+  const dataGranules = Math.ceil(g.capacityBytes / GRANULE_BYTES) + 1 + Math.ceil((BLOCK_CACHE_MAX_KEY_CHARS * 2) / GRANULE_BYTES) + 1;
+  sizes.DATA = dataGranules * GRANULE_BYTES;
+  const layout = { arenaBytes: 0, dataGranules } as Layout;
+  let off = HEADER_BYTES;
+  for (const r of REGIONS) {
+    layout[r] = off;
+    off += align64(sizes[r]);
+  }
+  layout.arenaBytes = off;
+  return layout;
+}
+
+function optionInt(options: object, name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    void options;
+    throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option ${name}: expected an integer in [${min}, ${max}] (got ${String(value)})`);
+  }
+  return value;
+}
+
+function describeId(id: unknown): string {
+  if (typeof id === 'string') return JSON.stringify(id.length > 64 ? `${id.slice(0, 64)}...` : id);
+  try {
+    return String(id);
+  } catch {
+    return typeof id;
+  }
+}
+
+class View implements BlockView {
+  readonly id: BlockId;
+  readonly bytes: Uint8Array;
+  released = false;
+  readonly #cache: BlockCache;
+  readonly #entry: number;
+
+  constructor(cache: BlockCache, entry: number, id: BlockId, bytes: Uint8Array) {
+    this.#cache = cache;
+    this.#entry = entry;
+    this.id = id;
+    this.bytes = bytes;
+  }
+
+  release(): void {
+    if (this.released) {
+      throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot release view: it was already released (id ${describeId(this.id)})`);
+    }
+    this.released = true;
+    releaseView(this.#cache, this.#entry);
+  }
+}
+
+let releaseView: (cache: BlockCache, entry: number) => void;
+
+export class BlockCache {
+  readonly #arena: Arena;
+  readonly #w: Int32Array;
+  readonly #f: Float64Array;
+  readonly #u8: Uint8Array;
+  readonly #u16: Uint16Array;
+  readonly #alloc: TlsfAllocator;
+  readonly #owners: OwnerTable;
+  readonly #lru: LruState;
+  readonly #sieve: SieveState;
+  readonly #isLru: boolean;
+  readonly #entries: number;
+  readonly #entryCount: number;
+  readonly #buckets: number;
+  readonly #bucketMask: number;
+  readonly #freeStack: number;
+  readonly #capacityBytes: number;
+  readonly #leaseMs: number;
+  readonly #creator: boolean;
+  readonly #owner: number;
+  readonly #ownerGen: number;
+  readonly #canEvict: ((id: BlockId) => boolean) | undefined;
+  readonly #onEvict: ((id: BlockId, bytes: Uint8Array) => void) | undefined;
+  readonly #claimVictim: (e: number) => boolean;
+  readonly #viewCache: Array<Uint8Array | undefined>;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #closed = false;
+  #expired = false;
+  #holdsLock = false;
+  #inHook = false;
+  #hits = 0;
+  #misses = 0;
+  #callsSinceHeartbeat = 0;
+  #lastScanMs = 0;
+
+  private constructor(arena: Arena, creator: boolean, hooks: BlockCacheHooks) {
+    this.#arena = arena;
+    this.#creator = creator;
+    const buffer = arena.buffer;
+    this.#w = new Int32Array(buffer, 0, arena.byteLength >>> 2);
+    this.#f = new Float64Array(buffer, 0, arena.byteLength >>> 3);
+    this.#u8 = new Uint8Array(buffer, 0, arena.byteLength);
+    this.#u16 = new Uint16Array(buffer, 0, arena.byteLength >>> 1);
+    const w = this.#w;
+    const off = (r: Region): number => w[H_OFFSETS + REGIONS.indexOf(r)]!;
+    this.#entryCount = w[H_ENTRY_COUNT]!;
+    const n = this.#entryCount;
+    this.#entries = off('ENTRIES') >>> 2;
+    this.#buckets = off('BUCKETS') >>> 2;
+    this.#bucketMask = w[H_BUCKET_COUNT]! - 1;
+    this.#freeStack = off('FREE_STACK') >>> 2;
+    this.#capacityBytes = this.#f[HF_CAPACITY_BYTES]!;
+    this.#leaseMs = w[H_LEASE_MS]!;
+    this.#isLru = w[H_POLICY] === POLICY_LRU;
+    this.#alloc = new TlsfAllocator(w, off('ALLOC_META') >>> 2, off('DATA'));
+    const recordSlots = w[H_RECORD_SLOTS]!;
+    this.#owners = new OwnerTable(w, this.#f, off('OWNERS') >>> 2, w[H_OWNER_COUNT]!, recordSlots, w[H_PINS_PER_OWNER]!);
+    const meta = new Int32Array(buffer, off('POLICY_META'), 16);
+    this.#lru = {
+      lastAccess: new Float64Array(buffer, off('LAST_ACCESS'), n), heapKey: new Float64Array(buffer, off('HEAP_KEY'), n),
+      heap: new Int32Array(buffer, off('HEAP'), n), heapPos: new Int32Array(buffer, off('HEAP_POS'), n),
+      scratch: new Int32Array(buffer, off('SCRATCH'), n), meta,
+    };
+    this.#sieve = {
+      prev: new Int32Array(buffer, off('PREV'), n), next: new Int32Array(buffer, off('NEXT'), n),
+      visited: new Uint8Array(buffer, off('VISITED'), n), meta,
+    };
+    this.#canEvict = hooks.canEvict;
+    this.#onEvict = hooks.onEvict;
+    this.#claimVictim = (e) => this.#tryClaimVictim(e);
+    this.#viewCache = new Array<Uint8Array | undefined>(n);
+    const token = readProcessStartToken('self') ?? 0;
+    const owner = this.#owners.claim(process.pid, currentThreadId, token, Date.now());
+    if (owner < 0) {
+      throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot attach BlockCache: every owner slot is taken (maxOwners ${this.#owners.count})`);
+    }
+    this.#owner = owner;
+    this.#ownerGen = this.#owners.gen(owner);
+    const refreshMs = Math.max(10, Math.min(1000, Math.floor(this.#leaseMs / 4)));
+    this.#timer = setInterval(() => this.#tick(), refreshMs);
+    this.#timer.unref();
+  }
+
+  /** Creates a new cache in a new arena. */
+  static create(options: BlockCacheOptions): BlockCache {
+    if (options === null || typeof options !== 'object') {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid BlockCache options: expected an object');
+    }
+    const capacityBytes = optionInt(options, 'capacityBytes', options.capacityBytes, -1, 1, BLOCK_CACHE_MAX_CAPACITY_BYTES);
+    if (capacityBytes < 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid BlockCache option capacityBytes: required');
+    const policy = options.policy ?? 'sieve';
+    if (policy !== 'lru' && policy !== 'sieve') {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option policy: expected 'lru' or 'sieve' (got ${String(policy)})`);
+    }
+    const defaultBlocks = Math.min(BLOCK_CACHE_MAX_BLOCKS, Math.max(BLOCK_CACHE_MIN_BLOCKS, Math.ceil(capacityBytes / BLOCK_CACHE_BYTES_PER_DEFAULT_BLOCK)));
+    const entryCount = optionInt(options, 'maxBlocks', options.maxBlocks, defaultBlocks, 1, BLOCK_CACHE_MAX_BLOCKS);
+    const ownerCount = optionInt(options, 'maxOwners', options.maxOwners, BLOCK_CACHE_DEFAULT_MAX_OWNERS, 1, BLOCK_CACHE_MAX_OWNERS);
+    const pinsPerOwner = optionInt(options, 'pinsPerOwner', options.pinsPerOwner, BLOCK_CACHE_DEFAULT_PINS_PER_OWNER, 1, BLOCK_CACHE_MAX_PINS_PER_OWNER);
+    const leaseMs = optionInt(options, 'ownerLeaseMs', options.ownerLeaseMs, BLOCK_CACHE_DEFAULT_OWNER_LEASE_MS, BLOCK_CACHE_MIN_OWNER_LEASE_MS, 2 ** 31 - 1);
+    const geometry: Geometry = {
+      capacityBytes, entryCount, bucketCount: nextPowerOfTwo(entryCount * 2), ownerCount,
+      recordSlots: nextPowerOfTwo(pinsPerOwner * 2),
+    };
+    const layout = computeLayout(geometry);
+    const backing = options.backing ?? 'sab';
+    let arena: Arena;
+    switch (backing) {
+      case 'sab':
+        arena = SabArena.create(layout.arenaBytes);
+        break;
+      case 'shm':
+        // The native module (issue 3) adds the mmap'd /dev/shm arena here.
+        throw new TesseraError(ErrorCode.NATIVE_UNAVAILABLE, 'Cannot create BlockCache with backing shm: the native arena is not available');
+      default:
+        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option backing: expected 'sab' or 'shm' (got ${String(backing)})`);
+    }
+    BlockCache.#format(arena, geometry, layout, policy === 'lru' ? POLICY_LRU : POLICY_SIEVE, pinsPerOwner, leaseMs);
+    return new BlockCache(arena, true, options);
+  }
+
+  /** Attaches to a cache created elsewhere (another thread) from its handle. */
+  static attach(handle: BlockCacheHandle, options: BlockCacheAttachOptions = {}): BlockCache {
+    if (handle === null || typeof handle !== 'object') {
+      throw new TesseraError(ErrorCode.BAD_HANDLE, 'Cannot attach BlockCache: the handle is not an object');
+    }
+    let arena: Arena;
+    switch (handle.kind) {
+      case 'sab':
+        arena = SabArena.attach(handle);
+        break;
+      case 'shm':
+        // The native module (issue 3) adds attaching to an mmap'd /dev/shm arena here.
+        throw new TesseraError(ErrorCode.NATIVE_UNAVAILABLE, 'Cannot attach BlockCache to a shm arena: the native arena is not available');
+      default:
+        throw new TesseraError(ErrorCode.BAD_HANDLE, `Cannot attach BlockCache: unknown arena kind ${String((handle as { kind?: unknown }).kind)}`);
+    }
+    const w = new Int32Array(arena.buffer, 0, Math.min(HEADER_BYTES, arena.byteLength) >>> 2);
+    if (arena.byteLength < HEADER_BYTES || w[H_MAGIC] !== MAGIC || w[H_VERSION] !== LAYOUT_VERSION) {
+      throw new TesseraError(ErrorCode.BAD_HANDLE, 'Cannot attach BlockCache: the arena does not hold a BlockCache of this version');
+    }
+    if (Atomics.load(w, H_STATE) !== CACHE_OPEN) {
+      throw new TesseraError(ErrorCode.CLOSED, 'Cannot attach BlockCache: the cache was closed');
+    }
+    return new BlockCache(arena, false, options);
+  }
+
+  static #format(arena: Arena, g: Geometry, layout: Layout, policy: number, pinsPerOwner: number, leaseMs: number): void {
+    assert(arena.byteLength >= layout.arenaBytes, 'arena holds the layout');
+    const w = new Int32Array(arena.buffer, 0, layout.arenaBytes >>> 2);
+    const f = new Float64Array(arena.buffer, 0, layout.arenaBytes >>> 3);
+    w[H_VERSION] = LAYOUT_VERSION;
+    w[H_POLICY] = policy;
+    w[H_ENTRY_COUNT] = g.entryCount;
+    w[H_BUCKET_COUNT] = g.bucketCount;
+    w[H_OWNER_COUNT] = g.ownerCount;
+    w[H_RECORD_SLOTS] = g.recordSlots;
+    w[H_PINS_PER_OWNER] = pinsPerOwner;
+    w[H_LEASE_MS] = leaseMs;
+    f[HF_CAPACITY_BYTES] = g.capacityBytes;
+    f[HF_ARENA_BYTES] = layout.arenaBytes;
+    REGIONS.forEach((r, i) => { w[H_OFFSETS + i] = layout[r]; });
+    const stack = layout.FREE_STACK >>> 2;
+    // Pop order 0, 1, 2, ...: the stack holds n-1 ... 0.
+    for (let i = 0; i < g.entryCount; i++) w[stack + i] = g.entryCount - 1 - i;
+    w[H_FREE_TOP] = g.entryCount;
+    const entries = layout.ENTRIES >>> 2;
+    for (let e = 0; e < g.entryCount; e++) w[entries + e * ENTRY_WORDS + E_WRITER] = -1;
+    new Int32Array(arena.buffer, layout.HEAP_POS, g.entryCount).fill(-1);
+    new Int32Array(arena.buffer, layout.PREV, g.entryCount).fill(-1);
+    new Int32Array(arena.buffer, layout.NEXT, g.entryCount).fill(-1);
+    const meta = new Int32Array(arena.buffer, layout.POLICY_META, 16);
+    lruReset({ meta } as LruState);
+    sieveReset({ meta } as SieveState);
+    new TlsfAllocator(w, layout.ALLOC_META >>> 2, layout.DATA).format(layout.dataGranules);
+    w[H_STATE] = CACHE_OPEN;
+    Atomics.store(w, H_MAGIC, MAGIC); // last: an attacher that sees MAGIC sees the whole header
+  }
+
+  /** Structured-cloneable handle; BlockCache.attach(handle) in another thread. */
+  get handle(): BlockCacheHandle {
+    return this.#arena.handle;
+  }
+
+  get capacityBytes(): number {
+    return this.#capacityBytes;
+  }
+
+  get policy(): EvictionPolicyName {
+    return this.#isLru ? 'lru' : 'sieve';
+  }
+
+  // ---------------------------------------------------------------- checks and ids
+
+  #checkOpen(op: string): void {
+    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, `Cannot ${op}: this BlockCache instance is closed`);
+    if (this.#w[H_STATE] !== CACHE_OPEN) throw new TesseraError(ErrorCode.CLOSED, `Cannot ${op}: the BlockCache was closed`);
+    if (this.#inHook) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot ${op}: an eviction hook must not call into the cache`);
+    if (this.#expired || this.#owners.gen(this.#owner) !== this.#ownerGen) {
+      this.#expired = true;
+      throw new TesseraError(ErrorCode.LEASE_EXPIRED, `Cannot ${op}: this thread's owner lease expired and its pins were released (ownerLeaseMs ${this.#leaseMs})`);
+    }
+  }
+
+  /** Validates `id` and returns its hash. */
+  #hashOf(id: BlockId, op: string): number {
+    if (typeof id === 'number') {
+      if (Number.isSafeInteger(id)) return hashNumberId(id);
+    } else if (typeof id === 'string') {
+      if (id.length <= BLOCK_CACHE_MAX_KEY_CHARS) return hashStringId(id);
+      throw new TesseraError(ErrorCode.INVALID_ID, `Cannot ${op}: string id longer than ${BLOCK_CACHE_MAX_KEY_CHARS} code units (length ${id.length})`);
+    }
+    throw new TesseraError(ErrorCode.INVALID_ID, `Cannot ${op}: id must be a safe integer or a string (got ${describeId(id)})`);
+  }
+
+  #keyEquals(e: number, id: BlockId): boolean {
+    const base = this.#entries + e * ENTRY_WORDS;
+    const keyLen = this.#w[base + E_KEY_LEN]!;
+    if (typeof id === 'number') return keyLen === -1 && this.#f[(base >> 1) + EF_NUM_KEY] === id;
+    if (keyLen !== id.length) return false;
+    const u16 = this.#u16;
+    const k = this.#f[(base >> 1) + EF_KEY_OFFSET]! >>> 1;
+    for (let i = 0; i < keyLen; i++) if (u16[k + i] !== id.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** The id of entry `e` (which the caller keeps from changing: pinned or under the lock). */
+  #idOf(e: number): BlockId {
+    const base = this.#entries + e * ENTRY_WORDS;
+    const keyLen = this.#w[base + E_KEY_LEN]!;
+    if (keyLen < 0) return this.#f[(base >> 1) + EF_NUM_KEY]!;
+    const k = this.#f[(base >> 1) + EF_KEY_OFFSET]! >>> 1;
+    let s = '';
+    for (let i = 0; i < keyLen; i += 256) s += String.fromCharCode(...this.#u16.subarray(k + i, k + Math.min(keyLen, i + 256)));
+    return s;
+  }
+
+  #bytesOf(e: number): Uint8Array {
+    const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
+    const offset = this.#f[fb + EF_DATA_OFFSET]!;
+    const length = this.#f[fb + EF_LENGTH]!;
+    const cached = this.#viewCache[e];
+    if (cached !== undefined && cached.byteOffset === offset && cached.length === length) return cached;
+    const view = new Uint8Array(this.#arena.buffer, offset, length);
+    this.#viewCache[e] = view;
+    return view;
+  }
+
+  // ---------------------------------------------------------------- lock
+
+  #lock(): void {
+    assert(!this.#holdsLock, 'the engine lock is not taken twice by one instance');
+    const w = this.#w;
+    let c = Atomics.compareExchange(w, H_LOCK, 0, 1);
+    for (let spin = 0; c !== 0 && spin < BLOCK_CACHE_LOCK_SPIN_COUNT; spin++) {
+      c = Atomics.compareExchange(w, H_LOCK, 0, 1);
+    }
+    if (c !== 0) {
+      if (c !== 2) c = Atomics.exchange(w, H_LOCK, 2);
+      while (c !== 0) {
+        this.#arena.wait(w, H_LOCK, 2, BLOCK_CACHE_LOCK_WAIT_SLICE_MS);
+        c = Atomics.exchange(w, H_LOCK, 2);
+      }
+    }
+    this.#holdsLock = true;
+  }
+
+  #unlock(): void {
+    assert(this.#holdsLock, 'unlock by the holder');
+    this.#holdsLock = false;
+    if (Atomics.sub(this.#w, H_LOCK, 1) !== 1) {
+      Atomics.store(this.#w, H_LOCK, 0);
+      this.#arena.wake(this.#w, H_LOCK, 1);
+    }
+  }
+
+  // ---------------------------------------------------------------- pins and lookups
+
+  /**
+   * Lock-free lookup: returns the entry of `id` with one pin taken (not yet recorded for
+   * this owner), or -1 on a miss.
+   */
+  #pinById(id: BlockId, h: number): number {
+    const w = this.#w;
+    const entries = this.#entries;
+    for (let attempt = 0; attempt < BLOCK_CACHE_LOOKUP_RETRIES; attempt++) {
+      const seq = Atomics.load(w, H_INDEX_SEQ);
+      if ((seq & 1) !== 0) continue;
+      let conflict = false;
+      for (let i = h & this.#bucketMask, n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
+        const b = w[this.#buckets + i]!;
+        if (b === BUCKET_EMPTY) break;
+        if (b === BUCKET_TOMBSTONE) continue;
+        const e = b - 1;
+        const st = entries + e * ENTRY_WORDS;
+        if (w[st + E_HASH] !== h) continue;
+        let s = Atomics.load(w, st + E_STATE);
+        while ((s & STATE_MASK) === BlockState.COMMITTED) {
+          const seen = Atomics.compareExchange(w, st + E_STATE, s, s + PIN_UNIT);
+          if (seen === s) break;
+          s = seen;
+        }
+        if ((s & STATE_MASK) !== BlockState.COMMITTED) {
+          conflict = true; // being replaced, deleted or reused: look again
+          break;
+        }
+        if (this.#keyEquals(e, id)) return e;
+        this.#unpinEntry(e);
+      }
+      if (!conflict && Atomics.load(w, H_INDEX_SEQ) === seq) return -1;
+    }
+    // Contended: the index cannot change under the lock.
+    this.#lock();
+    try {
+      const e = this.#findLocked(id, h);
+      if (e < 0) return -1;
+      Atomics.add(w, entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
+      return e;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Drops one pin of entry `e`; frees it if it was deleted and this was the last pin. */
+  #unpinEntry(e: number): void {
+    const old = Atomics.sub(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
+    assert(old >>> PIN_SHIFT >= 1, 'unpin of a pinned entry');
+    if (old === (BlockState.DELETED | PIN_UNIT)) this.#freeDeleted(e);
+  }
+
+  #freeDeleted(e: number): void {
+    const locked = this.#holdsLock;
+    if (!locked) this.#lock();
+    try {
+      assert(Atomics.load(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED, 'last pin of a deleted entry frees it');
+      this.#freeEntry(e);
+    } finally {
+      if (!locked) this.#unlock();
+    }
+  }
+
+  /** Pins `id` for this owner (recorded as `which`); returns the entry or -1. */
+  #pinForOwner(id: BlockId, which: number, op: string): number {
+    this.#checkOpen(op);
+    const h = this.#hashOf(id, op);
+    const e = this.#pinById(id, h);
+    if (e < 0) return -1;
+    if (!this.#owners.add(this.#owner, e, which)) {
+      this.#unpinEntry(e);
+      throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread holds the most pinned blocks allowed (pinsPerOwner ${this.#w[H_PINS_PER_OWNER]})`);
+    }
+    if (this.#isLru) {
+      const tick = this.#f[HF_EPOCH]!;
+      if (this.#lru.lastAccess[e] !== tick) this.#lru.lastAccess[e] = tick;
+    } else if (this.#sieve.visited[e] === 0) {
+      this.#sieve.visited[e] = 1;
+    }
+    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) {
+      this.#callsSinceHeartbeat = 0;
+      this.#owners.heartbeat(this.#owner, Date.now());
+    }
+    return e;
+  }
+
+  #releaseForOwner(e: number, which: number): void {
+    // Record first, then the entry: a thread killed in between leaks one pin, never frees twice.
+    const ok = this.#owners.sub(this.#owner, e, which);
+    assert(ok, 'a released pin was recorded for this owner');
+    this.#unpinEntry(e);
+  }
+
+  static {
+    releaseView = (cache, entry) => {
+      if (cache.#closed) throw new TesseraError(ErrorCode.CLOSED, 'Cannot release view: this BlockCache instance is closed (its views were released by close())');
+      cache.#releaseForOwner(entry, R_VIEWS);
+    };
+  }
+
+  // ---------------------------------------------------------------- public reads
+
+  /** A zero-copy pinned view of `id`, or undefined on a miss. Release it with view.release(). */
+  acquire(id: BlockId): BlockView | undefined {
+    const e = this.#pinForOwner(id, R_VIEWS, 'acquire block');
+    if (e < 0) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    return new View(this, e, id, this.#bytesOf(e));
+  }
+
+  /**
+   * Calls fn with a zero-copy view of `id` (valid during the call only) and returns its
+   * result, or undefined on a miss without calling fn. Allocates nothing per call.
+   */
+  withView<T>(id: BlockId, fn: (bytes: Uint8Array) => T): T | undefined {
+    const e = this.#pinForOwner(id, R_VIEWS, 'read block');
+    if (e < 0) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    try {
+      return fn(this.#bytesOf(e));
+    } finally {
+      if (!this.#closed) this.#releaseForOwner(e, R_VIEWS);
+    }
+  }
+
+  /** A copy of `id`'s bytes, or undefined. */
+  get(id: BlockId): Uint8Array | undefined {
+    const e = this.#pinForOwner(id, R_VIEWS, 'get block');
+    if (e < 0) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    try {
+      return this.#bytesOf(e).slice();
+    } finally {
+      this.#releaseForOwner(e, R_VIEWS);
+    }
+  }
+
+  has(id: BlockId): boolean {
+    this.#checkOpen('check block');
+    const e = this.#pinById(id, this.#hashOf(id, 'check block'));
+    if (e < 0) return false;
+    this.#unpinEntry(e);
+    return true;
+  }
+
+  /** Pins `id` for this thread (never evicted until unpin); false when absent. */
+  pin(id: BlockId): boolean {
+    return this.#pinForOwner(id, R_PINS, 'pin block') >= 0;
+  }
+
+  /** Drops one pin this thread took with pin(id), even if the block was deleted since. */
+  unpin(id: BlockId): void {
+    this.#checkOpen('unpin block');
+    this.#hashOf(id, 'unpin block');
+    let found = -1;
+    this.#owners.forEachRecord(this.#owner, (e, _views, pins) => {
+      if (found < 0 && pins > 0 && this.#keyEquals(e, id)) found = e;
+    });
+    if (found < 0) {
+      throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot unpin block: this thread holds no pin on it (id ${describeId(id)})`);
+    }
+    this.#releaseForOwner(found, R_PINS);
+  }
+
+  /** The ids stored now (committed blocks), in table order; a snapshot taken while iterating. */
+  *keys(): IterableIterator<BlockId> {
+    this.#checkOpen('list blocks');
+    const w = this.#w;
+    for (let e = 0; e < this.#entryCount; e++) {
+      const st = this.#entries + e * ENTRY_WORDS + E_STATE;
+      let s = Atomics.load(w, st);
+      while ((s & STATE_MASK) === BlockState.COMMITTED) {
+        const seen = Atomics.compareExchange(w, st, s, s + PIN_UNIT);
+        if (seen === s) break;
+        s = seen;
+      }
+      if ((s & STATE_MASK) !== BlockState.COMMITTED) continue;
+      let id: BlockId;
+      try {
+        id = this.#idOf(e);
+      } finally {
+        this.#unpinEntry(e);
+      }
+      yield id;
+    }
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Copies `bytes` in under `id` (replacing an older block of that id), evicting by the
+   * policy as needed. Returns false, changing nothing, when it cannot make room because
+   * every candidate is pinned, acquired or vetoed.
+   */
+  put(id: BlockId, bytes: Uint8Array): boolean {
+    this.#checkOpen('put block');
+    const h = this.#hashOf(id, 'put block');
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Cannot put block: bytes must be a Uint8Array');
+    }
+    const length = bytes.length;
+    if (length > this.#capacityBytes) {
+      throw new TesseraError(ErrorCode.BLOCK_TOO_LARGE, `Cannot put block: it is larger than the cache (length ${length}, capacityBytes ${this.#capacityBytes})`);
+    }
+    const keyChars = typeof id === 'string' ? id.length : -1;
+    const keyBytes = keyChars > 0 ? align64(keyChars * 2) : 0;
+    const granules = 1 + Math.ceil((keyBytes + length) / GRANULE_BYTES);
+    this.#owners.heartbeat(this.#owner, Date.now());
+    let e: number;
+    this.#lock();
+    try {
+      e = this.#reserve(granules, length);
+      if (e < 0 && this.#reapDeadOwnersLocked() > 0) e = this.#reserve(granules, length);
+      if (e < 0) return false;
+      const base = this.#entries + e * ENTRY_WORDS;
+      const fb = base >> 1;
+      const g = this.#w[base + E_EXTENT]!;
+      const keyOffset = this.#alloc.payloadByteOffset(g);
+      this.#w[base + E_HASH] = h;
+      this.#w[base + E_KEY_LEN] = keyChars;
+      this.#w[base + E_WRITER] = this.#owner;
+      this.#f[fb + EF_NUM_KEY] = typeof id === 'number' ? id : 0;
+      this.#f[fb + EF_KEY_OFFSET] = keyOffset;
+      this.#f[fb + EF_DATA_OFFSET] = keyOffset + keyBytes;
+      this.#f[fb + EF_LENGTH] = length;
+      if (typeof id === 'string') {
+        const k = keyOffset >>> 1;
+        for (let i = 0; i < keyChars; i++) this.#u16[k + i] = id.charCodeAt(i);
+      }
+    } finally {
+      this.#unlock();
+    }
+    // Copy outside the lock: other writers go on; the entry is WRITING, in no index or queue.
+    const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
+    this.#u8.set(bytes, this.#f[fb + EF_DATA_OFFSET]!);
+    this.#lock();
+    try {
+      this.#commit(e, id, h);
+    } finally {
+      this.#unlock();
+    }
+    return true;
+  }
+
+  /** Under the lock: finds an entry and an extent for a block (evicting), state WRITING. */
+  #reserve(granules: number, length: number): number {
+    const w = this.#w;
+    const f = this.#f;
+    for (;;) {
+      if (f[HF_USED_BYTES]! + length <= this.#capacityBytes && w[H_FREE_TOP]! > 0) {
+        const g = this.#alloc.alloc(granules, -1);
+        if (g >= 0) {
+          const top = w[H_FREE_TOP]! - 1;
+          w[H_FREE_TOP] = top;
+          const e = w[this.#freeStack + top]!;
+          const base = this.#entries + e * ENTRY_WORDS;
+          assert(Atomics.load(w, base + E_STATE) === BlockState.FREE, 'an entry on the free stack is FREE');
+          w[base + E_EXTENT] = g;
+          Atomics.store(w, base + E_STATE, BlockState.WRITING);
+          f[HF_USED_BYTES] = f[HF_USED_BYTES]! + length;
+          return e;
+        }
+      }
+      if (!this.#evictOne()) return -1;
+    }
+  }
+
+  /** Under the lock: publishes WRITING entry `e` as `id`, replacing an older block of that id. */
+  #commit(e: number, id: BlockId, h: number): void {
+    const w = this.#w;
+    const base = this.#entries + e * ENTRY_WORDS;
+    assert(Atomics.load(w, base + E_STATE) === BlockState.WRITING && w[base + E_WRITER] === this.#owner, 'commit of our WRITING entry');
+    w[base + E_WRITER] = -1;
+    const tick = this.#f[HF_EPOCH]! + 1;
+    this.#f[HF_EPOCH] = tick;
+    // All fields and bytes are written; the seq-cst store publishes them with the state.
+    Atomics.store(w, base + E_STATE, BlockState.COMMITTED);
+    let firstTombstone = -1;
+    let i = h & this.#bucketMask;
+    for (let n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
+      const b = w[this.#buckets + i]!;
+      if (b === BUCKET_EMPTY) break;
+      if (b === BUCKET_TOMBSTONE) {
+        if (firstTombstone < 0) firstTombstone = i;
+        continue;
+      }
+      const old = b - 1;
+      if (w[this.#entries + old * ENTRY_WORDS + E_HASH] === h && this.#keyEquals(old, id)) {
+        Atomics.store(w, this.#buckets + i, e + 1); // readers see the old or the new block
+        this.#policyRemove(old);
+        this.#markDeleted(old);
+        this.#policyInsert(e, tick);
+        return;
+      }
+    }
+    assert(w[this.#buckets + i] === BUCKET_EMPTY, 'index has an empty bucket');
+    if (firstTombstone >= 0) {
+      Atomics.store(w, this.#buckets + firstTombstone, e + 1);
+      w[H_TOMBSTONES]!--;
+    } else {
+      Atomics.store(w, this.#buckets + i, e + 1);
+      w[H_BUCKETS_USED]!++;
+    }
+    w[H_BLOCK_COUNT]!++;
+    this.#policyInsert(e, tick);
+    if (w[H_BUCKETS_USED]! * 4 > (this.#bucketMask + 1) * 3) this.#rebuildIndex();
+  }
+
+  /** Under the lock: the entry holding `id`, or -1. */
+  #findLocked(id: BlockId, h: number): number {
+    const w = this.#w;
+    for (let i = h & this.#bucketMask, n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
+      const b = w[this.#buckets + i]!;
+      if (b === BUCKET_EMPTY) return -1;
+      if (b === BUCKET_TOMBSTONE) continue;
+      if (w[this.#entries + (b - 1) * ENTRY_WORDS + E_HASH] === h && this.#keyEquals(b - 1, id)) return b - 1;
+    }
+    return -1;
+  }
+
+  /** Under the lock: turns entry `e`'s bucket into a tombstone. */
+  #unindex(e: number): void {
+    const w = this.#w;
+    const h = w[this.#entries + e * ENTRY_WORDS + E_HASH]!;
+    for (let i = h & this.#bucketMask, n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
+      const b = w[this.#buckets + i]!;
+      assert(b !== BUCKET_EMPTY, 'an indexed entry is found in the index');
+      if (b === e + 1) {
+        Atomics.store(w, this.#buckets + i, BUCKET_TOMBSTONE);
+        w[H_TOMBSTONES]!++;
+        w[H_BLOCK_COUNT]!--;
+        return;
+      }
+    }
+    assert(false, 'an indexed entry is found in the index');
+  }
+
+  /** Under the lock: rewrites the index without tombstones (readers retry, see INDEX_SEQ). */
+  #rebuildIndex(): void {
+    const w = this.#w;
+    Atomics.add(w, H_INDEX_SEQ, 1);
+    w.fill(BUCKET_EMPTY, this.#buckets, this.#buckets + this.#bucketMask + 1);
+    let count = 0;
+    for (let e = 0; e < this.#entryCount; e++) {
+      const base = this.#entries + e * ENTRY_WORDS;
+      if ((Atomics.load(w, base + E_STATE) & STATE_MASK) !== BlockState.COMMITTED) continue;
+      let i = w[base + E_HASH]! & this.#bucketMask;
+      while (w[this.#buckets + i] !== BUCKET_EMPTY) i = (i + 1) & this.#bucketMask;
+      w[this.#buckets + i] = e + 1;
+      count++;
+    }
+    assert(count === w[H_BLOCK_COUNT], 'rebuilt index holds every committed block');
+    w[H_BUCKETS_USED] = count;
+    w[H_TOMBSTONES] = 0;
+    Atomics.add(w, H_INDEX_SEQ, 1);
+  }
+
+  /** Under the lock: marks `e` DELETED keeping its pins; frees it now if it has none. */
+  #markDeleted(e: number): void {
+    const w = this.#w;
+    const st = this.#entries + e * ENTRY_WORDS + E_STATE;
+    let s = Atomics.load(w, st);
+    for (;;) {
+      assert((s & STATE_MASK) === BlockState.COMMITTED, 'only a committed block is deleted');
+      const seen = Atomics.compareExchange(w, st, s, (s & ~STATE_MASK) | BlockState.DELETED);
+      if (seen === s) break;
+      s = seen;
+    }
+    if (s >>> PIN_SHIFT === 0) this.#freeEntry(e);
+  }
+
+  /** Under the lock: gives entry `e`'s extent and the entry back. */
+  #freeEntry(e: number): void {
+    const w = this.#w;
+    const base = this.#entries + e * ENTRY_WORDS;
+    this.#alloc.free(w[base + E_EXTENT]!);
+    this.#f[HF_USED_BYTES] = this.#f[HF_USED_BYTES]! - this.#f[(base >> 1) + EF_LENGTH]!;
+    w[base + E_WRITER] = -1;
+    Atomics.store(w, base + E_STATE, BlockState.FREE);
+    const top = w[H_FREE_TOP]!;
+    assert(top < this.#entryCount, 'free stack does not overflow');
+    w[this.#freeStack + top] = e;
+    w[H_FREE_TOP] = top + 1;
+  }
+
+  #policyInsert(e: number, tick: number): void {
+    if (this.#isLru) lruInsert(this.#lru, e, tick);
+    else sieveInsert(this.#sieve, e);
+  }
+
+  #policyRemove(e: number): void {
+    if (this.#isLru) lruRemove(this.#lru, e);
+    else sieveRemove(this.#sieve, e);
+  }
+
+  /** The policy's candidate test: unpinned, committed, not vetoed; claims it (EVICTING). */
+  #tryClaimVictim(e: number): boolean {
+    const w = this.#w;
+    const st = this.#entries + e * ENTRY_WORDS + E_STATE;
+    if (Atomics.load(w, st) !== BlockState.COMMITTED) return false;
+    if (this.#canEvict !== undefined) {
+      const id = this.#idOf(e);
+      this.#inHook = true;
+      try {
+        if (!this.#canEvict(id)) return false;
+      } finally {
+        this.#inHook = false;
+      }
+    }
+    return Atomics.compareExchange(w, st, BlockState.COMMITTED, BlockState.EVICTING) === BlockState.COMMITTED;
+  }
+
+  /** Under the lock: evicts one block by the policy; false when none can be. */
+  #evictOne(): boolean {
+    const e = this.#isLru ? lruVictim(this.#lru, this.#claimVictim) : sieveVictim(this.#sieve, this.#claimVictim);
+    if (e < 0) return false;
+    this.#policyRemove(e);
+    this.#unindex(e);
+    if (this.#onEvict !== undefined) {
+      const id = this.#idOf(e);
+      const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
+      const bytes = new Uint8Array(this.#arena.buffer, this.#f[fb + EF_DATA_OFFSET]!, this.#f[fb + EF_LENGTH]!);
+      this.#inHook = true;
+      try {
+        this.#onEvict(id, bytes);
+      } finally {
+        this.#inHook = false;
+      }
+    }
+    this.#freeEntry(e);
+    this.#f[HF_EVICTIONS] = this.#f[HF_EVICTIONS]! + 1;
+    return true;
+  }
+
+  /** Removes `id`; true if it was there. Views of it stay valid until released. */
+  delete(id: BlockId): boolean {
+    this.#checkOpen('delete block');
+    const h = this.#hashOf(id, 'delete block');
+    this.#lock();
+    try {
+      const e = this.#findLocked(id, h);
+      if (e < 0) return false;
+      this.#unindex(e);
+      this.#policyRemove(e);
+      this.#markDeleted(e);
+      return true;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  // ---------------------------------------------------------------- owners
+
+  #tick(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    this.#owners.heartbeat(this.#owner, now);
+    this.#flushCounters();
+    if (now - this.#lastScanMs >= this.#leaseMs / 2 && this.#w[H_STATE] === CACHE_OPEN && !this.#holdsLock) {
+      this.#lastScanMs = now;
+      try {
+        this.reapDeadOwners();
+      } catch {
+        // Closed or expired meanwhile: the next call on this instance reports it.
+      }
+    }
+  }
+
+  #flushCounters(): void {
+    if (this.#hits === 0 && this.#misses === 0) return;
+    this.#owners.addCounters(this.#owner, this.#hits, this.#misses);
+    this.#hits = 0;
+    this.#misses = 0;
+  }
+
+  /** True when owner `o` (not this one) is gone: its process died or its lease ran out. */
+  #isDead(o: number, nowMs: number): boolean {
+    if (o === this.#owner || !this.#owners.isLive(o)) return false;
+    const pid = this.#owners.pid(o);
+    if (pid !== process.pid) {
+      const token = readProcessStartToken(pid);
+      const recorded = this.#owners.startToken(o);
+      if (token === undefined && recorded !== 0) return true;
+      if (token !== undefined && recorded !== 0 && token !== recorded) return true;
+    }
+    return nowMs - this.#owners.heartbeatMs(o) > this.#leaseMs;
+  }
+
+  /**
+   * Releases the pins (and half-written blocks) of owners that are gone. Runs on its own
+   * from a timer and when a put finds no room; call it to reap at once. Returns how many
+   * owners were reaped.
+   */
+  reapDeadOwners(): number {
+    this.#checkOpen('reap owners');
+    this.#lock();
+    try {
+      return this.#reapDeadOwnersLocked();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Releases at once the pins of the owners of `threadId` in this process (call it from the
+   * Worker's 'exit' event). Returns how many owners were released.
+   */
+  releaseThread(threadId: number): number {
+    this.#checkOpen('release thread');
+    if (threadId === currentThreadId) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot release thread: threadId ${threadId} is the calling thread`);
+    }
+    this.#lock();
+    try {
+      let n = 0;
+      for (let o = 0; o < this.#owners.count; o++) {
+        if (o !== this.#owner && this.#owners.isLive(o) && this.#owners.pid(o) === process.pid && this.#owners.threadId(o) === threadId) {
+          this.#releaseOwnerLocked(o);
+          n++;
+        }
+      }
+      return n;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #reapDeadOwnersLocked(): number {
+    const now = Date.now();
+    let n = 0;
+    for (let o = 0; o < this.#owners.count; o++) {
+      if (this.#isDead(o, now)) {
+        this.#releaseOwnerLocked(o);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Under the lock: gives back every pin and half-written block of owner `o`, frees the slot. */
+  #releaseOwnerLocked(o: number): void {
+    const w = this.#w;
+    this.#owners.forEachRecord(o, (e, views, pins) => {
+      const total = views + pins;
+      const old = Atomics.sub(w, this.#entries + e * ENTRY_WORDS + E_STATE, total * PIN_UNIT);
+      assert(old >>> PIN_SHIFT >= total, 'an owner never holds more pins than the entry');
+      if (old === (BlockState.DELETED | (total * PIN_UNIT))) this.#freeEntry(e);
+    });
+    this.#owners.clearRecords(o);
+    for (let e = 0; e < this.#entryCount; e++) {
+      const base = this.#entries + e * ENTRY_WORDS;
+      if (w[base + E_WRITER] === o && Atomics.load(w, base + E_STATE) === BlockState.WRITING) this.#freeEntry(e);
+    }
+    this.#f[HF_REAPED_HITS] = this.#f[HF_REAPED_HITS]! + this.#owners.hits(o);
+    this.#f[HF_REAPED_MISSES] = this.#f[HF_REAPED_MISSES]! + this.#owners.misses(o);
+    this.#owners.free(o);
+  }
+
+  // ---------------------------------------------------------------- stats and lifecycle
+
+  stats(): BlockCacheStats {
+    this.#checkOpen('read stats');
+    this.#flushCounters();
+    const w = this.#w;
+    const f = this.#f;
+    let hits = f[HF_REAPED_HITS]!;
+    let misses = f[HF_REAPED_MISSES]!;
+    let owners = 0;
+    for (let o = 0; o < this.#owners.count; o++) {
+      if (!this.#owners.isLive(o)) continue;
+      owners++;
+      hits += this.#owners.hits(o);
+      misses += this.#owners.misses(o);
+    }
+    let pinnedBlocks = 0;
+    for (let e = 0; e < this.#entryCount; e++) {
+      if (Atomics.load(w, this.#entries + e * ENTRY_WORDS + E_STATE) >>> PIN_SHIFT !== 0) pinnedBlocks++;
+    }
+    this.#lock();
+    let freeBytes: number;
+    let largestFreeBytes: number;
+    let usedBytes: number;
+    let blockCount: number;
+    try {
+      freeBytes = this.#alloc.freeGranules * GRANULE_BYTES;
+      largestFreeBytes = this.#alloc.largestFreeGranules() * GRANULE_BYTES;
+      usedBytes = f[HF_USED_BYTES]!;
+      blockCount = w[H_BLOCK_COUNT]!;
+    } finally {
+      this.#unlock();
+    }
+    return {
+      capacityBytes: this.#capacityBytes, usedBytes, blockCount, hits, misses, evictions: f[HF_EVICTIONS]!,
+      fragmentation: freeBytes > 0 ? 1 - largestFreeBytes / freeBytes : 0, freeBytes, largestFreeBytes, pinnedBlocks, owners,
+    };
+  }
+
+  /**
+   * Checks the engine's invariants (allocator chain, extents disjoint and owned by live
+   * entries, used bytes, index). O(size); for tests. Throws TESSERA_ERR_ASSERTION on a bug.
+   */
+  checkInvariants(): void {
+    this.#checkOpen('check invariants');
+    this.#lock();
+    try {
+      const w = this.#w;
+      const used = this.#alloc.check();
+      const byExtent = new Map(used.map(([g, size]) => [g, size]));
+      let usedBytes = 0;
+      let committed = 0;
+      let allocated = 0;
+      for (let e = 0; e < this.#entryCount; e++) {
+        const base = this.#entries + e * ENTRY_WORDS;
+        const state = Atomics.load(w, base + E_STATE) & STATE_MASK;
+        if (state === BlockState.FREE) continue;
+        allocated++;
+        if (state === BlockState.COMMITTED) committed++;
+        const g = w[base + E_EXTENT]!;
+        const size = byExtent.get(g);
+        assert(size !== undefined, `entry ${e} owns an allocated extent`);
+        const fb = base >> 1;
+        const length = this.#f[fb + EF_LENGTH]!;
+        const end = this.#f[fb + EF_DATA_OFFSET]! + length;
+        assert(end <= this.#alloc.payloadByteOffset(g) + (size - 1) * GRANULE_BYTES, `entry ${e}'s bytes lie inside its extent`);
+        assert(this.#f[fb + EF_DATA_OFFSET]! % 64 === 0, `entry ${e}'s bytes are 64-byte aligned`);
+        usedBytes += length;
+      }
+      assert(allocated === used.length, `every allocated extent belongs to one entry (${allocated} vs ${used.length})`);
+      assert(usedBytes === this.#f[HF_USED_BYTES], `usedBytes is the sum of allocated blocks (${usedBytes} vs ${this.#f[HF_USED_BYTES]})`);
+      assert(usedBytes <= this.#capacityBytes, 'usedBytes <= capacityBytes');
+      assert(committed === w[H_BLOCK_COUNT], 'blockCount counts committed blocks');
+      assert(w[H_FREE_TOP]! + allocated === this.#entryCount, 'free stack holds every free entry');
+      const queued = this.#isLru ? this.#lru.meta[0] : this.#sieve.meta[0];
+      assert(queued === committed, 'the policy tracks every committed block');
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Extents of committed blocks as [byteOffset, length] pairs (for tests). */
+  extents(): Array<[number, number]> {
+    this.#checkOpen('list extents');
+    const out: Array<[number, number]> = [];
+    for (let e = 0; e < this.#entryCount; e++) {
+      const base = this.#entries + e * ENTRY_WORDS;
+      if ((Atomics.load(this.#w, base + E_STATE) & STATE_MASK) === BlockState.FREE) continue;
+      out.push([this.#f[(base >> 1) + EF_DATA_OFFSET]!, this.#f[(base >> 1) + EF_LENGTH]!]);
+    }
+    return out;
+  }
+
+  /**
+   * Closes this instance: releases its pins and views and its owner slot. Closing the
+   * instance that created the cache closes the cache for every thread (their calls throw
+   * TESSERA_ERR_CLOSED, attach of its handle too). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    if (!this.#expired && this.#owners.gen(this.#owner) === this.#ownerGen) {
+      this.#lock();
+      try {
+        this.#flushCounters();
+        this.#releaseOwnerLocked(this.#owner);
+        if (this.#creator) Atomics.store(this.#w, H_STATE, CACHE_CLOSED);
+      } finally {
+        this.#unlock();
+      }
+    } else if (this.#creator) {
+      Atomics.store(this.#w, H_STATE, CACHE_CLOSED);
+    }
+    this.#closed = true;
+    this.#viewCache.length = 0;
+    this.#arena.close();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}

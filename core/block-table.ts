@@ -1,0 +1,89 @@
+/**
+ * Block table: fixed-size entries (one 64-byte cache line each, so that pins on different
+ * blocks never share a line) plus an open-addressing index (hash -> entry) in the arena.
+ *
+ * Entry (Int32 words; f64 slots are Float64Array indexes of the same 64 bytes):
+ *
+ *   | word  | f64 | name        | meaning                                                   |
+ *   |-------|-----|-------------|-----------------------------------------------------------|
+ *   | 0     |     | STATE       | bits 0-2: state (FREE, WRITING, COMMITTED, EVICTING,       |
+ *   |       |     |             | DELETED); bits 3-31: pin count (PIN_UNIT = 8 per pin)     |
+ *   | 1     |     | HASH        | hash of the id (index rebuild, quick reject)              |
+ *   | 2     |     | KEY_LEN     | -1: numeric id in NUM_KEY; else string length (UTF-16)    |
+ *   | 3     |     | EXTENT      | allocator granule of the block's extent                   |
+ *   | 4     |     | WRITER      | owner slot that is writing it (WRITING), else -1         |
+ *   | 5-7   |     | -           | unused                                                    |
+ *   | 8-9   | 4   | NUM_KEY     | numeric id                                                |
+ *   | 10-11 | 5   | LENGTH      | block length in bytes                                     |
+ *   | 12-13 | 6   | DATA_OFFSET | arena byte offset of the block's bytes (64-aligned)       |
+ *   | 14-15 | 7   | KEY_OFFSET  | arena byte offset of a string id's UTF-16 code units      |
+ *
+ * A string id is stored in its own extent, in front of the bytes: [header][key][bytes].
+ *
+ * Index: `bucketCount` (a power of two) Int32 buckets, linear probing; a bucket holds
+ * entry + 1, EMPTY (0) or TOMBSTONE (-1). Writers change it only under the engine lock.
+ * Readers probe without a lock: a bucket store is one atomic word, a found entry is pinned
+ * and then its key compared (the key of a pinned, committed entry cannot change), so a hit
+ * is always right. Only a rebuild (clearing tombstones) moves entries; it bumps INDEX_SEQ to
+ * odd before and to even after, and a reader that missed re-checks INDEX_SEQ and retries.
+ */
+
+export const ENTRY_BYTES = 64;
+export const ENTRY_WORDS = ENTRY_BYTES / 4;
+export const ENTRY_F64 = ENTRY_BYTES / 8;
+
+export const E_STATE = 0;
+export const E_HASH = 1;
+export const E_KEY_LEN = 2;
+export const E_EXTENT = 3;
+export const E_WRITER = 4;
+export const EF_NUM_KEY = 4;
+export const EF_LENGTH = 5;
+export const EF_DATA_OFFSET = 6;
+export const EF_KEY_OFFSET = 7;
+
+export const STATE_MASK = 7;
+export const PIN_UNIT = 8;
+export const PIN_SHIFT = 3;
+
+export const BlockState = {
+  FREE: 0,
+  WRITING: 1,
+  COMMITTED: 2,
+  EVICTING: 3,
+  DELETED: 4,
+} as const;
+
+export const BUCKET_EMPTY = 0;
+export const BUCKET_TOMBSTONE = -1;
+
+/** 32-bit mix (murmur3 finalizer). */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}
+
+/** Hash of a safe-integer id. */
+export function hashNumberId(id: number): number {
+  const lo = id | 0;
+  const hi = Math.floor(id / 4294967296) | 0;
+  return fmix(lo ^ Math.imul(hi ^ 0x27d4eb2f, 0x9e3779b1));
+}
+
+/** Hash of a string id (FNV-1a over UTF-16 code units, then mixed). */
+export function hashStringId(id: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return fmix(h ^ 0x5bd1e995);
+}
+
+/** Smallest power of two >= n (n >= 1). */
+export function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
