@@ -26,6 +26,8 @@ export const NATIVE_ABI_VERSION = 2;
 export const NATIVE_MAP_MAX_BYTES = 2 ** 32;
 /** Longest path accepted by mapShared, in UTF-8 bytes (Linux PATH_MAX). */
 export const NATIVE_PATH_MAX_BYTES = 4096;
+/** Longest single futex sleep; a longer wait is several, so worker.terminate() can interrupt it. */
+export const FUTEX_WAIT_SLICE_MS = 250;
 
 export interface NativeStatus {
   /** True when tessera.node is loaded and in use. */
@@ -270,7 +272,16 @@ export function futexWait(array: Int32Array, index: number, expected: number, ti
   if (typeof timeoutMs !== 'number') throw new TypeError(`timeoutMs must be a number, got ${typeof timeoutMs}`);
   const t = Number.isNaN(timeoutMs) ? Infinity : Math.max(0, timeoutMs);
   const b = need('futexWait');
-  return WAIT_RESULTS[call('futex wait', () => b.futexWait(array, index, expected, t))]!;
+  // Wait in slices so that worker.terminate() (which only takes effect when JS runs) can stop
+  // a thread blocked here, as it can stop one in Atomics.wait.
+  const start = performance.now();
+  for (let slice = 0; ; slice++) {
+    const left = t - (performance.now() - start);
+    const r = WAIT_RESULTS[call('futex wait', () => b.futexWait(array, index, expected, Math.max(0, Math.min(left, FUTEX_WAIT_SLICE_MS))))]!;
+    // After the first slice the value was `expected` when we began, so a change is a wake-up.
+    if (r !== 'timed-out') return slice > 0 && r === 'not-equal' ? 'ok' : r;
+    if (left <= FUTEX_WAIT_SLICE_MS) return 'timed-out';
+  }
 }
 
 /** Wakes up to `count` threads (any process) waiting on `array[index]`; returns how many woke. */

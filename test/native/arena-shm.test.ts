@@ -80,6 +80,12 @@ if (!native) {
     c.stdout!.on('data', (d) => { out += String(d); });
     const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
     for (let i = 0; i < 3000 && Atomics.load(a.i32, 1) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    let woken = 0;
+    for (let i = 0; i < 3000 && woken === 0; i++) {
+      woken = a.wake(a.i32, 0, 1);
+      if (woken === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.is(woken, 1, 'a wake in this process reached the sleeping child');
     Atomics.store(a.i32, 0, 1);
     for (let i = 0; i < 3000 && !out.includes('\n'); i++) {
       a.wake(a.i32, 0, 1);
