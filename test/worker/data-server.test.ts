@@ -1,0 +1,200 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm, mkdir, writeFile, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkerHost } from '../../worker/index.js';
+import { RpcClient } from '../../transports/rpc-client.js';
+import { WorkerService } from '../../transports/protocol/worker.js';
+import { isTesseraError } from '../../core/errors.js';
+import { mapShared, nativeAvailable, unmap } from '../../native/index.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+let root = '';
+let host: WorkerHost | undefined;
+const clients: RpcClient[] = [];
+
+test.before.each(async () => { root = await mkdtemp(join(tmpdir(), 'tessera-ds-')); });
+test.after.each(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  await host?.stop();
+  host = undefined;
+  await rm(root, { recursive: true, force: true });
+});
+
+function pattern(seed: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) b[i] = (seed * 131 + i * 7 + (i >> 9)) & 0xff;
+  return b;
+}
+
+async function startWorker(extra: Partial<Parameters<typeof WorkerHost.start>[0]> = {}): Promise<WorkerHost> {
+  host = await WorkerHost.start({
+    address: 'tcp://127.0.0.1:0',
+    tiers: [{ alias: 'MEM', capacityBytes: 16 * MIB }, { alias: 'SSD', dirs: [{ path: join(root, 'ssd'), capacityBytes: 64 * MIB }] }],
+    ...extra,
+  });
+  return host;
+}
+
+async function client(address: string, streamWindowBytes?: number) {
+  const c = await RpcClient.connect(address, streamWindowBytes ? { limits: { streamWindowBytes } } : {});
+  clients.push(c);
+  return { c, w: c.service(WorkerService) };
+}
+
+async function download(dl: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of dl) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts);
+}
+
+async function upload(w: Awaited<ReturnType<typeof client>>['w'], blockId: number, bytes: Uint8Array, extra: object = {}) {
+  const up = w.writeBlock({ blockId, reserveBytes: bytes.byteLength, ...extra });
+  for (let at = 0; at < bytes.byteLength; at += 256 * KIB) await up.write(bytes.subarray(at, Math.min(at + 256 * KIB, bytes.byteLength)));
+  return up.end();
+}
+
+test('a block written as a stream over TCP reads back whole and by range', async () => {
+  const h = await startWorker();
+  const { w } = await client(h.address);
+  const bytes = pattern(1, 3 * MIB + 123);
+  const res = await upload(w, 42, bytes);
+  assert.equal(res, { blockId: 42, lengthBytes: bytes.byteLength, tier: 'MEM' });
+  const dl = w.readBlock({ blockId: 42 });
+  assert.ok((await download(dl)).equals(bytes));
+  assert.equal((await dl.result).source, 'MEM');
+  const part = w.readBlock({ blockId: 42, offsetBytes: MIB - 5, lengthBytes: MIB + 10 });
+  assert.ok((await download(part)).equals(bytes.subarray(MIB - 5, 2 * MIB + 5)));
+  assert.equal(await w.getBlockInfo({ blockId: 42 }), { blockId: 42, lengthBytes: bytes.byteLength, tier: 'MEM', pinned: false, persisted: true });
+});
+
+test('reads of a missing block or a range past its end fail with clear codes', async () => {
+  const h = await startWorker();
+  const { w } = await client(h.address);
+  await upload(w, 1, pattern(1, 1000));
+  try { await download(w.readBlock({ blockId: 2 })); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_BLOCK_NOT_FOUND'), String(e)); }
+  try { await download(w.readBlock({ blockId: 1, offsetBytes: 900, lengthBytes: 200 })); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_INVALID_ARGUMENT'), String(e)); }
+  try { await upload(w, 1, pattern(1, 10)); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_BLOCK_EXISTS'), String(e)); }
+  try { await w.writeBlock({ blockId: 3, reserveBytes: 4 }).pipeFrom([new Uint8Array(5)]); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_BLOCK_TOO_LARGE'), String(e)); }
+  assert.is(h.store.has(3), false, 'an aborted write leaves nothing');
+});
+
+test('short-circuit and stream reads return identical bytes (stream fallback without shm)', async () => {
+  const h = await startWorker();
+  const { w } = await client(h.address);
+  const bytes = pattern(7, 2 * MIB + 64);
+  await upload(w, 7, bytes);
+  const streamed = await download(w.readBlock({ blockId: 7 }));
+  const sc = await w.openShortCircuit({ blockId: 7 });
+  if (h.memBacking === 'shm') {
+    assert.is(sc.kind, 'shm');
+    if (sc.kind !== 'shm') return;
+    assert.ok(nativeAvailable());
+    const map = mapShared(sc.path, sc.arenaBytes, { readOnly: true });
+    try {
+      const view = new Uint8Array(map, sc.offsetBytes, sc.lengthBytes);
+      assert.ok(Buffer.from(view.buffer, view.byteOffset, view.byteLength).equals(streamed));
+    } finally {
+      unmap(map);
+    }
+    assert.is(h.leases.pinCount(), 1);
+    assert.equal(await w.closeShortCircuit({ pinId: sc.pinId }), { released: true });
+    assert.is(h.leases.pinCount(), 0);
+  } else {
+    assert.equal(sc, { kind: 'none', reason: 'no-shm' });
+  }
+  assert.ok(streamed.equals(bytes));
+});
+
+test('a miss of a block of a persisted file is read from the UFS and cached per read type', async () => {
+  const ufsDir = join(root, 'ufs');
+  await mkdir(ufsDir);
+  const file = pattern(3, 3 * MIB);
+  await writeFile(join(ufsDir, 'data.bin'), file);
+  const h = await startWorker();
+  const { w } = await client(h.address);
+  const ufs = (i: number) => ({ ufsUri: `file://${ufsDir}`, ufsPath: 'data.bin', blockOffsetBytes: i * MIB, blockLengthBytes: MIB });
+  const noCache = w.readBlock({ blockId: 100, readType: 'NO_CACHE', ufs: ufs(0), offsetBytes: 10, lengthBytes: 1000 });
+  assert.ok((await download(noCache)).equals(file.subarray(10, 1010)));
+  assert.is((await noCache.result).source, 'UFS');
+  assert.is(h.store.has(100), false, 'NO_CACHE leaves nothing behind');
+  const cached = w.readBlock({ blockId: 101, readType: 'CACHE', ufs: ufs(1) });
+  assert.ok((await download(cached)).equals(file.subarray(MIB, 2 * MIB)));
+  assert.is(h.store.info(101)!.tier, 'MEM');
+  const again = w.readBlock({ blockId: 101, ufs: ufs(1) });
+  assert.ok((await download(again)).equals(file.subarray(MIB, 2 * MIB)));
+  assert.is((await again.result).source, 'MEM', 'the second read is a hit');
+  const [a, b] = await Promise.all([download(w.readBlock({ blockId: 102, ufs: ufs(2) })), download(w.readBlock({ blockId: 102, ufs: ufs(2) }))]);
+  assert.ok(a.equals(file.subarray(2 * MIB)) && b.equals(a), 'concurrent misses of one block both get its bytes');
+});
+
+test('CACHE_THROUGH writes the UFS before commit, THROUGH bypasses the cache', async () => {
+  const ufsDir = join(root, 'ufs');
+  await mkdir(ufsDir);
+  const h = await startWorker();
+  const { w } = await client(h.address);
+  const b0 = pattern(10, MIB);
+  const b1 = pattern(11, 1000);
+  const ufs = (path: string, off: number, len: number) => ({ ufsUri: ufsDir, ufsPath: path, blockOffsetBytes: off, blockLengthBytes: len });
+  await upload(w, 200, b0, { writeType: 'CACHE_THROUGH', ufs: ufs('ct/file', 0, MIB) });
+  await upload(w, 201, b1, { writeType: 'CACHE_THROUGH', ufs: ufs('ct/file', MIB, 1000) });
+  assert.equal(await w.completeUfsFile({ ufsUri: ufsDir, ufsPath: 'ct/file' }), { lengthBytes: MIB + 1000 });
+  assert.ok((await readFile(join(ufsDir, 'ct', 'file'))).equals(Buffer.concat([b0, b1])));
+  assert.ok(h.store.has(200) && h.store.has(201));
+  const res = await upload(w, 300, b1, { writeType: 'THROUGH', ufs: ufs('th', 0, 1000) });
+  assert.equal(res.tier, 'UFS');
+  await w.completeUfsFile({ ufsUri: ufsDir, ufsPath: 'th' });
+  assert.ok((await readFile(join(ufsDir, 'th'))).equals(b1));
+  assert.is(h.store.has(300), false);
+  try { await upload(w, 301, b1, { writeType: 'THROUGH', ufs: ufs('gap', 5, 1000) }); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_INVALID_ARGUMENT'), String(e)); }
+});
+
+test('ASYNC_THROUGH blocks persist after a worker restart and stay sticky until then', async () => {
+  const ufsDir = join(root, 'ufs-later');
+  const tiers = [{ alias: 'MEM' as const, capacityBytes: 4 * MIB }, { alias: 'SSD' as const, dirs: [{ path: join(root, 'ssd'), capacityBytes: 64 * MIB }] }];
+  let h = await startWorker({ tiers, persistRetryBaseMs: 20 });
+  let { w, c } = await client(h.address);
+  const b0 = pattern(20, MIB);
+  const b1 = pattern(21, 500);
+  await upload(w, 2 ** 24 * 5, b0, { writeType: 'ASYNC_THROUGH', tier: 'SSD' });
+  await upload(w, 2 ** 24 * 5 + 1, b1, { writeType: 'ASYNC_THROUGH', tier: 'SSD' });
+  assert.is(h.store.info(2 ** 24 * 5)!.persisted, false);
+  // The UFS directory does not exist yet: the persist fails and is retried.
+  await w.persistFile({ fileId: 5, ufsUri: ufsDir, ufsPath: 'f5', blockIds: [2 ** 24 * 5, 2 ** 24 * 5 + 1], lengthBytes: MIB + 500, blockSizeBytes: MIB });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.is(h.persistQueue.pendingCount, 1);
+  await c.close();
+  clients.length = 0;
+  await h.stop();
+  await mkdir(ufsDir);
+  h = await startWorker({ tiers, persistRetryBaseMs: 20 });
+  assert.is(h.store.info(2 ** 24 * 5)!.persisted, false, 'still sticky after the restart');
+  await h.persistQueue.idle();
+  assert.ok((await readFile(join(ufsDir, 'f5'))).equals(Buffer.concat([b0, b1])));
+  assert.is(h.store.info(2 ** 24 * 5)!.persisted, true);
+  ({ w } = await client(h.address));
+  assert.ok((await download(w.readBlock({ blockId: 2 ** 24 * 5 + 1 }))).equals(b1), 'blocks on disk survive the restart');
+  assert.ok((await stat(join(root, 'ssd', 'worker-state.json'))).isFile());
+});
+
+test('a reader that pauses keeps the block locked until its stream ends, then gets every byte', async () => {
+  const h = await startWorker();
+  await upload((await client(h.address)).w, 9, pattern(9, 12 * MIB));
+  const { w } = await client(h.address, MIB);
+  const bytes = pattern(9, 12 * MIB);
+  const dl = w.readBlock({ blockId: 9 });
+  const it = dl[Symbol.asyncIterator]();
+  const first = await it.next();
+  assert.ok(!first.done);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(h.store.locks.readers(9), 1, 'the block stays locked by the unfinished reader');
+  const rest: Buffer[] = [Buffer.from(first.value!)];
+  for (let r = await it.next(); !r.done; r = await it.next()) rest.push(Buffer.from(r.value));
+  assert.ok(Buffer.concat(rest).equals(bytes));
+  await dl.result;
+  assert.is(h.store.locks.readers(9), 0);
+});
+
+test.run();

@@ -1,0 +1,250 @@
+/**
+ * WorkerHost: one worker process's parts wired together.
+ *
+ *   clients ──RPC (any transport)──> data server ──> tiered store (MEM shm/SAB → SSD → HDD)
+ *                                         │                 ▲
+ *                                         ├─ UFS pool (piscina: miss reads, persists)
+ *                                         └─ leases (short-circuit pins per connection)
+ *   master  <──register / heartbeat / commitBlock / reportPersisted── master link
+ *           ──commands (free, delete, persist, load, register)──────> host
+ *
+ * `WorkerHost.start({ masterAddress, address, tiers })` opens the store (scanning its tier
+ * directories), loads the durable pending-persist list, serves the data service, registers with
+ * the master (when one is given) and heartbeats. `stop()` undoes all of it, idempotently.
+ */
+import { hostname as osHostname } from 'node:os';
+import { ErrorCode, TesseraError } from '../core/errors.js';
+import { DEFAULT_WORKER_RPC_PORT, WORKER_LEASE_MS, WORKER_LEASE_SWEEP_INTERVAL_MS } from '../core/constants.js';
+import { RpcServer, type RpcServerOptions } from '../transports/rpc-server.js';
+import type { RpcClientOptions } from '../transports/rpc-client.js';
+import type { Listener } from '../transports/transport.js';
+import type { WorkerCommand } from '../transports/protocol/master.js';
+import { WorkerService, type TierAlias, type WorkerHostInfo } from '../transports/protocol/worker.js';
+import { TieredBlockStore, type TierSpec } from './tiered-store.js';
+import { LeaseTable } from './leases.js';
+import { UfsPool } from './ufs-pool.js';
+import { PersistQueue, type PersistJob } from './persist-queue.js';
+import { UfsThroughWriters } from './ufs-through.js';
+import { createDataServerHandlers } from './data-server.js';
+import { MasterLink } from './master-link.js';
+import type { PersistPart } from './ufs-task.js';
+import type { BlockReader } from './tiered-store.js';
+
+export interface WorkerHostOptions {
+  /** The master's address; omitted: a standalone worker (tests, benchmarks). */
+  masterAddress?: string;
+  /** Where to serve the data service (default tcp://127.0.0.1:29999; port 0 picks one). */
+  address?: string;
+  /** More addresses for the same service (e.g. an inproc:// one next to tcp://). */
+  extraAddresses?: string[];
+  /** Tiers, top first: MEM (capacityBytes) then SSD and/or HDD (dirs with quotas). */
+  tiers: TierSpec[];
+  /** Directory of the durable worker state (pending persists); default: the first file-tier directory. */
+  stateDir?: string;
+  heartbeatIntervalMs?: number;
+  /** Lease of short-circuit pins (default WORKER_LEASE_MS). */
+  leaseMs?: number;
+  /** RPC server options (auth, limits, tls, transport). */
+  rpc?: RpcServerOptions;
+  /** RPC client options for the master link. */
+  masterRpc?: RpcClientOptions;
+  ufsPoolThreads?: number;
+  hostname?: string;
+  /** Persist retry back-off base (tests shorten it). */
+  persistRetryBaseMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export class WorkerHost {
+  readonly store: TieredBlockStore;
+  readonly leases: LeaseTable;
+  readonly server: RpcServer;
+  readonly pool: UfsPool;
+  readonly through = new UfsThroughWriters();
+  #persist!: PersistQueue;
+  #link: MasterLink | undefined;
+  #listeners: Listener[] = [];
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #options: WorkerHostOptions;
+  readonly #hostname: string;
+
+  private constructor(options: WorkerHostOptions, store: TieredBlockStore) {
+    this.#options = options;
+    this.store = store;
+    this.leases = new LeaseTable({ leaseMs: options.leaseMs ?? WORKER_LEASE_MS });
+    this.server = new RpcServer(options.rpc ?? {});
+    this.pool = new UfsPool(options.ufsPoolThreads);
+    this.#hostname = options.hostname ?? osHostname();
+  }
+
+  static async start(options: WorkerHostOptions): Promise<WorkerHost> {
+    if (options === null || typeof options !== 'object') throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid WorkerHost options: expected an object');
+    if (options.masterAddress !== undefined && typeof options.masterAddress !== 'string') {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid option masterAddress: expected an address string');
+    }
+    const store = await TieredBlockStore.open(options.tiers);
+    const host = new WorkerHost(options, store);
+    try {
+      await host.#start();
+    } catch (err) {
+      await host.stop().catch(() => undefined);
+      throw err;
+    }
+    return host;
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#options;
+    const stateDir = o.stateDir ?? o.tiers.find((t) => t.alias !== 'MEM')?.dirs?.[0]?.path;
+    this.#persist = await PersistQueue.open({
+      ...(stateDir ? { stateDir } : {}),
+      ...(o.persistRetryBaseMs !== undefined ? { retryBaseMs: o.persistRetryBaseMs } : {}),
+      write: (job) => this.#persistJob(job),
+      report: async (job, ok) => { if (this.#link) await this.#link.reportPersisted(job.fileId, ok); },
+      onPersisted: (job) => { for (const id of job.blockIds) this.store.setFlags(id, { persisted: true }); },
+      onError: (_job, err) => o.onError?.(err),
+    });
+    // Blocks the durable state knows as sticky stay sticky across a restart.
+    for (const id of [...this.#persist.unpersisted]) if (!this.store.setFlags(id, { persisted: false })) void this.#persist.forgetBlock(id);
+    for (const id of [...this.#persist.pinned]) if (!this.store.setFlags(id, { pinned: true })) void this.#persist.forgetBlock(id);
+    this.store.onDropped = (id) => { void this.#persist.forgetBlock(id); };
+
+    this.server.register(WorkerService, createDataServerHandlers({
+      store: this.store, leases: this.leases, pool: this.pool, persist: this.#persist, through: this.through,
+      commitToMaster: async (blockId, lengthBytes, tier) => { await this.#link?.commitBlock(blockId, lengthBytes, tier); },
+      info: () => this.info(),
+    }));
+    const address = o.address ?? `tcp://127.0.0.1:${DEFAULT_WORKER_RPC_PORT}`;
+    for (const a of [address, ...(o.extraAddresses ?? [])]) this.#listeners.push(await this.server.listen(a));
+    this.#sweepTimer = setInterval(() => this.leases.sweep(Date.now()), WORKER_LEASE_SWEEP_INTERVAL_MS);
+    this.#sweepTimer.unref();
+    if (o.masterAddress) {
+      this.#link = new MasterLink({
+        masterAddress: o.masterAddress, workerAddress: this.address, store: this.store, hostname: this.#hostname,
+        onCommand: (cmd) => this.#command(cmd),
+        ...(o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
+        ...(o.masterRpc ? { rpc: o.masterRpc } : {}),
+        ...(o.onError ? { onError: o.onError } : {}),
+      });
+      await this.#link.start();
+    }
+  }
+
+  /** The data address clients use (the first listener, with its real port). */
+  get address(): string {
+    return this.#listeners[0]!.address;
+  }
+
+  get addresses(): string[] {
+    return this.#listeners.map((l) => l.address);
+  }
+
+  get masterLink(): MasterLink | undefined {
+    return this.#link;
+  }
+
+  get persistQueue(): PersistQueue {
+    return this.#persist;
+  }
+
+  /** 'shm' when MEM is an mlocked /dev/shm arena (short-circuit reads work), 'sab' otherwise. */
+  get memBacking(): 'shm' | 'sab' | undefined {
+    return this.store.memBacking;
+  }
+
+  info(): WorkerHostInfo {
+    const tiers = this.store.tierStats();
+    return {
+      workerId: this.#link?.workerId ?? -1,
+      address: this.address,
+      hostname: this.#hostname,
+      memBacking: this.store.memBacking ?? 'sab',
+      tiers,
+      capacityBytes: tiers.reduce((s, t) => s + t.capacityBytes, 0),
+      usedBytes: tiers.reduce((s, t) => s + t.usedBytes, 0),
+      blockCount: this.store.blockCount,
+      pendingPersists: this.#persist.pendingCount,
+    };
+  }
+
+  /** Carries out one master command. */
+  async #command(cmd: WorkerCommand): Promise<void> {
+    switch (cmd.type) {
+      case 'free':
+        for (const id of cmd.blockIds) if (await this.store.free(id)) await this.#persist.forgetBlock(id);
+        return;
+      case 'delete':
+        for (const id of cmd.blockIds) if (await this.store.remove(id)) await this.#persist.forgetBlock(id);
+        return;
+      case 'persist':
+        await this.#persist.enqueue({
+          fileId: cmd.fileId, ufsUri: cmd.ufsUri, ufsPath: cmd.ufsPath, blockIds: cmd.blockIds, lengthBytes: cmd.lengthBytes, blockSizeBytes: cmd.blockSizeBytes,
+        });
+        return;
+      case 'load':
+        for (let i = 0; i < cmd.blockIds.length; i++) {
+          const id = cmd.blockIds[i]!;
+          if (this.store.has(id)) continue;
+          const offset = i * cmd.blockSizeBytes;
+          const len = Math.min(cmd.blockSizeBytes, cmd.lengthBytes - offset);
+          const bytes = await this.pool.read(cmd.ufsUri, cmd.ufsPath, offset, len);
+          const meta = await this.store.putBlock(id, bytes, { persisted: true });
+          await this.#link?.commitBlock(id, meta.lengthBytes, meta.tier);
+        }
+        return;
+      case 'register':
+        return; // handled by the master link
+      default:
+        return;
+    }
+  }
+
+  /** Writes a file's blocks, in order, as one UFS file, from a pool thread. */
+  async #persistJob(job: PersistJob): Promise<void> {
+    const readers: BlockReader[] = [];
+    try {
+      const parts: PersistPart[] = [];
+      for (const id of job.blockIds) {
+        const r = await this.store.openReader(id);
+        if (!r) throw new TesseraError(ErrorCode.BLOCK_NOT_FOUND, `Cannot persist file ${job.fileId}: block ${id} is not on this worker`);
+        readers.push(r);
+        parts.push(this.#partOf(r));
+      }
+      const total = parts.reduce((s, p) => s + (p.kind === 'bytes' ? p.bytes.byteLength : p.lengthBytes), 0);
+      if (total !== job.lengthBytes) {
+        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot persist file ${job.fileId}: its blocks hold ${total} bytes, the file ${job.lengthBytes}`);
+      }
+      await this.pool.persist(job.ufsUri, job.ufsPath, parts);
+    } finally {
+      for (const r of readers) r.release();
+    }
+  }
+
+  #partOf(r: BlockReader): PersistPart {
+    if (r.filePath) return { kind: 'file', path: r.filePath, lengthBytes: r.lengthBytes };
+    const bytes = r.memBytes!;
+    const mem = this.store.mem!;
+    if (r.inArena && mem.backing === 'shm' && mem.shmPath) {
+      return { kind: 'shm', path: mem.shmPath, arenaBytes: mem.arenaBytes, offsetBytes: bytes.byteOffset, lengthBytes: bytes.byteLength };
+    }
+    return { kind: 'bytes', bytes }; // a SharedArrayBuffer view is shared with the thread, not copied
+  }
+
+  /** Stops serving, heartbeating and persisting; releases every pin. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+      await this.#link?.stop();
+      await this.server.close().catch(() => undefined);
+      this.leases.clear();
+      await this.through.abortAll();
+      await this.#persist?.close();
+      await this.pool.close();
+      await this.store.close();
+    })();
+    return this.#stopping;
+  }
+}
+
+export type { TierSpec, TierAlias };
