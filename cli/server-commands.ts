@@ -1,0 +1,114 @@
+/**
+ * The commands that run or inspect servers: format, master, worker, local, report, doctor,
+ * journal dump. Long-running commands print their addresses, then wait for SIGINT/SIGTERM
+ * and stop cleanly (the hosts close their listeners, the journal is closed, the process
+ * exits 0). A second signal while stopping exits at once with code 1.
+ */
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Journal, formatJournal } from '../core/journal/index.js';
+import { doctorReport } from '../native/doctor.js';
+import { formatBytes } from '../client/options.js';
+import type { FileSystem } from '../client/file-system.js';
+import type { TesseraConfig } from './config.js';
+import type { Out } from './output.js';
+import { UFS_MOUNT_PATH, startLocalCluster, startMasterProcess, startWorkerProcess, type RunningServers } from './servers.js';
+
+export async function format(cfg: TesseraConfig, opts: { force: boolean }, out: Out): Promise<void> {
+  await mkdir(dirname(cfg.journalDir), { recursive: true });
+  await Journal.format(cfg.journalDir, { force: opts.force });
+  out.value({ journalDir: cfg.journalDir, formatted: true }, (v) => `Formatted journal ${v.journalDir}`);
+}
+
+export async function doctor(out: Out): Promise<void> {
+  const text = doctorReport();
+  out.value({ report: text.split('\n') }, () => text);
+}
+
+export async function journalDump(dir: string, out: Out): Promise<void> {
+  const lines = await formatJournal(dir);
+  out.value({ journalDir: dir, lines }, (v) => v.lines);
+}
+
+/** Waits for SIGINT or SIGTERM, then stops the servers. */
+async function serveUntilSignal(servers: RunningServers, out: Out): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`tessera: ${sig} again, exiting without a clean stop\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      if (!out.json) process.stderr.write(`tessera: ${sig} received, stopping...\n`);
+      servers.stop().then(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        if (!out.json) process.stderr.write('tessera: stopped\n');
+        resolve(0);
+      }, (err: unknown) => {
+        process.stderr.write(`tessera: error while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
+        resolve(1);
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function printAddresses(servers: RunningServers, out: Out): void {
+  out.value(servers.info, (v) => [
+    ...(v.masterAddress ? [`master  rpc ${v.masterAddress}${v.masterWebAddress ? `  web ${v.masterWebAddress}` : ''}`] : []),
+    ...v.workers.map((w) => `worker  rpc ${w.address}${w.webAddress ? `  web ${w.webAddress}` : ''}  mem ${formatBytes(w.memBytes)}`),
+    ...(v.journalDir ? [`journal ${v.journalDir}`] : []),
+    ...(v.ufsRoot ? [`ufs     ${v.ufsRoot} mounted at ${UFS_MOUNT_PATH}`] : []),
+    ...(v.masterAddress ? [`try:    npx tessera fs --master ${v.masterAddress} ls /`] : []),
+    'ready (Ctrl-C to stop)',
+  ]);
+}
+
+export async function runMaster(cfg: TesseraConfig, out: Out): Promise<number> {
+  const s = await startMasterProcess(cfg);
+  printAddresses(s, out);
+  return serveUntilSignal(s, out);
+}
+
+export async function runWorker(cfg: TesseraConfig, out: Out): Promise<number> {
+  const s = await startWorkerProcess(cfg);
+  printAddresses(s, out);
+  return serveUntilSignal(s, out);
+}
+
+export async function runLocal(cfg: TesseraConfig, out: Out): Promise<number> {
+  const s = await startLocalCluster(cfg);
+  printAddresses(s, out);
+  return serveUntilSignal(s, out);
+}
+
+export async function report(fs: FileSystem, _cfg: TesseraConfig, out: Out): Promise<void> {
+  const [info, workers, root] = await Promise.all([fs.getInfo(), fs.getWorkers(), fs.listStatus('/', { recursive: true })]);
+  const files = root.filter((e) => !e.isDirectory);
+  const v = {
+    master: fs.masterAddress,
+    version: info.version,
+    uptimeMs: info.uptimeMs,
+    capacityBytes: info.workers.capacityBytes,
+    usedBytes: info.workers.usedBytes,
+    liveWorkers: info.workers.live,
+    lostWorkers: info.workers.lost,
+    workers,
+    fileCount: files.length,
+    directoryCount: root.length - files.length,
+    fileBytes: files.reduce((n, f) => n + f.lengthBytes, 0),
+    inodeCount: info.inodeCount,
+    blockCount: info.blockCount,
+    mountCount: info.mountCount,
+  };
+  out.value(v, (r) => [
+    `Tessera cluster summary (master ${r.master}, version ${r.version}, up ${Math.round(r.uptimeMs / 1000)} s)`,
+    `  capacity: ${formatBytes(r.capacityBytes)}, used ${formatBytes(r.usedBytes)} (${r.capacityBytes ? ((100 * r.usedBytes) / r.capacityBytes).toFixed(1) : '0.0'}%)`,
+    `  workers: ${r.liveWorkers} live, ${r.lostWorkers} lost`,
+    ...r.workers.map((w) => `    worker ${w.workerId} ${w.hostname} ${w.address} ${w.state} ${formatBytes(w.usedBytes)}/${formatBytes(w.capacityBytes)} ${w.blockCount} blocks`),
+    `  files: ${r.fileCount} (${formatBytes(r.fileBytes)}) in ${r.directoryCount} directories, ${r.blockCount} blocks, ${r.mountCount} mounts`,
+  ]);
+}

@@ -1,0 +1,764 @@
+/**
+ * FileSystem: the client API a user meets. Metadata goes to the master (with the retry rule
+ * of master-link.ts); bytes go to and from workers through WorkerDataLinks, chosen by the
+ * location policies of location-policy.ts.
+ *
+ * Read path, per block range: the copies on this host first (short-circuit), then remote
+ * copies, then (for a file whose data is in its UFS) any worker that reads it from the UFS.
+ * A source that fails mid-range is marked failed and the read resumes at the first byte not
+ * yet delivered from the next source; once every known copy failed, the locations are asked
+ * again from the master once. The number of attempts per range is bounded
+ * (CLIENT_MAX_READ_ATTEMPTS plus the number of copies). The caller sees an error only when
+ * the data is unreachable, and then as TESSERA_ERR_BLOCK_UNAVAILABLE with the last cause.
+ *
+ * Write path: a file's blocks are written one after the other, each to the first worker of
+ * the policy's ordering that accepts it (block ids are derived: blockIdOf(fileId, index)).
+ * A worker failing in the middle of a block fails the write (the bytes of a block are not
+ * kept client-side to replay); the file stays incomplete and the error has its code.
+ */
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { hostname } from 'node:os';
+import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
+import { assert } from '../core/assert.js';
+import { CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
+import { blockIdOf, type FileInfo, type BlockLocationInfo, type MountPointInfo, type WorkerLocation } from '../transports/protocol/master.js';
+import {
+  normalizePath, parseReadType, parseSizeBytes, parseTtlAction, parseWriteType, writeTypeCaches,
+  writeTypePersistsSync, type ReadType, type WriteType,
+} from './options.js';
+import { orderSourcesForRead, orderWorkersForWrite, parseLocationPolicy, type LocationPolicySpec } from './location-policy.js';
+import { asTesseraError, callWithRetry, type MasterLink, type MasterRequest, type MasterResponse } from './master-link.js';
+import type { BlockWriter, UfsBlockSource, WorkerDataLink } from './worker-link.js';
+import type { CreateFileOptions, FileStatus, OpenFileOptions, SetAttributeOptions, WorkerInfo, MasterInfo } from './types.js';
+import type { MasterMethod } from '../transports/protocol/master.js';
+
+export interface FileSystemOptions {
+  master: MasterLink;
+  /** Opens a data link to a worker (short-circuit when it can). */
+  connectWorker(w: { workerId: number; address: string; hostname: string }): Promise<WorkerDataLink>;
+  /** Host names under which workers on this host register; default: os.hostname(), 127.0.0.1, localhost. */
+  clientHosts?: string[];
+  defaultReadType?: ReadType;
+  defaultWriteType?: WriteType;
+  defaultBlockSizeBytes?: number;
+  defaultLocationPolicy?: LocationPolicySpec;
+  /** Called once by close() after the links are closed (e.g. to stop an embedded cluster). */
+  onClose?: () => Promise<void>;
+  /** The address the client was given, for messages. */
+  masterAddress?: string;
+}
+
+export interface LoadOptions { onProgress?: (doneBytes: number, totalBytes: number) => void }
+
+export class FileSystem {
+  readonly #opts: FileSystemOptions;
+  readonly #clientHosts: string[];
+  readonly #links = new Map<number, Promise<WorkerDataLink>>();
+  #cursor = 0;
+  #closed = false;
+  #mounts: MountPointInfo[] | undefined;
+
+  constructor(opts: FileSystemOptions) {
+    this.#opts = opts;
+    this.#clientHosts = opts.clientHosts ?? [hostname(), '127.0.0.1', 'localhost', '::1'];
+  }
+
+  get masterAddress(): string { return this.#opts.masterAddress ?? ''; }
+  get closed(): boolean { return this.#closed; }
+
+  // ---- metadata --------------------------------------------------------------------------
+
+  /** @internal */
+  async _call<M extends MasterMethod>(method: M, req: MasterRequest<M>, state?: { retried: boolean }): Promise<MasterResponse<M>> {
+    this.#checkOpen();
+    return callWithRetry(this.#opts.master, method, req, state);
+  }
+
+  async getStatus(path: string): Promise<FileStatus> {
+    return this._call('getStatus', { path: normalizePath(path) });
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return this._call('exists', { path: normalizePath(path) });
+  }
+
+  /** Every entry of a directory (or the file itself for a file), sorted by name; `recursive` walks the tree. */
+  async listStatus(path: string, opts: { recursive?: boolean } = {}): Promise<FileStatus[]> {
+    const p = normalizePath(path);
+    const st = await this.getStatus(p);
+    if (!st.isDirectory) return [st];
+    const out: FileStatus[] = [];
+    await this.#listInto(p, opts.recursive === true, out, 0);
+    return out;
+  }
+
+  async #listInto(dir: string, recursive: boolean, out: FileStatus[], depth: number): Promise<void> {
+    if (depth > CLI_MAX_TREE_DEPTH) {
+      throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot list ${dir}: deeper than CLI_MAX_TREE_DEPTH ${CLI_MAX_TREE_DEPTH}`);
+    }
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this._call('listStatus', startAfter === undefined ? { path: dir } : { path: dir, startAfter });
+      for (const e of page.entries) {
+        out.push(e);
+        if (recursive && e.isDirectory) await this.#listInto(e.path, true, out, depth + 1);
+      }
+      if (!page.truncated || page.entries.length === 0) break;
+      startAfter = page.entries[page.entries.length - 1]!.name;
+    }
+  }
+
+  async mkdir(path: string, opts: { recursive?: boolean; allowExists?: boolean; mode?: number } = {}): Promise<FileStatus> {
+    const state = { retried: false };
+    const req = { path: normalizePath(path), recursive: opts.recursive ?? false, allowExists: opts.allowExists ?? false, ...(opts.mode !== undefined ? { mode: opts.mode } : {}) };
+    try {
+      return await this._call('mkdir', req, state);
+    } catch (err) {
+      if (state.retried && isTesseraError(err, ErrorCode.FILE_ALREADY_EXISTS)) return this.getStatus(req.path);
+      throw err;
+    }
+  }
+
+  async rename(src: string, dst: string): Promise<void> {
+    const state = { retried: false };
+    const req = { src: normalizePath(src, 'src'), dst: normalizePath(dst, 'dst') };
+    try {
+      await this._call('rename', req, state);
+    } catch (err) {
+      // A retried rename whose first attempt landed: the source is gone and the destination exists.
+      if (state.retried && isTesseraError(err, ErrorCode.FILE_NOT_FOUND) && (await this.exists(req.dst))) return;
+      throw err;
+    }
+  }
+
+  async delete(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    const state = { retried: false };
+    try {
+      await this._call('delete', { path: normalizePath(path), recursive: opts.recursive ?? false }, state);
+    } catch (err) {
+      if (state.retried && isTesseraError(err, ErrorCode.FILE_NOT_FOUND)) return;
+      throw err;
+    }
+  }
+
+  async setAttribute(path: string, attrs: SetAttributeOptions): Promise<FileStatus> {
+    const req: MasterRequest<'setAttribute'> = { path: normalizePath(path) };
+    if (attrs.pinned !== undefined) req.pinned = attrs.pinned;
+    if (attrs.ttlMs !== undefined) req.ttlMs = attrs.ttlMs === null ? -1 : attrs.ttlMs;
+    if (attrs.ttlAction !== undefined) req.ttlAction = parseTtlAction(attrs.ttlAction);
+    if (attrs.mode !== undefined) req.mode = attrs.mode;
+    if (attrs.owner !== undefined) req.owner = attrs.owner;
+    if (attrs.group !== undefined) req.group = attrs.group;
+    if (attrs.recursive !== undefined) req.recursive = attrs.recursive;
+    return this._call('setAttribute', req);
+  }
+
+  async mount(path: string, ufsUri: string, opts: { readOnly?: boolean } = {}): Promise<MountPointInfo> {
+    this.#mounts = undefined;
+    return this._call('mount', { path: normalizePath(path), ufsUri, readOnly: opts.readOnly ?? false });
+  }
+
+  async unmount(path: string): Promise<void> {
+    this.#mounts = undefined;
+    await this._call('unmount', { path: normalizePath(path) });
+  }
+
+  async getMountTable(): Promise<MountPointInfo[]> {
+    this.#mounts = await this._call('getMountTable', {});
+    return this.#mounts;
+  }
+
+  /** Drops the cached blocks of a persisted file or tree (the data stays in the UFS). */
+  async free(path: string, opts: { recursive?: boolean; forced?: boolean } = {}): Promise<{ blockCount: number }> {
+    return this._call('free', { path: normalizePath(path), recursive: opts.recursive ?? true, forced: opts.forced ?? false });
+  }
+
+  /** Marks a file for persistence; with `wait`, resolves once it is PERSISTED (polling, bounded by `timeoutMs`). */
+  async persist(path: string, opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<FileStatus> {
+    const p = normalizePath(path);
+    let st = await this._call('persist', { path: p });
+    if (!opts.wait) return st;
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    let delayMs = 20;
+    while (st.persistenceState !== 'PERSISTED') {
+      if (st.persistenceState === 'LOST') throw new TesseraError(ErrorCode.UFS, `Cannot persist ${p}: its data is lost`);
+      if (Date.now() > deadline) throw new TesseraError(ErrorCode.DEADLINE_EXCEEDED, `Cannot persist ${p}: still ${st.persistenceState} after ${opts.timeoutMs ?? 60_000} ms`);
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(500, delayMs * 2);
+      st = await this.getStatus(p);
+    }
+    return st;
+  }
+
+  /**
+   * Brings a file (or every file of a tree) into worker memory by reading, through the
+   * client, each block that no worker holds yet. Resolves when everything is cached.
+   */
+  async load(path: string, opts: LoadOptions = {}): Promise<{ fileCount: number; loadedBytes: number }> {
+    const files = (await this.listStatus(path, { recursive: true })).filter((s) => !s.isDirectory);
+    const total = files.reduce((n, f) => n + f.lengthBytes, 0);
+    let done = 0;
+    let loaded = 0;
+    for (const f of files) {
+      const input = await this.openFile(f.path, { readType: 'CACHE_PROMOTE' });
+      try {
+        for (let i = 0; i < input._blocks.length; i++) {
+          const b = input._blocks[i]!;
+          if (b.locations.length === 0) {
+            await input._readRange(i, 0, b.lengthBytes, () => {});
+            loaded += b.lengthBytes;
+          }
+          done += b.lengthBytes;
+          opts.onProgress?.(done, total);
+        }
+      } finally {
+        await input.close();
+      }
+    }
+    return { fileCount: files.length, loadedBytes: loaded };
+  }
+
+  async getBlockLocations(path: string): Promise<{ file: FileStatus; blocks: BlockLocationInfo[] }> {
+    return this._call('getBlockLocations', { path: normalizePath(path) });
+  }
+
+  async getWorkers(): Promise<WorkerInfo[]> {
+    return this._call('getWorkers', {});
+  }
+
+  async getInfo(): Promise<MasterInfo> {
+    return this._call('getInfo', {});
+  }
+
+  // ---- data ------------------------------------------------------------------------------
+
+  async createFile(path: string, opts: CreateFileOptions = {}): Promise<FileOutStream> {
+    const p = normalizePath(path);
+    const writeType = opts.writeType !== undefined ? parseWriteType(opts.writeType) : this.#opts.defaultWriteType ?? 'MUST_CACHE';
+    const blockSizeBytes = opts.blockSize !== undefined
+      ? parseSizeBytes(opts.blockSize, 'blockSize', { min: 1 })
+      : this.#opts.defaultBlockSizeBytes ?? DEFAULT_BLOCK_SIZE_BYTES;
+    const policy = opts.locationPolicy !== undefined ? parseLocationPolicy(opts.locationPolicy) : this.#opts.defaultLocationPolicy ?? { policy: 'LocalFirst' as const };
+    if (opts.overwrite === true && (await this.exists(p))) await this.delete(p);
+    const req: MasterRequest<'createFile'> = { path: p, recursive: opts.recursive ?? true, blockSizeBytes };
+    if (writeType === 'ASYNC_THROUGH') req.persistenceState = 'TO_BE_PERSISTED';
+    if (opts.mode !== undefined) req.mode = opts.mode;
+    if (opts.pinned !== undefined) req.pinned = opts.pinned;
+    if (opts.ttlMs !== undefined) req.ttlMs = opts.ttlMs;
+    if (opts.ttlAction !== undefined) req.ttlAction = parseTtlAction(opts.ttlAction);
+    const state = { retried: false };
+    let info: FileInfo;
+    try {
+      info = await this._call('createFile', req, state);
+    } catch (err) {
+      // The first attempt may have landed before the connection dropped.
+      if (!(state.retried && isTesseraError(err, ErrorCode.FILE_ALREADY_EXISTS))) throw err;
+      info = await this.getStatus(p);
+      if (info.isDirectory || info.completed || info.lengthBytes !== 0) throw err;
+    }
+    let ufs: { ufsUri: string; ufsPath: string } | undefined;
+    if (writeTypePersistsSync(writeType)) {
+      ufs = await this._ufsOf(info);
+      if (!ufs) {
+        await this.delete(p).catch(() => {});
+        throw new TesseraError(ErrorCode.NOT_MOUNTED, `Cannot create ${p} with ${writeType}: the path is not under a mounted UFS`);
+      }
+    }
+    return new FileOutStream(this, info, writeType, policy, ufs);
+  }
+
+  async openFile(path: string, opts: OpenFileOptions = {}): Promise<FileInStream> {
+    const p = normalizePath(path);
+    const readType = opts.readType !== undefined ? parseReadType(opts.readType) : this.#opts.defaultReadType ?? 'CACHE_PROMOTE';
+    const { file, blocks } = await this.getBlockLocations(p);
+    if (file.isDirectory) throw new TesseraError(ErrorCode.IS_A_DIRECTORY, `Cannot open ${p}: it is a directory`);
+    if (!file.completed) throw new TesseraError(ErrorCode.FILE_INCOMPLETE, `Cannot open ${p}: the file is still being written`);
+    const ufs = file.persistenceState === 'PERSISTED' ? await this._ufsOf(file) : undefined;
+    return new FileInStream(this, file, blocks, readType, ufs);
+  }
+
+  async readFile(path: string, opts: OpenFileOptions = {}): Promise<Buffer> {
+    const input = await this.openFile(path, opts);
+    try {
+      if (input.lengthBytes > CLIENT_MAX_READ_FILE_BYTES) {
+        throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot read ${path} into one Buffer: ${input.lengthBytes} bytes is more than CLIENT_MAX_READ_FILE_BYTES ${CLIENT_MAX_READ_FILE_BYTES}; use createReadStream`);
+      }
+      const buf = Buffer.allocUnsafe(input.lengthBytes);
+      let off = 0;
+      while (off < buf.length) {
+        const n = await input.read(buf.subarray(off), off);
+        assert(n > 0, `readFile made no progress at ${off} of ${buf.length}`);
+        off += n;
+      }
+      return buf;
+    } finally {
+      await input.close();
+    }
+  }
+
+  async writeFile(path: string, data: Uint8Array | string, opts: CreateFileOptions = {}): Promise<FileStatus> {
+    const out = await this.createFile(path, opts);
+    try {
+      await out.write(typeof data === 'string' ? Buffer.from(data) : data);
+      return await out.close();
+    } catch (err) {
+      await out.cancel().catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * A Node Readable of a file's bytes ([start, end), end exclusive, as in the client's other
+   * ranges). Opening happens on the first read; errors arrive as 'error' events with codes.
+   */
+  createReadStream(path: string, opts: OpenFileOptions & { start?: number; end?: number; highWaterMark?: number } = {}): Readable {
+    const fs = this;
+    async function* gen(): AsyncGenerator<Uint8Array> {
+      const input = await fs.openFile(path, opts);
+      try {
+        yield* input.chunks(opts.start ?? 0, opts.end ?? input.lengthBytes);
+      } finally {
+        await input.close();
+      }
+    }
+    return Readable.from(gen(), { objectMode: false, highWaterMark: opts.highWaterMark ?? CLIENT_WRITE_CHUNK_BYTES });
+  }
+
+  /** A Node Writable that creates the file on first use and completes it on end(); destroy(err) cancels it. */
+  createWriteStream(path: string, opts: CreateFileOptions & { highWaterMark?: number } = {}): Writable {
+    let out: FileOutStream | undefined;
+    return new Writable({
+      highWaterMark: opts.highWaterMark ?? CLIENT_WRITE_CHUNK_BYTES,
+      construct: (cb) => { this.createFile(path, opts).then((o) => { out = o; cb(); }, cb); },
+      write: (chunk: Buffer, _enc, cb) => { out!.write(chunk).then(() => cb(), cb); },
+      writev: (chunks, cb) => {
+        const bufs = chunks.map((c) => c.chunk as Buffer);
+        out!.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs)).then(() => cb(), cb);
+      },
+      final: (cb) => { out!.close().then(() => cb(), cb); },
+      destroy: (err, cb) => {
+        if (err && out) out.cancel().then(() => cb(err), () => cb(err));
+        else cb(err);
+      },
+    });
+  }
+
+  /** SHA-256 (or MD5) of a file's bytes, read through the client. */
+  async checksum(path: string, algorithm: 'sha256' | 'md5' = 'sha256'): Promise<string> {
+    const h = createHash(algorithm);
+    const input = await this.openFile(path, { readType: 'CACHE' });
+    try {
+      for await (const chunk of input.chunks()) h.update(chunk);
+    } finally {
+      await input.close();
+    }
+    return h.digest('hex');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const links = [...this.#links.values()];
+    this.#links.clear();
+    await Promise.allSettled(links.map(async (l) => (await l).close()));
+    await this.#opts.master.close().catch(() => {});
+    await this.#opts.onClose?.();
+  }
+
+  // ---- internals used by the streams -----------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, 'FileSystem is closed');
+  }
+
+  /** @internal The client's host names. */
+  get _clientHosts(): readonly string[] { return this.#clientHosts; }
+
+  /** @internal A cursor for round-robin decisions. */
+  _nextCursor(): number { return this.#cursor++; }
+
+  /** @internal A link to a worker, opened once and shared; a closed link is reopened. */
+  async _link(w: { workerId: number; address: string; hostname: string }): Promise<WorkerDataLink> {
+    this.#checkOpen();
+    const existing = this.#links.get(w.workerId);
+    if (existing) {
+      const l = await existing.catch(() => undefined);
+      if (l && !l.closed && l.address === w.address) return l;
+      this.#links.delete(w.workerId);
+    }
+    const p = this.#opts.connectWorker(w);
+    this.#links.set(w.workerId, p);
+    p.catch(() => { if (this.#links.get(w.workerId) === p) this.#links.delete(w.workerId); });
+    return p;
+  }
+
+  /** @internal Forgets a link that failed, so the next use reconnects. */
+  _dropLink(workerId: number, link: WorkerDataLink): void {
+    void this.#links.get(workerId)?.then((l) => {
+      if (l === link) {
+        this.#links.delete(workerId);
+        void l.close().catch(() => {});
+      }
+    }, () => {});
+  }
+
+  /** @internal Where a file lives in its UFS, or undefined when it is not under a mount. */
+  async _ufsOf(file: FileInfo): Promise<{ ufsUri: string; ufsPath: string } | undefined> {
+    const mounts = this.#mounts ?? (await this.getMountTable());
+    let best: MountPointInfo | undefined;
+    for (const m of mounts) {
+      const under = m.path === '/' || file.path === m.path || file.path.startsWith(m.path + '/');
+      if (under && (best === undefined || m.path.length > best.path.length)) best = m;
+    }
+    if (!best) return undefined;
+    const rel = file.path === best.path ? '' : best.path === '/' ? file.path.slice(1) : file.path.slice(best.path.length + 1);
+    return { ufsUri: best.ufsUri, ufsPath: file.ufsPath ?? rel };
+  }
+
+  /** @internal Live workers, ordered for writing a block of `blockSizeBytes`. */
+  async _orderWorkersForWrite(policy: LocationPolicySpec, blockSizeBytes: number): Promise<WorkerLocation[]> {
+    const workers = (await this.getWorkers()).filter((w) => w.state === 'LIVE');
+    const ordered = orderWorkersForWrite(policy.policy, workers.map((w) => ({
+      id: w.workerId, host: w.hostname, capacityBytes: w.capacityBytes, usedBytes: w.usedBytes,
+    })), { clientHosts: this.#clientHosts, blockSizeBytes, cursor: this._nextCursor(), ...(policy.host !== undefined ? { host: policy.host } : {}) });
+    const byId = new Map(workers.map((w) => [w.workerId, w]));
+    return ordered.map((c) => {
+      const w = byId.get(c.id)!;
+      return { workerId: w.workerId, address: w.address, hostname: w.hostname, tier: 'MEM' };
+    });
+  }
+}
+
+/** A file being written. Writes are sequential; close() seals the file. */
+export class FileOutStream {
+  readonly #fs: FileSystem;
+  readonly #info: FileInfo;
+  readonly #writeType: WriteType;
+  readonly #policy: LocationPolicySpec;
+  readonly #ufs: { ufsUri: string; ufsPath: string } | undefined;
+  readonly #blockSizeBytes: number;
+  #bytesWritten = 0;
+  #blockIndex = 0;
+  #blockFilled = 0;
+  #writer: BlockWriter | undefined;
+  #workers: WorkerLocation[] | undefined;
+  /** CACHE_THROUGH / THROUGH: every block goes to this one worker (its UFS writer is per connection). */
+  #throughLink: WorkerDataLink | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #state: 'open' | 'closed' | 'failed' = 'open';
+
+  /** @internal */
+  constructor(fs: FileSystem, info: FileInfo, writeType: WriteType, policy: LocationPolicySpec, ufs: { ufsUri: string; ufsPath: string } | undefined) {
+    this.#fs = fs;
+    this.#info = info;
+    this.#writeType = writeType;
+    this.#policy = policy;
+    this.#ufs = ufs;
+    this.#blockSizeBytes = info.blockSizeBytes;
+    assert(this.#blockSizeBytes > 0, 'a file has a positive block size');
+  }
+
+  get path(): string { return this.#info.path; }
+  get bytesWritten(): number { return this.#bytesWritten; }
+  get writeType(): WriteType { return this.#writeType; }
+
+  /** Appends bytes. Calls are queued; the bytes may be reused once the promise resolves. */
+  write(data: Uint8Array): Promise<void> {
+    return this.#enqueue(() => this.#write(data));
+  }
+
+  /** Flushes the last block and completes the file; resolves with its status. */
+  close(): Promise<FileStatus> {
+    return this.#enqueue(async () => {
+      if (this.#state === 'closed') return this.#fs.getStatus(this.#info.path);
+      this.#checkOpen();
+      try {
+        if (this.#writer) await this.#commitBlock();
+        const persisted = writeTypePersistsSync(this.#writeType);
+        if (persisted) {
+          // The worker that took the blocks makes the UFS file visible (an empty file: any worker).
+          const link = this.#throughLink ?? (await this.#firstWorkerLink());
+          await link.completeUfsFile({ ufsUri: this.#ufs!.ufsUri, ufsPath: this.#ufs!.ufsPath });
+        }
+        const st = await this.#fs._call('completeFile', { path: this.#info.path, lengthBytes: this.#bytesWritten, ...(persisted ? { persisted } : {}) });
+        this.#state = 'closed';
+        return st;
+      } catch (err) {
+        this.#state = 'failed';
+        throw err;
+      }
+    });
+  }
+
+  /** Abandons the file: aborts the block in flight and deletes the incomplete file. */
+  cancel(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#state === 'closed') return;
+      this.#state = 'failed';
+      const w = this.#writer;
+      this.#writer = undefined;
+      if (w) await w.abort().catch(() => {});
+      if (this.#throughLink && this.#ufs) await this.#throughLink.completeUfsFile({ ...this.#ufs, abort: true }).catch(() => {});
+      await this.#fs.delete(this.#info.path).catch(() => {});
+    });
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#chain.then(fn);
+    this.#chain = p.catch(() => {});
+    return p;
+  }
+
+  #checkOpen(): void {
+    if (this.#state === 'closed') throw new TesseraError(ErrorCode.CLOSED, `Cannot write ${this.#info.path}: the stream is closed`);
+    if (this.#state === 'failed') throw new TesseraError(ErrorCode.CLOSED, `Cannot write ${this.#info.path}: an earlier write failed`);
+  }
+
+  async #write(data: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    try {
+      let off = 0;
+      while (off < data.length) {
+        if (!this.#writer) await this.#openBlock();
+        const n = Math.min(data.length - off, this.#blockSizeBytes - this.#blockFilled);
+        await this.#writer!.write(n === data.length ? data : data.subarray(off, off + n));
+        off += n;
+        this.#blockFilled += n;
+        this.#bytesWritten += n;
+        if (this.#blockFilled === this.#blockSizeBytes) await this.#commitBlock();
+      }
+    } catch (err) {
+      this.#state = 'failed';
+      const w = this.#writer;
+      this.#writer = undefined;
+      if (w) await w.abort(err).catch(() => {});
+      throw asTesseraError(err, ErrorCode.REMOTE, `Cannot write ${this.#info.path}`);
+    }
+  }
+
+  async #openBlock(): Promise<void> {
+    const blockId = blockIdOf(this.#info.fileId, this.#blockIndex);
+    const req = {
+      blockId, reserveBytes: this.#blockSizeBytes, writeType: this.#writeType,
+      ...(this.#ufs ? { ufs: { ...this.#ufs, blockOffsetBytes: this.#blockIndex * this.#blockSizeBytes, blockLengthBytes: this.#blockSizeBytes } } : {}),
+      ...(this.#info.pinned ? { pinned: true } : {}),
+    };
+    if (this.#throughLink) {
+      this.#writer = await this.#throughLink.writeBlock(req);
+      this.#blockFilled = 0;
+      return;
+    }
+    if (this.#workers === undefined || this.#policy.policy === 'RoundRobin') {
+      this.#workers = await this.#fs._orderWorkersForWrite(this.#policy, this.#blockSizeBytes);
+    }
+    if (this.#workers.length === 0) {
+      throw new TesseraError(ErrorCode.NO_WORKER, `Cannot write ${this.#info.path}: no live worker${this.#policy.host ? ` on host ${this.#policy.host}` : ''}`);
+    }
+    let lastErr: unknown;
+    for (const w of this.#workers) {
+      let link: WorkerDataLink | undefined;
+      try {
+        link = await this.#fs._link(w);
+        this.#writer = await link.writeBlock(req);
+        if (this.#ufs) this.#throughLink = link;
+        this.#blockFilled = 0;
+        return;
+      } catch (err) {
+        lastErr = err;
+        if (link) this.#fs._dropLink(w.workerId, link);
+      }
+    }
+    throw asTesseraError(lastErr, ErrorCode.NO_WORKER, `Cannot write block ${this.#blockIndex} of ${this.#info.path}: no worker accepted it`);
+  }
+
+  async #firstWorkerLink(): Promise<WorkerDataLink> {
+    const workers = await this.#fs._orderWorkersForWrite(this.#policy, this.#blockSizeBytes);
+    if (workers.length === 0) throw new TesseraError(ErrorCode.NO_WORKER, `Cannot write ${this.#info.path}: no live worker`);
+    return this.#fs._link(workers[0]!);
+  }
+
+  async #commitBlock(): Promise<void> {
+    const w = this.#writer!;
+    this.#writer = undefined;
+    await w.commit();
+    this.#blockIndex++;
+    this.#blockFilled = 0;
+  }
+
+  /** @internal Whether the data path caches (for tests and the CLI's messages). */
+  get caches(): boolean { return writeTypeCaches(this.#writeType); }
+}
+
+/** A completed file opened for reading: positional reads, or sequential ones from `position`. */
+export class FileInStream {
+  readonly #fs: FileSystem;
+  readonly #info: FileInfo;
+  #blocks: BlockLocationInfo[];
+  readonly #readType: ReadType;
+  readonly #ufs: { ufsUri: string; ufsPath: string } | undefined;
+  #position = 0;
+  #closed = false;
+
+  /** @internal */
+  constructor(fs: FileSystem, info: FileInfo, blocks: BlockLocationInfo[], readType: ReadType, ufs: { ufsUri: string; ufsPath: string } | undefined) {
+    this.#fs = fs;
+    this.#info = info;
+    this.#blocks = [...blocks].sort((a, b) => a.offsetBytes - b.offsetBytes);
+    this.#readType = readType;
+    this.#ufs = ufs;
+    let expect = 0;
+    for (const b of this.#blocks) {
+      assert(b.offsetBytes === expect, `block ${b.blockId} of ${info.path} starts at ${b.offsetBytes}, expected ${expect}`);
+      expect += b.lengthBytes;
+    }
+    assert(expect === info.lengthBytes, `blocks of ${info.path} cover ${expect} bytes, file has ${info.lengthBytes}`);
+  }
+
+  get path(): string { return this.#info.path; }
+  get status(): FileStatus { return this.#info; }
+  get lengthBytes(): number { return this.#info.lengthBytes; }
+  get position(): number { return this.#position; }
+  get readType(): ReadType { return this.#readType; }
+  /** @internal */
+  get _blocks(): readonly BlockLocationInfo[] { return this.#blocks; }
+
+  seek(position: number): void {
+    if (!Number.isSafeInteger(position) || position < 0 || position > this.#info.lengthBytes) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid position: ${position} is outside 0..${this.#info.lengthBytes}`);
+    }
+    this.#position = position;
+  }
+
+  /**
+   * Reads up to `buffer.length` bytes at `position` (or at the stream's position, which then
+   * advances). Returns the count, 0 at the end of the file.
+   */
+  async read(buffer: Uint8Array, position?: number): Promise<number> {
+    this.#checkOpen();
+    const sequential = position === undefined;
+    const pos = sequential ? this.#position : position;
+    if (!Number.isSafeInteger(pos) || pos < 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid position: ${pos}`);
+    const end = Math.min(this.#info.lengthBytes, pos + buffer.length);
+    let filled = 0;
+    while (pos + filled < end) {
+      const at = pos + filled;
+      const bi = this.#blockIndexAt(at);
+      const b = this.#blocks[bi]!;
+      const inBlock = at - b.offsetBytes;
+      const n = Math.min(end - at, b.lengthBytes - inBlock);
+      const base = filled;
+      let got = 0;
+      await this._readRange(bi, inBlock, n, (chunk) => {
+        buffer.set(chunk, base + got);
+        got += chunk.length;
+      });
+      assert(got === n, `read ${got} bytes of block ${b.blockId}, wanted ${n}`);
+      filled += n;
+    }
+    if (sequential) this.#position = pos + filled;
+    return filled;
+  }
+
+  /** The bytes of [start, end) as a sequence of chunks, streamed block by block. Each chunk is the caller's to keep. */
+  async *chunks(start = 0, end = this.#info.lengthBytes): AsyncGenerator<Uint8Array> {
+    this.#checkOpen();
+    end = Math.min(end, this.#info.lengthBytes);
+    let at = start;
+    while (at < end) {
+      const bi = this.#blockIndexAt(at);
+      const b = this.#blocks[bi]!;
+      const inBlock = at - b.offsetBytes;
+      const n = Math.min(end - at, b.lengthBytes - inBlock);
+      yield* this._rangeChunks(bi, inBlock, n, true);
+      at += n;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, `Cannot read ${this.#info.path}: the stream is closed`);
+  }
+
+  #blockIndexAt(pos: number): number {
+    const bs = this.#info.blockSizeBytes;
+    let i = Math.min(this.#blocks.length - 1, Math.floor(pos / bs));
+    while (i > 0 && this.#blocks[i]!.offsetBytes > pos) i--;
+    while (i < this.#blocks.length - 1 && this.#blocks[i]!.offsetBytes + this.#blocks[i]!.lengthBytes <= pos) i++;
+    return i;
+  }
+
+  /** @internal Reads [offset, offset + length) of block `bi` into `sink`, chunk by chunk (views the sink must copy). */
+  async _readRange(bi: number, offsetBytes: number, lengthBytes: number, sink: (chunk: Uint8Array) => void): Promise<void> {
+    for await (const chunk of this._rangeChunks(bi, offsetBytes, lengthBytes, false)) sink(chunk);
+  }
+
+  /**
+   * @internal The bytes [offset, offset + length) of block `bi`, in order, with failover
+   * across sources as described at the top of this file. With `keep`, every chunk is the
+   * caller's to keep; without, a chunk may be a short-circuit view valid until the next one.
+   */
+  async *_rangeChunks(bi: number, offsetBytes: number, lengthBytes: number, keep: boolean): AsyncGenerator<Uint8Array> {
+    let delivered = 0;
+    const failed = new Set<number>();
+    let lastErr: unknown;
+    let refreshed = false;
+    let triedUfs = false;
+    const maxAttempts = CLIENT_MAX_READ_ATTEMPTS + this.#blocks[bi]!.locations.length;
+    for (let attempt = 0; attempt < maxAttempts && delivered < lengthBytes; attempt++) {
+      const b = this.#blocks[bi]!;
+      const sources = orderSourcesForRead(
+        b.locations.map((l) => ({ ...l, host: l.hostname })), this.#fs._clientHosts, this.#fs._nextCursor(), failed,
+      ).filter((s) => !failed.has(s.workerId));
+      let target: WorkerLocation | undefined = sources[0];
+      // A worker that misses the block reads it from the UFS when the file is there.
+      const persisted = this.#ufs !== undefined && this.#info.persistenceState === 'PERSISTED';
+      const ufs: UfsBlockSource | undefined = persisted
+        ? { ufsUri: this.#ufs!.ufsUri, ufsPath: this.#ufs!.ufsPath, blockOffsetBytes: b.offsetBytes, blockLengthBytes: b.lengthBytes }
+        : undefined;
+      if (!target && !refreshed && (b.locations.length > 0 || failed.size > 0)) {
+        // Every known copy failed: ask the master once more (a copy may have moved).
+        refreshed = true;
+        await this.#refreshLocations().catch((err) => { lastErr = err; });
+        continue;
+      }
+      if (!target && ufs) {
+        // The UFS through a worker: any live worker not yet failed, by the default policy.
+        const workers = (await this.#fs._orderWorkersForWrite({ policy: 'LocalFirst' }, b.lengthBytes)).filter((w) => !failed.has(w.workerId));
+        target = workers[0];
+        triedUfs = true;
+      }
+      if (!target) break;
+      let link: WorkerDataLink | undefined;
+      try {
+        link = await this.#fs._link(target);
+        const req = { blockId: b.blockId, offsetBytes: offsetBytes + delivered, lengthBytes: lengthBytes - delivered, readType: this.#readType };
+        for await (const chunk of link.readBlock(ufs ? { ...req, ufs } : req)) {
+          const take = Math.min(chunk.length, lengthBytes - delivered);
+          const view = take === chunk.length ? chunk : chunk.subarray(0, take);
+          delivered += take;
+          yield keep && link.volatileChunks ? view.slice() : view;
+        }
+        if (delivered < lengthBytes) throw new TesseraError(ErrorCode.PROTOCOL, `worker ${target.workerId} ended block ${b.blockId} early at ${offsetBytes + delivered}`);
+      } catch (err) {
+        lastErr = err;
+        failed.add(target.workerId);
+        if (link && !isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND)) this.#fs._dropLink(target.workerId, link);
+        if (this.#fs.closed) throw asTesseraError(err, ErrorCode.CLOSED, 'FileSystem is closed');
+      }
+    }
+    if (delivered < lengthBytes) {
+      const b = this.#blocks[bi]!;
+      const why = lastErr instanceof Error ? `: ${lastErr.message}` : b.locations.length === 0 && !this.#ufs ? ': no worker holds it and the file is not in a UFS' : '';
+      throw new TesseraError(ErrorCode.BLOCK_UNAVAILABLE, `Cannot read block ${b.blockId} of ${this.#info.path} (tried workers ${[...failed].join(', ') || 'none'}${triedUfs ? ', and the UFS' : ''})${why}`, { cause: lastErr });
+    }
+  }
+
+  async #refreshLocations(): Promise<void> {
+    const { blocks } = await this.#fs.getBlockLocations(this.#info.path);
+    if (blocks.length === this.#blocks.length) this.#blocks = [...blocks].sort((a, b) => a.offsetBytes - b.offsetBytes);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * WorkerDataLink over the worker service (transports/protocol/worker.ts): block reads as
+ * server streams, block writes as client streams, and short-circuit reads for workers on
+ * this host whose MEM tier is a /dev/shm arena.
+ *
+ * Short-circuit: openShortCircuit pins the block for this connection and returns the arena
+ * file and the block's extent; the arena is mapped read-only once per path (native
+ * mapShared) and kept for the life of the link; the chunk handed out is a view into the
+ * mapping, valid until the consumer asks for the next chunk, when the pin is released
+ * (closeShortCircuit, not awaited: it only has to arrive before the lease runs out). A worker
+ * that answers `kind: 'none'` ('remote', 'no-shm') is not asked again on this link; a block
+ * not in MEM ('not-in-memory') falls back to the stream for that read only.
+ */
+import { ErrorCode, TesseraError } from '../core/errors.js';
+import { mapShared, nativeAvailable, unmap } from '../native/index.js';
+import type { ServiceClient } from '../transports/service.js';
+import type { WorkerService } from '../transports/protocol/worker.js';
+import type { BlockWriter, ReadBlockRequest, WorkerDataLink, WriteBlockRequest } from './worker-link.js';
+
+export type WorkerServiceClient = ServiceClient<(typeof WorkerService)['members']>;
+
+export interface RpcWorkerLinkOptions {
+  workerId: number;
+  address: string;
+  host: string;
+  /** Try short-circuit reads (same host and native available). */
+  shortCircuit: boolean;
+  /** Closes the underlying connection. */
+  close(): Promise<void>;
+  /** True once the underlying connection is gone. */
+  isClosed(): boolean;
+}
+
+export class RpcWorkerLink implements WorkerDataLink {
+  readonly #api: WorkerServiceClient;
+  readonly #opts: RpcWorkerLinkOptions;
+  #shortCircuit: boolean;
+  readonly #maps = new Map<string, ArrayBuffer>();
+  #closed = false;
+
+  constructor(api: WorkerServiceClient, opts: RpcWorkerLinkOptions) {
+    this.#api = api;
+    this.#opts = opts;
+    this.#shortCircuit = opts.shortCircuit && nativeAvailable();
+  }
+
+  get workerId(): number { return this.#opts.workerId; }
+  get host(): string { return this.#opts.host; }
+  get address(): string { return this.#opts.address; }
+  get shortCircuit(): boolean { return this.#shortCircuit; }
+  get volatileChunks(): boolean { return this.#shortCircuit || this.#opts.address.startsWith('inproc://'); }
+  get closed(): boolean { return this.#closed || this.#opts.isClosed(); }
+
+  readBlock(req: ReadBlockRequest): AsyncIterable<Uint8Array> {
+    return this.#shortCircuit && req.lengthBytes > 0 ? this.#readShortCircuit(req) : this.#readStream(req);
+  }
+
+  async *#readStream(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
+    if (req.lengthBytes === 0) return;
+    const call = this.#api.readBlock({
+      blockId: req.blockId, offsetBytes: req.offsetBytes, lengthBytes: req.lengthBytes, readType: req.readType,
+      ...(req.ufs ? { ufs: req.ufs } : {}),
+    });
+    let done = false;
+    try {
+      for await (const chunk of call) yield chunk;
+      await call.result;
+      done = true;
+    } finally {
+      if (!done) call.cancel();
+      // A cancelled call rejects its result: nobody else awaits it.
+      call.result.catch(() => {});
+    }
+  }
+
+  async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
+    const r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType });
+    if (r.kind === 'none') {
+      if (r.reason !== 'not-in-memory') this.#shortCircuit = false;
+      yield* this.#readStream(req);
+      return;
+    }
+    try {
+      if (req.offsetBytes + req.lengthBytes > r.lengthBytes) {
+        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${r.lengthBytes}`);
+      }
+      let map = this.#maps.get(r.path);
+      if (map === undefined || map.byteLength < r.arenaBytes) {
+        if (map !== undefined) unmap(map);
+        map = mapShared(r.path, r.arenaBytes, { readOnly: true });
+        this.#maps.set(r.path, map);
+      }
+      yield new Uint8Array(map, r.offsetBytes + req.offsetBytes, req.lengthBytes);
+    } finally {
+      this.#api.closeShortCircuit({ pinId: r.pinId }).catch(() => {});
+    }
+  }
+
+  async writeBlock(req: WriteBlockRequest): Promise<BlockWriter> {
+    const call = this.#api.writeBlock({
+      blockId: req.blockId, reserveBytes: req.reserveBytes, writeType: req.writeType,
+      ...(req.pinned ? { pinned: true } : {}), ...(req.ufs ? { ufs: req.ufs } : {}),
+    });
+    // A failure before commit surfaces through write()/end(); keep the promise observed.
+    call.result.catch(() => {});
+    return {
+      write: (chunk) => call.write(chunk),
+      commit: async () => { await call.end(); },
+      abort: async () => { call.cancel(); },
+    };
+  }
+
+  async completeUfsFile(req: { ufsUri: string; ufsPath: string; abort?: boolean }): Promise<void> {
+    await this.#api.completeUfsFile(req);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const m of this.#maps.values()) {
+      try { unmap(m); } catch { /* already detached */ }
+    }
+    this.#maps.clear();
+    await this.#opts.close();
+  }
+}
