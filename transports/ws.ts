@@ -166,7 +166,7 @@ class WsTransport implements Transport {
     let listener: WsListener | undefined;
     wss.on('connection', (ws, req) => {
       if (listener === undefined) { ws.terminate(); return; }
-      const remote = `${a.scheme}://${req.socket.remoteAddress}:${req.socket.remotePort}${a.path}`;
+      const remote = `${a.scheme}://${req.socket.remoteAddress}:${req.socket.remotePort}`;
       const c = new WsConnection(ws, req.socket, listener.address, remote, maxFrameBytes);
       listener.track(c);
       onConnection(c);

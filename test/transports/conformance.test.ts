@@ -1,0 +1,255 @@
+/**
+ * One conformance suite, run against every transport: inproc, tcp, tls, ws, wss. Whatever
+ * carries the frames, calls, errors, deadlines, cancellation, streams, backpressure, closes
+ * and reconnects must behave the same.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ErrorCode } from '../../core/errors.js';
+import { MIB, KIB } from '../../core/constants.js';
+import { RpcClient, type RpcClientOptions, type RpcServer, type RpcServerOptions } from '../../transports/index.js';
+import {
+  type ServerState, type TestCerts, TestService, UnknownService, checkPattern, codeOf, makeCerts, makeServer, pattern, sleep, waitFor,
+} from './fixtures.js';
+
+const WINDOW_BYTES = 1 * MIB;
+const limits = { streamWindowBytes: WINDOW_BYTES };
+
+interface Env {
+  name: string;
+  address: string;
+  server: (certs: TestCerts) => RpcServerOptions;
+  client: (certs: TestCerts) => RpcClientOptions;
+}
+
+const tlsServer = (c: TestCerts): RpcServerOptions => ({ limits, tls: { cert: c.serverCert, key: c.serverKey } });
+const tlsClient = (c: TestCerts): RpcClientOptions => ({ limits, tls: { ca: c.ca } });
+const plain = (): { limits: typeof limits } => ({ limits });
+
+const envs: Env[] = [
+  { name: 'inproc', address: 'inproc://conformance', server: plain, client: plain },
+  { name: 'tcp', address: 'tcp://127.0.0.1:0', server: plain, client: plain },
+  { name: 'tls', address: 'tls://127.0.0.1:0', server: tlsServer, client: tlsClient },
+  { name: 'ws', address: 'ws://127.0.0.1:0/tessera', server: plain, client: plain },
+  { name: 'wss', address: 'wss://127.0.0.1:0/tessera', server: tlsServer, client: tlsClient },
+];
+
+const certs = makeCerts();
+
+for (const env of envs) {
+  const t = suite(`conformance over ${env.name}`);
+  let server: RpcServer;
+  let state: ServerState;
+  let address: string;
+  const clients: RpcClient[] = [];
+  const connect = async (extra: RpcClientOptions = {}): Promise<RpcClient> => {
+    const c = await RpcClient.connect(address, { ...env.client(certs), ...extra });
+    clients.push(c);
+    return c;
+  };
+
+  t.before(async () => {
+    ({ server, state } = makeServer(env.server(certs)));
+    address = (await server.listen(env.address)).address;
+  });
+  t.after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.close();
+  });
+
+  t('a call returns the handler\'s response', async () => {
+    const c = await connect();
+    const r = await c.service(TestService).echo({ text: 'hello', n: 42 });
+    assert.equal(r, { text: 'hello', n: 42 });
+  });
+
+  t('a TesseraError thrown by a handler arrives with its code and message', async () => {
+    const s = (await connect()).service(TestService);
+    try {
+      await s.fail({ code: ErrorCode.FILE_NOT_FOUND, message: 'Cannot open /x: no such file' });
+      assert.unreachable('the call should fail');
+    } catch (err) {
+      assert.is((err as { code: string }).code, ErrorCode.FILE_NOT_FOUND);
+      assert.is((err as Error).message, 'Cannot open /x: no such file');
+    }
+  });
+
+  t('any other handler error arrives as TESSERA_ERR_REMOTE and the connection stays usable', async () => {
+    const s = (await connect()).service(TestService);
+    assert.is(await codeOf(s.crash({})), ErrorCode.REMOTE);
+    assert.equal(await s.echo({ text: 'still here' }), { text: 'still here' });
+  });
+
+  t('a call to a method the server does not serve fails with UNKNOWN_METHOD', async () => {
+    const c = await connect();
+    assert.is(await codeOf(c.service(UnknownService).hello(null)), ErrorCode.UNKNOWN_METHOD);
+  });
+
+  t('a deadline fails the call with DEADLINE_EXCEEDED and aborts the handler\'s signal', async () => {
+    const s = (await connect()).service(TestService);
+    const tag = `deadline-${env.name}`;
+    assert.is(await codeOf(s.sleep({ ms: 60_000, tag }, { deadlineMs: 50 })), ErrorCode.DEADLINE_EXCEEDED);
+    await waitFor(async () => (await s.seen({ tag })).abortCode !== null, 'the handler to see its signal aborted');
+    const code = (await s.seen({ tag })).abortCode;
+    assert.ok(code === ErrorCode.DEADLINE_EXCEEDED || code === ErrorCode.CANCELLED, `abort reason ${code}`);
+  });
+
+  t('an aborted signal fails the call with CANCELLED and aborts the handler\'s signal', async () => {
+    const s = (await connect()).service(TestService);
+    const tag = `cancel-${env.name}`;
+    const ac = new AbortController();
+    const p = s.sleep({ ms: 60_000, tag }, { signal: ac.signal });
+    await sleep(20);
+    ac.abort();
+    assert.is(await codeOf(p), ErrorCode.CANCELLED);
+    await waitFor(async () => (await s.seen({ tag })).abortCode === ErrorCode.CANCELLED, 'the handler to see CANCELLED');
+  });
+
+  t('300 calls in flight on one connection each get their own answer', async () => {
+    const s = (await connect()).service(TestService);
+    const rs = await Promise.all(Array.from({ length: 300 }, (_, i) => s.echo({ text: `m${i}`, n: i })));
+    rs.forEach((r, i) => assert.equal(r, { text: `m${i}`, n: i }));
+  });
+
+  t('concurrent downloads and uploads on one connection keep their bytes apart', async () => {
+    const s = (await connect()).service(TestService);
+    const downloads = Array.from({ length: 6 }, async (_, i) => {
+      const total = 3 * MIB + i * 1000;
+      const dl = s.download({ totalBytes: total, chunkBytes: 256 * KIB + i, seed: i });
+      let off = 0;
+      for await (const chunk of dl) {
+        assert.ok(checkPattern(i, off, chunk), `download ${i} bytes at ${off}`);
+        off += chunk.length;
+      }
+      assert.is(off, total);
+      assert.equal(await dl.result, { bytes: total });
+    });
+    const uploads = Array.from({ length: 6 }, async (_, i) => {
+      const up = s.upload({ seed: 100 + i });
+      const total = 2 * MIB + i * 777;
+      for (let off = 0; off < total; off += 300 * KIB) await up.write(pattern(100 + i, off, Math.min(300 * KIB, total - off)));
+      assert.equal(await up.end(), { bytes: total, ok: true });
+    });
+    await Promise.all([...downloads, ...uploads]);
+  });
+
+  t('a reader that stops stalls the server\'s writer within the credit window', async () => {
+    const s = (await connect()).service(TestService);
+    const tag = `stall-read-${env.name}`;
+    const dl = s.endless({ tag, chunkBytes: 64 * KIB });
+    const it = dl[Symbol.asyncIterator]();
+    await it.next(); // one chunk read, then the reader stops
+    await waitFor(() => (state.bytesWritten.get(tag) ?? 0) >= WINDOW_BYTES - 64 * KIB, 'the writer to fill the window');
+    await sleep(300);
+    assert.ok(state.bytesWritten.get(tag)! <= WINDOW_BYTES, `wrote ${state.bytesWritten.get(tag)} bytes with a ${WINDOW_BYTES}-byte window`);
+    dl.cancel();
+    await waitFor(() => state.aborts.get(tag) === ErrorCode.CANCELLED, 'the writer to fail with CANCELLED');
+    assert.is(await codeOf(dl.result), ErrorCode.CANCELLED);
+  });
+
+  t('a server that stops reading stalls the client\'s upload within the credit window', async () => {
+    const s = (await connect()).service(TestService);
+    const tag = `stall-upload-${env.name}`;
+    const up = s.stall({ tag });
+    let written = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 1000; i++) {
+        await up.write(new Uint8Array(64 * KIB));
+        written += 64 * KIB;
+      }
+    })();
+    writer.catch(() => undefined);
+    await waitFor(() => written >= WINDOW_BYTES, 'the upload to fill the window');
+    await sleep(300);
+    assert.ok(written <= WINDOW_BYTES, `wrote ${written} bytes with a ${WINDOW_BYTES}-byte window`);
+    up.cancel();
+    assert.is(await codeOf(writer), ErrorCode.CANCELLED);
+    await waitFor(() => state.aborts.get(tag) === ErrorCode.CANCELLED, 'the handler to see CANCELLED');
+  });
+
+  t('the server closing the connection mid-stream fails the download with CONNECTION_CLOSED', async () => {
+    const s = (await connect()).service(TestService);
+    const dl = s.closeMidStream({ bytes: 100 * KIB });
+    let got = 0;
+    const code = await codeOf((async () => { for await (const c of dl) got += c.length; })());
+    assert.is(code, ErrorCode.CONNECTION_CLOSED);
+    assert.is(await codeOf(dl.result), ErrorCode.CONNECTION_CLOSED);
+  });
+
+  t('the client closing mid-upload fails the handler\'s input and closes its peer', async () => {
+    const c = await connect();
+    const before = state.closedPeers;
+    const errorsBefore = state.uploadErrors.length;
+    const up = c.service(TestService).upload({ seed: 5 });
+    await up.write(pattern(5, 0, 100 * KIB));
+    await sleep(30);
+    await c.close();
+    assert.is(await codeOf(up.result), ErrorCode.CONNECTION_CLOSED);
+    await waitFor(() => state.closedPeers > before, 'the server to see the peer close');
+    await waitFor(() => state.uploadErrors.length > errorsBefore, 'the upload handler to fail');
+    assert.is(state.uploadErrors.at(-1), ErrorCode.CONNECTION_CLOSED);
+  });
+
+  t('after the connection is lost, calls in flight fail with CONNECTION_CLOSED and the next call reconnects', async () => {
+    const c = await connect();
+    let connects = 0;
+    c.on('connect', () => connects++);
+    const s = c.service(TestService);
+    const first = c.connection!;
+    const inFlight = s.sleep({ ms: 60_000, tag: `reconnect-${env.name}` });
+    await sleep(20);
+    const peer = state.peers.find((p) => p.isOpen && p.identity.remoteAddress === first.localAddress);
+    assert.ok(peer, `the server knows the client as ${first.localAddress}`);
+    peer.connection.destroy();
+    assert.is(await codeOf(inFlight), ErrorCode.CONNECTION_CLOSED);
+    await waitFor(() => !c.connected, 'the client to see the close');
+    assert.equal(await s.echo({ text: 'again' }), { text: 'again' });
+    assert.is(connects, 1);
+    assert.ok(c.connection !== first);
+  });
+
+  t('with reconnect off, a lost connection fails later calls with CONNECTION_CLOSED', async () => {
+    const c = await connect({ reconnect: false });
+    const s = c.service(TestService);
+    await s.echo({ text: 'x' });
+    const local = c.connection!.localAddress;
+    state.peers.find((p) => p.isOpen && p.identity.remoteAddress === local)!.connection.destroy();
+    await waitFor(() => !c.connected, 'the client to see the close');
+    assert.is(await codeOf(s.echo({ text: 'y' })), ErrorCode.CONNECTION_CLOSED);
+  });
+
+  t('a pushed event reaches the client\'s listener', async () => {
+    const c = await connect();
+    const got: number[] = [];
+    c.onEvent(TestService, 'tick', (b) => got.push(b.n));
+    await c.service(TestService).pushMe({ n: 7 });
+    await waitFor(() => got.length === 1, 'the event');
+    assert.equal(got, [7]);
+  });
+
+  t('calls beyond maxInFlightCalls fail with LIMIT_EXCEEDED and the others succeed', async () => {
+    const { server: small } = makeServer({ ...env.server(certs), limits: { ...limits, maxInFlightCalls: 2 } });
+    const addr = env.name === 'inproc' ? 'inproc://conformance-small' : env.address;
+    const l = await small.listen(addr);
+    const c = await RpcClient.connect(l.address, env.client(certs));
+    try {
+      const s = c.service(TestService);
+      const ps = [0, 1, 2, 3].map((i) => s.sleep({ ms: 200, tag: `limit-${env.name}-${i}` }));
+      const codes = await Promise.all(ps.map(codeOf));
+      assert.is(codes.filter((x) => x === 'resolved').length, 2);
+      assert.is(codes.filter((x) => x === ErrorCode.LIMIT_EXCEEDED).length, 2);
+    } finally {
+      await c.close();
+      await small.close();
+    }
+  });
+
+  t.run();
+}
+
+const last = suite('conformance cleanup');
+last('removes the test certificates', () => {
+  certs.cleanup();
+  assert.ok(true);
+});
+last.run();
