@@ -211,6 +211,14 @@ export class FileSystemMaster {
     return res;
   }
 
+  #inTree(c: readonly string[]): boolean {
+    try {
+      return this.ns.tree.lookup(c) >= 0;
+    } catch {
+      return false;
+    }
+  }
+
   // ---- client operations -----------------------------------------------------------------
 
   async createFile(req: CreateFileRequest): Promise<FileInfo> {
@@ -249,9 +257,9 @@ export class FileSystemMaster {
     if (this.ns.mounts.size > 0) {
       const m = this.#writableMount(path, 'mkdir');
       await this.#loadPath(c);
-      if (m !== undefined && this.ns.tree.lookup(c) < 0) {
+      if (m !== undefined && !this.#inTree(c)) {
         const ufs = await this.#ufsOf(m.mount);
-        await ufs.mkdir(m.relativePath, { recursive: true });
+        await ufs.mkdir(m.relativePath, { recursive: req.recursive === true });
       }
     }
     const opts = pick(req, ['mode', 'owner', 'group']) as CreateOptions;

@@ -10,8 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry, Gauge, Counter } from 'prom-client';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { DEFAULT_MASTER_RPC_PORT, DEFAULT_TTL_CHECK_INTERVAL_MS } from '../core/constants.js';
-import { RpcServer, type RpcServerOptions } from '../transports/rpc-server.js';
-import type { Listener } from '../transports/transport.js';
+import { RpcServer, type RpcServerOptions, type Listener } from '../transports/index.js';
 import { MasterService, MASTER_METHODS } from '../transports/protocol/master.js';
 import { FileSystemMaster, type FileSystemMasterOptions } from './file-system-master.js';
 

@@ -1,0 +1,77 @@
+/**
+ * The TTL checker with a fake clock: DELETE removes expired files and directories, FREE frees
+ * a persisted file's blocks and clears its TTL; nothing happens before expiry.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileSystemMaster } from '../../master/file-system-master.js';
+import { MemoryUfs } from '../../ufs/index.js';
+
+test('an expired TTL with action DELETE removes the file, and only once it expires', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-ttl-'));
+  let now = 10_000;
+  const m = await FileSystemMaster.open({ journalDir: dir, format: true, clock: () => now });
+  try {
+    await m.createFile({ path: '/a/f', recursive: true, ttlMs: 1000 });
+    await m.mkdir({ path: '/d/e', recursive: true });
+    await m.createFile({ path: '/d/e/g' });
+    await m.setAttribute({ path: '/d', ttlMs: 5000 });
+    await m.createFile({ path: '/keep' });
+    now += 1000;
+    assert.equal((await m.tick()).expired, ['/a/f']);
+    assert.is(await m.exists({ path: '/a/f' }), false);
+    assert.is(await m.exists({ path: '/d/e/g' }), true);
+    now += 4000;
+    assert.equal((await m.tick()).expired, ['/d']);
+    assert.is(await m.exists({ path: '/d' }), false);
+    assert.equal((await m.listStatus({ path: '/' })).entries.map((e) => e.name), ['a', 'keep']);
+    assert.equal((await m.tick()).expired, []);
+  } finally {
+    await m.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an expired TTL with action FREE frees the blocks of a persisted file and clears the TTL', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-ttl-free-'));
+  let now = 0;
+  const m = await FileSystemMaster.open({ journalDir: dir, format: true, clock: () => now });
+  const name = `ttl-free-${process.pid}`;
+  try {
+    const ufs = MemoryUfs.named(name);
+    const w = await ufs.create('f');
+    await w.write(new Uint8Array(10));
+    await w.close();
+    await m.mount({ path: '/mnt', ufsUri: ufs.uri });
+    const f = await m.getStatus({ path: '/mnt/f' });
+    const worker = m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 100, usedBytes: 10, blocks: [[f.blockIds[0]!, 10]] }).workerId;
+    await m.setAttribute({ path: '/mnt/f', ttlMs: 100, ttlAction: 'FREE' });
+    now = 99;
+    assert.equal((await m.tick()).expired, []);
+    now = 100;
+    assert.equal((await m.tick()).expired, ['/mnt/f']);
+    const after = await m.getStatus({ path: '/mnt/f' });
+    assert.equal([after.ttlMs, after.persistenceState], [-1, 'PERSISTED']);
+    const cmds = m.workerHeartbeat({ workerId: worker, capacityBytes: 100, usedBytes: 10, addedBlocks: [], removedBlocks: [] }).commands;
+    assert.equal(cmds, [{ type: 'free', blockIds: [f.blockIds[0]!] }]);
+  } finally {
+    MemoryUfs.drop(name);
+    await m.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lost worker is found by tick() once the fake clock passes the timeout', async () => {
+  let now = 0;
+  const m = await FileSystemMaster.open({ clock: () => now, workerTimeoutMs: 10_000 });
+  const w = m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1, usedBytes: 0, blocks: [] }).workerId;
+  now = 10_001;
+  assert.equal((await m.tick()).lostWorkers, [w]);
+  assert.equal(m.getInfo().workers, { live: 0, lost: 1, capacityBytes: 0, usedBytes: 0 });
+  await m.close();
+});
+
+test.run();
