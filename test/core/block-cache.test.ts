@@ -1,0 +1,310 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BlockCache } from '../../core/block-cache.js';
+import type { BlockId } from '../../core/block-cache.js';
+import { ErrorCode, isTesseraError } from '../../core/errors.js';
+import type { ErrorCodeValue } from '../../core/errors.js';
+
+function bytesOf(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (seed * 31 + i * 7) & 0xff;
+  return b;
+}
+
+function throwsCode(fn: () => unknown, code: ErrorCodeValue): void {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isTesseraError(err, code), `expected ${code}, got ${String(err)}`);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+test('put then get returns a copy of exactly the bytes put, for numeric and string ids', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 20 });
+  const a = bytesOf(5000, 1);
+  const b = bytesOf(123, 2);
+  assert.ok(c.put(7, a));
+  assert.ok(c.put('seven', b));
+  assert.ok(c.put('', bytesOf(0, 0)));
+  assert.equal(c.get(7), a);
+  assert.equal(c.get('seven'), b);
+  assert.equal(c.get(''), new Uint8Array(0));
+  assert.is(c.get('7'), undefined);
+  assert.is(c.get(8), undefined);
+  const copy = c.get(7)!;
+  copy[0] = copy[0]! ^ 0xff;
+  assert.equal(c.get(7), a, 'the copy is not the arena');
+  c.checkInvariants();
+  c.close();
+});
+
+test('acquire returns a 64-byte aligned zero-copy view that stays unchanged after delete and replace until release', () => {
+  const c = BlockCache.create({ capacityBytes: 64 * 1024, policy: 'lru' });
+  const a = bytesOf(4096, 3);
+  c.put(1, a);
+  const v = c.acquire(1)!;
+  assert.ok(v.bytes.buffer instanceof SharedArrayBuffer);
+  assert.is(v.bytes.byteOffset % 64, 0);
+  assert.ok(c.delete(1));
+  assert.not.ok(c.has(1));
+  for (let i = 0; i < 40; i++) c.put(100 + i, bytesOf(4096, i)); // fill and evict around it
+  assert.equal(v.bytes, a);
+  c.put(1, bytesOf(4096, 9));
+  assert.equal(v.bytes, a, 'a replacement goes to another extent');
+  const usedBefore = c.stats().usedBytes;
+  v.release();
+  assert.ok(v.released);
+  assert.is(c.stats().usedBytes, usedBefore - 4096, 'the deleted block is freed at the last release');
+  c.checkInvariants();
+  c.close();
+});
+
+test('release twice throws TESSERA_ERR_ALREADY_RELEASED and leaves the cache consistent', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  c.put('x', bytesOf(10, 1));
+  const v = c.acquire('x')!;
+  v.release();
+  throwsCode(() => v.release(), ErrorCode.ALREADY_RELEASED);
+  assert.is(c.stats().pinnedBlocks, 0);
+  c.checkInvariants();
+  c.close();
+});
+
+test('bad ids, non-Uint8Array bytes and blocks larger than the capacity are refused with stable codes', () => {
+  const c = BlockCache.create({ capacityBytes: 1000 });
+  for (const bad of [1.5, NaN, Infinity, 2 ** 53, -(2 ** 53), {}, null, undefined, 1n, 'x'.repeat(1025)] as unknown[]) {
+    throwsCode(() => c.put(bad as BlockId, new Uint8Array(1)), ErrorCode.INVALID_ID);
+    throwsCode(() => c.get(bad as BlockId), ErrorCode.INVALID_ID);
+    throwsCode(() => c.acquire(bad as BlockId), ErrorCode.INVALID_ID);
+    throwsCode(() => c.has(bad as BlockId), ErrorCode.INVALID_ID);
+    throwsCode(() => c.delete(bad as BlockId), ErrorCode.INVALID_ID);
+  }
+  throwsCode(() => c.put(1, [1, 2] as unknown as Uint8Array), ErrorCode.INVALID_ARGUMENT);
+  throwsCode(() => c.put(1, new Uint8Array(1001)), ErrorCode.BLOCK_TOO_LARGE);
+  assert.ok(c.put(1, new Uint8Array(1000)), 'a block of exactly the capacity fits');
+  assert.ok(c.put(-(2 ** 53 - 1), new Uint8Array(0)));
+  c.checkInvariants();
+  c.close();
+});
+
+test('options are checked and name the bad option', () => {
+  for (const [opts, name] of [
+    [{ capacityBytes: 0 }, 'capacityBytes'], [{ capacityBytes: 1.5 }, 'capacityBytes'], [{}, 'capacityBytes'],
+    [{ capacityBytes: 100, policy: 'fifo' }, 'policy'], [{ capacityBytes: 100, maxBlocks: 0 }, 'maxBlocks'],
+    [{ capacityBytes: 100, backing: 'disk' }, 'backing'], [{ capacityBytes: 100, ownerLeaseMs: 1 }, 'ownerLeaseMs'],
+  ] as const) {
+    try {
+      BlockCache.create(opts as never);
+      assert.unreachable(name);
+    } catch (err) {
+      assert.ok(isTesseraError(err, ErrorCode.INVALID_ARGUMENT), String(err));
+      assert.match((err as Error).message, name);
+    }
+  }
+});
+
+test('eviction inside put keeps usedBytes within capacity and never takes a pinned or acquired block', () => {
+  for (const policy of ['lru', 'sieve'] as const) {
+    const c = BlockCache.create({ capacityBytes: 10 * 1024, policy });
+    c.put('pinned', bytesOf(1024, 1));
+    c.put('viewed', bytesOf(1024, 2));
+    assert.ok(c.pin('pinned'));
+    const v = c.acquire('viewed')!;
+    for (let i = 0; i < 100; i++) {
+      assert.ok(c.put(i, bytesOf(1024, i)));
+      assert.ok(c.stats().usedBytes <= 10 * 1024);
+    }
+    assert.ok(c.has('pinned') && c.has('viewed'));
+    assert.ok(c.stats().evictions > 80);
+    c.unpin('pinned');
+    v.release();
+    // New blocks that are read right away: LRU ranks them newer; SIEVE's hand skips them and
+    // wraps around to the tail, where the formerly pinned blocks wait.
+    for (let i = 100; i < 130; i++) {
+      c.put(i, bytesOf(1024, i));
+      c.get(i);
+    }
+    assert.not.ok(c.has('pinned') || c.has('viewed'), `${policy}: unpinned blocks become evictable`);
+    c.checkInvariants();
+    c.close();
+  }
+});
+
+test('put returns false, changing nothing pinned, when everything is pinned', () => {
+  const c = BlockCache.create({ capacityBytes: 4096 });
+  assert.ok(c.put(1, bytesOf(2048, 1)));
+  assert.ok(c.put(2, bytesOf(1024, 2)));
+  c.pin(1);
+  c.pin(2);
+  assert.not.ok(c.put(3, bytesOf(2048, 3)));
+  assert.not.ok(c.has(3));
+  assert.equal(c.get(1), bytesOf(2048, 1));
+  assert.ok(c.put(4, bytesOf(1024, 4)), 'what fits beside the pinned blocks still goes in');
+  c.checkInvariants();
+  c.close();
+});
+
+test('lru evicts the least recently used block, sieve keeps a visited one', () => {
+  const lru = BlockCache.create({ capacityBytes: 3 * 1024, maxBlocks: 3, policy: 'lru' });
+  for (const id of [1, 2, 3]) lru.put(id, bytesOf(1000, id));
+  lru.put(9, bytesOf(1, 0)); // tick advances
+  assert.not.ok(lru.has(1));
+  lru.withView(2, () => 0); // 2 is now newer than 3
+  lru.put(10, bytesOf(1, 0));
+  assert.ok(lru.has(2));
+  assert.not.ok(lru.has(3));
+  lru.close();
+  const sieve = BlockCache.create({ capacityBytes: 3 * 1024, maxBlocks: 3, policy: 'sieve' });
+  for (const id of [1, 2, 3]) sieve.put(id, bytesOf(1000, id));
+  sieve.get(1);
+  sieve.put(4, bytesOf(1000, 4));
+  assert.ok(sieve.has(1), 'visited survives');
+  assert.not.ok(sieve.has(2));
+  sieve.close();
+});
+
+test('the table limit (maxBlocks) is enforced by evicting', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 20, maxBlocks: 4 });
+  for (let i = 0; i < 10; i++) assert.ok(c.put(i, bytesOf(10, i)));
+  assert.is(c.stats().blockCount, 4);
+  assert.equal([...c.keys()].sort(), [6, 7, 8, 9]);
+  c.checkInvariants();
+  c.close();
+});
+
+test('canEvict vetoes victims and onEvict sees each victim\'s bytes before they are freed', () => {
+  const evicted: Array<[BlockId, number]> = [];
+  const c = BlockCache.create({
+    capacityBytes: 4 * 1024, maxBlocks: 4,
+    canEvict: (id) => id !== 'keep',
+    onEvict: (id, bytes) => { evicted.push([id, bytes[0]!]); },
+  });
+  c.put('keep', bytesOf(1024, 50));
+  for (let i = 0; i < 8; i++) c.put(i, bytesOf(1000, i));
+  assert.ok(c.has('keep'));
+  assert.is(evicted.length, 5);
+  assert.equal(evicted[0], [0, bytesOf(1, 0)[0]]);
+  assert.not.ok(evicted.some(([id]) => id === 'keep'));
+  c.close();
+});
+
+test('an eviction hook that calls into the cache gets an error, and the put still completes', () => {
+  let seen: unknown;
+  const c = BlockCache.create({
+    capacityBytes: 2048, maxBlocks: 2,
+    onEvict: () => { try { c.get(1); } catch (err) { seen = err; } },
+  });
+  c.put(1, bytesOf(1000, 1));
+  c.put(2, bytesOf(1000, 2));
+  assert.ok(c.put(3, bytesOf(1000, 3)));
+  assert.ok(isTesseraError(seen, ErrorCode.INVALID_ARGUMENT));
+  c.checkInvariants();
+  c.close();
+});
+
+test('pin and unpin: unpin without a pin throws ALREADY_RELEASED; unpin works after delete', () => {
+  const c = BlockCache.create({ capacityBytes: 8192 });
+  c.put('p', bytesOf(100, 1));
+  assert.ok(c.pin('p'));
+  assert.not.ok(c.pin('absent'));
+  throwsCode(() => c.unpin('absent'), ErrorCode.ALREADY_RELEASED);
+  const used = c.stats().usedBytes;
+  c.delete('p');
+  assert.is(c.stats().usedBytes, used, 'still pinned');
+  c.unpin('p');
+  assert.is(c.stats().usedBytes, used - 100);
+  throwsCode(() => c.unpin('p'), ErrorCode.ALREADY_RELEASED);
+  c.checkInvariants();
+  c.close();
+});
+
+test('pinsPerOwner bounds the blocks one thread holds: TESSERA_ERR_LIMIT_EXCEEDED', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16, pinsPerOwner: 3 });
+  for (let i = 0; i < 5; i++) c.put(i, bytesOf(10, i));
+  const views = [0, 1, 2].map((i) => c.acquire(i)!);
+  const again = c.acquire(0)!; // same block: same record
+  throwsCode(() => c.acquire(3), ErrorCode.LIMIT_EXCEEDED);
+  assert.is(c.stats().pinnedBlocks, 3);
+  views.forEach((v) => v.release());
+  again.release();
+  assert.ok(c.acquire(3));
+  c.close();
+});
+
+test('stats counts hits, misses, blocks and fragmentation', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  c.put(1, bytesOf(100, 1));
+  c.get(1);
+  c.acquire(1)!.release();
+  c.withView(1, (b) => b.length);
+  c.get(2);
+  const s = c.stats();
+  assert.is(s.hits, 3);
+  assert.is(s.misses, 1);
+  assert.is(s.blockCount, 1);
+  assert.is(s.usedBytes, 100);
+  assert.is(s.owners, 1);
+  assert.is(s.fragmentation, 0);
+  c.close();
+});
+
+test('withView passes the bytes and returns fn\'s result; a throwing fn still releases', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  c.put('a', bytesOf(64, 5));
+  assert.is(c.withView('a', (b) => b[3]), bytesOf(64, 5)[3]);
+  assert.is(c.withView('zz', () => 1), undefined);
+  assert.throws(() => c.withView('a', () => { throw new Error('boom'); }), /boom/);
+  assert.is(c.stats().pinnedBlocks, 0);
+  c.close();
+});
+
+test('use after close throws TESSERA_ERR_CLOSED; attaching a closed cache\'s handle throws too', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  c.put(1, bytesOf(10, 1));
+  const other = BlockCache.attach(c.handle);
+  const handle = c.handle;
+  c.close();
+  c.close();
+  for (const op of [() => c.put(2, new Uint8Array(1)), () => c.get(1), () => c.acquire(1), () => c.has(1), () => c.delete(1), () => c.stats()]) {
+    throwsCode(op, ErrorCode.CLOSED);
+  }
+  throwsCode(() => other.get(1), ErrorCode.CLOSED);
+  throwsCode(() => BlockCache.attach(handle), ErrorCode.CLOSED);
+  throwsCode(() => BlockCache.attach({ kind: 'sab', buffer: new SharedArrayBuffer(1024) }), ErrorCode.BAD_HANDLE);
+  throwsCode(() => BlockCache.attach({ kind: 'nope' } as never), ErrorCode.BAD_HANDLE);
+  other.close();
+});
+
+test('two instances on one arena see each other\'s blocks; closing an attached one releases its views only', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  const d = BlockCache.attach(c.handle);
+  c.put('a', bytesOf(300, 1));
+  assert.equal(d.get('a'), bytesOf(300, 1));
+  const v = d.acquire('a')!;
+  assert.is(c.stats().pinnedBlocks, 1);
+  assert.is(c.stats().owners, 2);
+  d.close();
+  assert.is(c.stats().pinnedBlocks, 0);
+  assert.is(c.stats().owners, 1);
+  assert.ok(v.bytes.length === 300);
+  c.checkInvariants();
+  c.close();
+});
+
+test('keys() iterates the ids stored now', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  const ids: BlockId[] = [1, 'b', -5, 'ü\u{1F600}', 2 ** 40];
+  for (const id of ids) c.put(id, bytesOf(10, 0));
+  c.delete('b');
+  assert.equal(new Set(c.keys()), new Set([1, -5, 'ü\u{1F600}', 2 ** 40]));
+  c.close();
+});
+
+test('import { BlockCache } from \'tessera\' resolves (package self-reference) to the same class', async () => {
+  const pkg = (await import('tessera')) as { BlockCache: unknown };
+  assert.is(pkg.BlockCache, BlockCache);
+});
+
+test.run();
