@@ -12,7 +12,7 @@
  * What this file does not do: decide where evicted blocks go (tiered-store.ts does).
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { BlockCache, type BlockView } from '../core/block-cache.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 
@@ -39,6 +39,7 @@ export class MemTier {
   readonly shmPath: string | undefined;
   readonly #cache: BlockCache;
   #closed = false;
+  #arenaBytes: number | undefined;
 
   private constructor(cache: BlockCache, backing: MemBacking, capacityBytes: number, shmPath: string | undefined, fallbackReason: string | undefined) {
     this.#cache = cache;
@@ -96,7 +97,9 @@ export class MemTier {
   /** Bytes of the arena file a short-circuit client maps (shm only). */
   get arenaBytes(): number {
     const h = this.#cache.handle;
-    return h.kind === 'shm' ? h.byteLength : 0;
+    if (h.kind !== 'shm') return 0;
+    this.#arenaBytes ??= h.byteLength ?? statSync(h.path).size;
+    return this.#arenaBytes;
   }
 
   get usedBytes(): number {

@@ -1,0 +1,130 @@
+/**
+ * A WorkerHost with a real MasterHost over TCP: registration with a full report, block commits
+ * becoming locations, commands (delete, persist) carried out, re-registration after a master
+ * restart, and an ASYNC_THROUGH persist that survives a worker restart.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MasterHost } from '../../master/host.js';
+import { WorkerHost, type WorkerHostOptions } from '../../worker/index.js';
+import { RpcClient } from '../../transports/rpc-client.js';
+import { MasterService } from '../../transports/protocol/master.js';
+import { WorkerService } from '../../transports/protocol/worker.js';
+
+const MIB = 1024 * 1024;
+let root = '';
+const cleanups: (() => Promise<unknown>)[] = [];
+test.before.each(async () => { root = await mkdtemp(join(tmpdir(), 'tessera-ml-')); });
+test.after.each(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  await rm(root, { recursive: true, force: true });
+});
+
+function pattern(seed: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) b[i] = (seed * 17 + i * 13) & 0xff;
+  return b;
+}
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function startMaster(address = 'tcp://127.0.0.1:0'): Promise<MasterHost> {
+  const m = await MasterHost.start({ address, journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0 });
+  cleanups.push(() => m.stop());
+  return m;
+}
+
+async function startWorker(masterAddress: string, extra: Partial<WorkerHostOptions> = {}): Promise<WorkerHost> {
+  const w = await WorkerHost.start({
+    masterAddress, address: 'tcp://127.0.0.1:0', heartbeatIntervalMs: 50,
+    onError: (e) => { if (process.env.DEBUG_WORKER) console.error('worker error:', e); },
+    tiers: [{ alias: 'MEM', capacityBytes: 8 * MIB }, { alias: 'SSD', dirs: [{ path: join(root, 'ssd'), capacityBytes: 64 * MIB }] }],
+    ...extra,
+  });
+  cleanups.push(() => w.stop());
+  return w;
+}
+
+async function rpc(address: string): Promise<RpcClient> {
+  const c = await RpcClient.connect(address);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+async function writeFileThroughWorker(mc: RpcClient, worker: WorkerHost, path: string, bytes: Buffer, extra: object = {}, createExtra: object = {}): Promise<number> {
+  const master = mc.service(MasterService);
+  await master.createFile({ path, recursive: true, blockSizeBytes: 4 * MIB, ...createExtra });
+  const { blockId } = await master.getNewBlockId({ path });
+  const w = (await rpc(worker.address)).service(WorkerService);
+  await w.writeBlock({ blockId, reserveBytes: bytes.byteLength, ...extra }).pipeFrom([bytes]);
+  await master.completeFile({ path, lengthBytes: bytes.byteLength });
+  return blockId;
+}
+
+test('a worker registers with a real master over TCP; committed blocks become locations; a delete reaches it', async () => {
+  const m = await startMaster();
+  const w = await startWorker(m.address);
+  assert.ok(w.masterLink!.registered);
+  const mc = await rpc(m.address);
+  const master = mc.service(MasterService);
+  const workers = await master.getWorkers({});
+  assert.equal(workers.map((x) => [x.address, x.state]), [[w.address, 'LIVE']]);
+  const blockId = await writeFileThroughWorker(mc, w, '/a/file', pattern(1, 3 * MIB));
+  const locs = await master.getBlockLocations({ path: '/a/file' });
+  assert.equal(locs.blocks.map((b) => [b.blockId, b.lengthBytes, b.locations.map((l) => l.address)]), [[blockId, 3 * MIB, [w.address]]]);
+  await until('a heartbeat carries capacity', async () => (await master.getWorkers({}))[0]!.usedBytes >= 3 * MIB);
+  await master.delete({ path: '/a/file' });
+  await until('the delete command removes the block', () => !w.store.has(blockId));
+});
+
+test('the worker registers again with its full block report after the master restarts', async () => {
+  let m = await startMaster();
+  const address = m.address;
+  const w = await startWorker(address);
+  const mc = await rpc(address);
+  const blockId = await writeFileThroughWorker(mc, w, '/r/file', pattern(2, MIB));
+  await mc.close();
+  await m.stop();
+  m = await startMaster(address);
+  const mc2 = await rpc(address);
+  const master = mc2.service(MasterService);
+  await until('locations return after re-registration', async () => {
+    const locs = await master.getBlockLocations({ path: '/r/file' });
+    return locs.blocks[0]!.locations.some((l) => l.address === w.address);
+  });
+  assert.ok(w.masterLink!.registrations >= 2);
+  assert.ok(w.store.has(blockId));
+});
+
+test('an ASYNC_THROUGH file is persisted on the master\'s command even across a worker restart', async () => {
+  const ufsDir = join(root, 'ufs');
+  await mkdir(ufsDir);
+  const m = await startMaster();
+  const mc = await rpc(m.address);
+  const master = mc.service(MasterService);
+  await master.mount({ path: '/mnt', ufsUri: ufsDir });
+  // No heartbeat for a minute: the persist command waits at the master for this worker.
+  let w = await startWorker(m.address, { heartbeatIntervalMs: 60_000 });
+  const bytes = pattern(3, 2 * MIB + 17);
+  const blockId = await writeFileThroughWorker(mc, w, '/mnt/out/f', bytes, { writeType: 'ASYNC_THROUGH', tier: 'SSD' }, { persistenceState: 'TO_BE_PERSISTED' });
+  assert.is(w.store.info(blockId)!.persisted, false);
+  assert.is((await master.getStatus({ path: '/mnt/out/f' })).persistenceState, 'TO_BE_PERSISTED');
+  const workerAddress = w.address;
+  await w.stop();
+  w = await startWorker(m.address, { heartbeatIntervalMs: 50, address: workerAddress });
+  assert.is(w.store.info(blockId)!.persisted, false, 'the restarted worker still knows the block is not persisted');
+  await until('the master learns the file is persisted', async () => (await master.getStatus({ path: '/mnt/out/f' })).persistenceState === 'PERSISTED');
+  assert.ok((await readFile(join(ufsDir, 'out', 'f'))).equals(bytes));
+  assert.is(w.store.info(blockId)!.persisted, true);
+});
+
+test.run();
