@@ -182,10 +182,15 @@ export class Journal {
     const ackBeforeFsync = opts.unsafeAckBeforeFsync ?? process.env.TESSERA_JOURNAL_MUTANT === 'ack-before-fsync';
     const recoveries: TailRecovery[] = [];
     const journal = new Journal(dir, fs, logRollBytes, ackBeforeFsync, recoveries);
-    for (const machine of machines) {
-      const log = new ComponentLog(dir, machine);
-      await replayComponent(fs, log, recoveries);
-      journal.#logs.set(machine.name, log);
+    try {
+      for (const machine of machines) {
+        const log = new ComponentLog(dir, machine);
+        journal.#logs.set(machine.name, log);
+        await replayComponent(fs, log, recoveries);
+      }
+    } catch (err) {
+      for (const log of journal.#logs.values()) await log.file?.close().catch(() => undefined);
+      throw err;
     }
     return journal;
   }
@@ -234,11 +239,24 @@ export class Journal {
       return Promise.reject(err);
     }
     if (component === undefined) {
-      return (async () => { for (const name of this.#logs.keys()) await this.checkpoint(name); })();
+      const all = [...this.#logs.values()].map((log) => this.#startCheckpoint(log));
+      return Promise.all(all).then(() => undefined);
     }
     const log = this.#logs.get(component);
     if (log === undefined) return Promise.reject(new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot checkpoint: no component named ${JSON.stringify(component)}`));
-    const run = log.checkpointChain.then(() => this.#checkpointOne(log));
+    return this.#startCheckpoint(log);
+  }
+
+  /** Snapshots now (synchronously), then writes after the component's earlier checkpoints. */
+  #startCheckpoint(log: ComponentLog): Promise<void> {
+    const sequence = log.appliedSequence;
+    let writer: CheckpointWriter;
+    try {
+      writer = log.machine.snapshot();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = log.checkpointChain.then(() => this.#checkpointOne(log, sequence, writer));
     log.checkpointChain = run.catch(() => undefined);
     return run;
   }
@@ -404,11 +422,9 @@ export class Journal {
     await createCurrentLog(this.#fs, log, log.durableSequence + 1);
   }
 
-  async #checkpointOne(log: ComponentLog): Promise<void> {
+  async #checkpointOne(log: ComponentLog, sequence: number, writer: CheckpointWriter): Promise<void> {
     this.#checkUsable('checkpoint', true); // one asked for before close() still completes
-    const sequence = log.appliedSequence;
-    if (sequence === log.checkpointSequence) return;
-    const writer = log.machine.snapshot();
+    if (sequence <= log.checkpointSequence) return;
     // Roll so that the current log holds nothing the checkpoint covers; this also waits until
     // every entry up to `sequence` is durable: a checkpoint never holds an unacknowledged entry.
     await new Promise<void>((resolve, reject) => {

@@ -186,19 +186,21 @@ export class SimFs implements Fs {
     const disk = new Inode(old.durable);
     let keep = choose(old.pendingBytes(), `data:${path}`);
     for (const op of old.ops) {
-      if (keep === 0) break;
       if (op.kind === 'truncate') {
+        if (keep === 0) break;
         disk.truncate(op.lengthBytes);
         keep -= 1;
       } else if (keep >= op.bytes.length) {
         disk.write(op.bytes, op.position);
         keep -= op.bytes.length;
       } else {
+        // The torn write: `keep` bytes of it (maybe none) reached the disk; with zero fill the
+        // file size did too, and the rest reads back as zeros.
         const zeroFill = choose(1, `zero:${path}`) === 1;
         const torn = zeroFill ? new Uint8Array(op.bytes.length) : new Uint8Array(keep);
         torn.set(op.bytes.subarray(0, keep));
-        disk.write(torn, op.position);
-        keep = 0;
+        if (torn.length > 0) disk.write(torn, op.position);
+        break;
       }
     }
     return disk.content();
