@@ -28,7 +28,7 @@ import {
   writeTypePersistsSync, type ReadType, type WriteType,
 } from './options.js';
 import { orderSourcesForRead, orderWorkersForWrite, parseLocationPolicy, type LocationPolicySpec } from './location-policy.js';
-import { asTesseraError, callWithRetry, type MasterLink, type MasterRequest, type MasterResponse } from './master-link.js';
+import { asTesseraError, backoffMs, callWithRetry, sleep, type MasterLink, type MasterRequest, type MasterResponse } from './master-link.js';
 import type { BlockWriter, UfsBlockSource, WorkerDataLink } from './worker-link.js';
 import type { CreateFileOptions, FileStatus, OpenFileOptions, SetAttributeOptions, WorkerInfo, MasterInfo } from './types.js';
 import type { MasterMethod } from '../transports/protocol/master.js';
@@ -705,10 +705,10 @@ export class FileInStream {
     let delivered = 0;
     const failed = new Set<number>();
     let lastErr: unknown;
-    let refreshed = false;
+    let refreshes = 0;
     let triedUfs = false;
     const maxAttempts = CLIENT_MAX_READ_ATTEMPTS + this.#blocks[bi]!.locations.length;
-    for (let attempt = 0; attempt < maxAttempts && delivered < lengthBytes; attempt++) {
+    for (let attempt = 0; attempt < maxAttempts && delivered < lengthBytes;) {
       const b = this.#blocks[bi]!;
       const sources = orderSourcesForRead(
         b.locations.map((l) => ({ ...l, host: l.hostname })), this.#fs._clientHosts, this.#fs._nextCursor(), failed,
@@ -719,19 +719,22 @@ export class FileInStream {
       const ufs: UfsBlockSource | undefined = persisted
         ? { ufsUri: this.#ufs!.ufsUri, ufsPath: this.#ufs!.ufsPath, blockOffsetBytes: b.offsetBytes, blockLengthBytes: b.lengthBytes }
         : undefined;
-      if (!target && !refreshed && (b.locations.length > 0 || failed.size > 0)) {
-        // Every known copy failed: ask the master once more (a copy may have moved).
-        refreshed = true;
-        await this.#refreshLocations().catch((err) => { lastErr = err; });
-        continue;
-      }
       if (!target && ufs) {
         // The UFS through a worker: any live worker not yet failed, by the default policy.
         const workers = (await this.#fs._orderWorkersForWrite({ policy: 'LocalFirst' }, b.lengthBytes)).filter((w) => !failed.has(w.workerId));
         target = workers[0];
         triedUfs = true;
       }
+      if (!target && refreshes < CLIENT_MAX_READ_ATTEMPTS) {
+        // Nothing reachable is known: ask the master again, backing off (a worker may be
+        // re-registering after a master restart, or a copy may have moved).
+        if (refreshes > 0) await sleep(backoffMs(refreshes));
+        refreshes++;
+        await this.#refreshLocations().catch((err) => { lastErr = err; });
+        continue;
+      }
       if (!target) break;
+      attempt++;
       let link: WorkerDataLink | undefined;
       try {
         link = await this.#fs._link(target);
