@@ -197,4 +197,66 @@ test('a reader that pauses keeps the block locked until its stream ends, then ge
   assert.is(h.store.locks.readers(9), 0);
 });
 
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('the pins of a client that disconnects are released, and the blocks can move again', async () => {
+  const h = await startWorker();
+  const writer = await client(h.address);
+  await upload(writer.w, 1, pattern(1, 100 * KIB));
+  await upload(writer.w, 2, pattern(2, 100 * KIB));
+  const reader = await client(h.address);
+  const a = await reader.w.openShortCircuit({ blockId: 1 });
+  const b = await reader.w.openShortCircuit({ blockId: 2 });
+  if (h.memBacking !== 'shm') {
+    assert.equal([a.kind, b.kind], ['none', 'none']);
+    return;
+  }
+  assert.is(h.leases.pinCount(), 2);
+  let removed = false;
+  const removal = h.store.remove(1).then((r) => { removed = r; });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(removed, false, 'a pinned block is not removed under its reader');
+  await reader.c.close();
+  await until('pins released', () => h.leases.pinCount() === 0);
+  await removal;
+  assert.is(removed, true);
+  assert.is(h.store.locks.readers(2), 0);
+});
+
+test('short-circuit pins whose lease is not renewed are released', async () => {
+  const h = await startWorker({ leaseMs: 100 });
+  const { w } = await client(h.address);
+  await upload(w, 1, pattern(1, 10 * KIB));
+  const sc = await w.openShortCircuit({ blockId: 1 });
+  if (sc.kind !== 'shm') {
+    assert.is(h.memBacking, 'sab');
+    return;
+  }
+  assert.is(sc.leaseMs, 100);
+  await until('the lease expires', () => h.leases.pinCount() === 0);
+  assert.is(h.store.locks.readers(1), 0);
+  try { await w.renewLease({}); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_LEASE_EXPIRED'), String(e)); }
+  assert.equal(await w.closeShortCircuit({ pinId: sc.pinId }), { released: false });
+});
+
+test('the same service runs over inproc, and inproc clients count as same-host', async () => {
+  const h = await startWorker({ extraAddresses: [`inproc://worker-ds-${process.pid}`] });
+  const { w } = await client(`inproc://worker-ds-${process.pid}`);
+  const bytes = pattern(5, MIB + 1);
+  await upload(w, 5, bytes);
+  assert.ok((await download(w.readBlock({ blockId: 5 }))).equals(bytes));
+  const sc = await w.openShortCircuit({ blockId: 5 });
+  assert.is(sc.kind, h.memBacking === 'shm' ? 'shm' : 'none');
+  assert.equal(await w.health({}), { ok: true });
+  const info = await w.getInfo({});
+  assert.is(info.memBacking, h.memBacking);
+  assert.is(info.blockCount, 1);
+});
+
 test.run();
