@@ -1,0 +1,188 @@
+/**
+ * The frame codec and the stream parser: round trips of every message kind, split anywhere;
+ * random bytes give frames or a typed protocol error, never anything else; limits are
+ * checked on the header, before any payload is buffered. Also address parsing.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { ErrorCode, TesseraError } from '../../core/errors.js';
+import { MIB } from '../../core/constants.js';
+import { FRAME_HEADER_BYTES, FLAG_END, type Frame, FrameKind, FrameParser, encodeFrames } from '../../transports/wire.js';
+import { formatAddress, isLoopbackAddress, parseAddress } from '../../transports/address.js';
+
+const MAX = 1 * MIB;
+const PROTOCOL_CODES: string[] = [ErrorCode.FRAME_TOO_LARGE, ErrorCode.UNKNOWN_MESSAGE, ErrorCode.PROTOCOL];
+
+// Bodies are what msgpack round-trips exactly: no undefined inside, bytes as Buffer.
+const bytesArb = fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u));
+const valueArb: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small' },
+    fc.constant(null), fc.boolean(), fc.integer(), fc.double({ noNaN: true }), fc.string({ maxLength: 20 }), bytesArb,
+    fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'), tie('value'), { maxKeys: 4 })),
+})).value;
+const idArb = fc.nat({ max: 0xffff_ffff });
+const nonceArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((u) => Buffer.from(u));
+
+const mk = (kind: Frame['kind'], id: number, body: unknown): Frame => ({ kind, flags: 0, id, body, bytes: undefined });
+
+/** One arbitrary per message kind, with the body that kind carries. */
+const frameArb: fc.Arbitrary<Frame> = fc.oneof(
+  fc.record({ version: fc.nat(9), windowBytes: fc.nat(), nonce: nonceArb }).map((b) => mk(FrameKind.HELLO, 0, { magic: 'tessera', ...b })),
+  nonceArb.map((nonce) => mk(FrameKind.CHALLENGE, 0, { nonce })),
+  nonceArb.map((proof) => mk(FrameKind.AUTH, 0, { proof })),
+  fc.record({ windowBytes: fc.nat(), method: fc.constantFrom('none', 'token', 'mtls') }).map((b) => mk(FrameKind.READY, 0, b)),
+  fc.record({ code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string() }).map((b) => mk(FrameKind.ERROR, 0, b)),
+  fc.tuple(idArb, fc.string({ maxLength: 30 }), valueArb, fc.option(fc.nat(), { nil: undefined }))
+    .map(([id, key, req, d]) => mk(FrameKind.REQUEST, id, d === undefined ? [key, req] : [key, req, d])),
+  fc.tuple(idArb, valueArb).map(([id, v]) => mk(FrameKind.RESPONSE, id, v)),
+  fc.tuple(idArb, fc.record({ code: fc.string(), message: fc.string() })).map(([id, b]) => mk(FrameKind.FAILURE, id, b)),
+  idArb.map((id) => mk(FrameKind.CANCEL, id, undefined)),
+  fc.tuple(idArb, fc.uint8Array({ maxLength: 40_000 }), fc.boolean())
+    .map(([id, u, end]): Frame => ({ kind: FrameKind.DATA, flags: end ? FLAG_END : 0, id, body: undefined, bytes: Buffer.from(u) })),
+  fc.tuple(idArb, fc.integer({ min: 1, max: 2 ** 31 })).map(([id, n]) => mk(FrameKind.CREDIT, id, n)),
+  fc.tuple(fc.string({ maxLength: 30 }), valueArb).map(([k, v]) => mk(FrameKind.PUSH, 0, [k, v])),
+);
+
+/** Cuts `bytes` at the given points (sorted, deduplicated) into chunks. */
+function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of points) { out.push(bytes.subarray(prev, p)); prev = p; }
+  out.push(bytes.subarray(prev));
+  return out;
+}
+
+/** A deep copy with plain prototypes (fast-check makes null-prototype records) and Buffers for bytes. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+function normalize(f: Frame): unknown {
+  return { kind: f.kind, flags: f.flags, id: f.id, body: plain(f.body), bytes: f.bytes === undefined ? undefined : Buffer.from(f.bytes) };
+}
+
+test('decode(encode(frames)) gives the same frames for every message kind, however the bytes are split', () => {
+  fc.assert(fc.property(fc.array(frameArb, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (frames, cuts) => {
+    const bytes = encodeFrames(frames, MAX);
+    const parser = new FrameParser(MAX);
+    const got: Frame[] = [];
+    for (const chunk of split(bytes, cuts)) parser.push(chunk, (f) => got.push(f));
+    assert.equal(got.map(normalize), frames.map(normalize));
+    assert.is(parser.midFrame, false);
+  }), { numRuns: 300 });
+});
+
+test('every encoded frame starts with its payload length, kind, flags and id', () => {
+  fc.assert(fc.property(frameArb, (f) => {
+    const b = encodeFrames([f], MAX);
+    assert.is(b.readUInt32LE(0), b.length - FRAME_HEADER_BYTES);
+    assert.is(b[4], f.kind);
+    assert.is(b[5], f.flags);
+    assert.is(b.readUInt16LE(6), 0);
+    assert.is(b.readUInt32LE(8), f.id);
+  }));
+});
+
+test('random bytes split anywhere yield only whole frames or one typed protocol error', () => {
+  fc.assert(fc.property(
+    fc.array(frameArb, { maxLength: 3 }), fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(), { maxLength: 10 }),
+    (valid, junk, cuts) => {
+      const bytes = Buffer.concat([encodeFrames(valid, MAX), junk]);
+      const parser = new FrameParser(64 * 1024);
+      let frames = 0;
+      let error: unknown;
+      for (const chunk of split(bytes, cuts)) {
+        try {
+          parser.push(chunk, (f) => { frames++; assert.ok(f.kind in KINDS_BY_VALUE, 'a known kind'); });
+        } catch (err) {
+          error = err;
+          break;
+        }
+      }
+      assert.ok(frames >= valid.length || error !== undefined, 'valid frames before the junk come out');
+      if (error !== undefined) {
+        assert.instance(error, TesseraError);
+        assert.ok(PROTOCOL_CODES.includes((error as TesseraError).code), (error as TesseraError).code);
+        // A failed parser stays failed.
+        assert.throws(() => parser.push(new Uint8Array(1), () => undefined), (e: unknown) => e === error);
+      }
+    }), { numRuns: 500 });
+});
+const KINDS_BY_VALUE: Record<number, true> = Object.fromEntries(Object.values(FrameKind).map((v) => [v, true]));
+
+test('a header announcing more than maxFrameBytes fails at once, before its payload arrives', () => {
+  const parser = new FrameParser(MAX);
+  const h = Buffer.alloc(FRAME_HEADER_BYTES);
+  h.writeUInt32LE(MAX + 1, 0);
+  h[4] = FrameKind.DATA;
+  assert.throws(() => parser.push(h, () => undefined), (e: unknown) => (e as TesseraError).code === ErrorCode.FRAME_TOO_LARGE);
+});
+
+test('an unknown message kind fails with UNKNOWN_MESSAGE', () => {
+  const h = Buffer.alloc(FRAME_HEADER_BYTES);
+  h[4] = 99;
+  assert.throws(() => new FrameParser(MAX).push(h, () => undefined), (e: unknown) => (e as TesseraError).code === ErrorCode.UNKNOWN_MESSAGE);
+});
+
+test('flags on a frame other than DATA, or non-zero reserved bytes, fail with PROTOCOL', () => {
+  const h = Buffer.alloc(FRAME_HEADER_BYTES);
+  h[4] = FrameKind.CANCEL;
+  h[5] = FLAG_END;
+  assert.throws(() => new FrameParser(MAX).push(h, () => undefined), (e: unknown) => (e as TesseraError).code === ErrorCode.PROTOCOL);
+  const r = Buffer.alloc(FRAME_HEADER_BYTES);
+  r[4] = FrameKind.CANCEL;
+  r[7] = 1;
+  assert.throws(() => new FrameParser(MAX).push(r, () => undefined), (e: unknown) => (e as TesseraError).code === ErrorCode.PROTOCOL);
+});
+
+test('a metadata payload that is not msgpack fails with PROTOCOL', () => {
+  const b = Buffer.alloc(FRAME_HEADER_BYTES + 2);
+  b.writeUInt32LE(2, 0);
+  b[4] = FrameKind.RESPONSE;
+  b[12] = 0x92; // an array of two values ...
+  b[13] = 0x01; // ... with only one
+  assert.throws(() => new FrameParser(MAX).push(b, () => undefined), (e: unknown) => (e as TesseraError).code === ErrorCode.PROTOCOL);
+});
+
+test('encoding a frame bigger than maxFrameBytes fails with FRAME_TOO_LARGE', () => {
+  const f: Frame = { kind: FrameKind.DATA, flags: 0, id: 1, body: undefined, bytes: new Uint8Array(2048) };
+  assert.throws(() => encodeFrames([f], 1024), (e: unknown) => (e as TesseraError).code === ErrorCode.FRAME_TOO_LARGE);
+});
+
+test('a big DATA payload in one chunk is handed over without a copy', () => {
+  const payload = Buffer.alloc(100_000, 3);
+  const bytes = encodeFrames([{ kind: FrameKind.DATA, flags: 0, id: 5, body: undefined, bytes: payload }], MAX);
+  let got: Uint8Array | undefined;
+  new FrameParser(MAX).push(bytes, (f) => { got = f.bytes; });
+  assert.is(got!.buffer, bytes.buffer);
+});
+
+test('parseAddress accepts every scheme and formatAddress gives it back', () => {
+  for (const a of ['inproc://master', 'tcp://127.0.0.1:19998', 'tls://localhost:0', 'ws://127.0.0.1:8080/tessera', 'wss://[::1]:443/x', 'tcp://[::1]:1']) {
+    assert.is(formatAddress(parseAddress(a)), a);
+  }
+  assert.is(parseAddress('ws://h:1').path, '/');
+});
+
+test('parseAddress refuses bad addresses with BAD_ADDRESS, naming the address', () => {
+  for (const a of ['', 'tcp://', 'udp://h:1', 'tcp://h', 'tcp://h:99999', 'tcp://h:1/path', 'inproc://', 'inproc://a/b', 'http://h:1']) {
+    try {
+      parseAddress(a);
+      assert.unreachable(a);
+    } catch (err) {
+      assert.is((err as TesseraError).code, ErrorCode.BAD_ADDRESS, a);
+    }
+  }
+});
+
+test('isLoopbackAddress is true for inproc, 127/8, ::1 and localhost only', () => {
+  for (const a of ['inproc://x', 'tcp://127.0.0.1:1', 'tcp://127.1.2.3:1', 'tcp://[::1]:1', 'ws://localhost:1/']) assert.ok(isLoopbackAddress(parseAddress(a)), a);
+  for (const a of ['tcp://0.0.0.0:1', 'tcp://10.0.0.1:1', 'tcp://[::]:1', 'tcp://example.com:1']) assert.not.ok(isLoopbackAddress(parseAddress(a)), a);
+});
+
+test.run();
