@@ -1,0 +1,99 @@
+/**
+ * BlockCache across real worker_threads (compiled dist/ JS): a bounded stress of 4 threads
+ * with checksummed blocks, and threads terminated while they hold views.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Worker } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BlockCache } from '../../core/block-cache.js';
+import type { BlockCacheHandle } from '../../core/block-cache.js';
+
+const WORKER_URL = new URL('./fixtures/cache-worker.js', import.meta.url);
+const STRESS_MS = Number(process.env.SOAK === '1' ? 60_000 : 2_000);
+
+interface StressResult { counts: Record<string, number>; errors: string[] }
+
+function runWorker<T>(workerData: unknown): { worker: Worker; message: Promise<T>; exited: Promise<number> } {
+  const worker = new Worker(WORKER_URL, { workerData });
+  const message = new Promise<T>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  return { worker, message, exited };
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) assert.unreachable(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+for (const policy of ['sieve', 'lru'] as const) {
+  test(`4 threads putting, acquiring and deleting shared ids (${policy}): no torn read, no overlap, no leaked pin, usedBytes = sum of live blocks`, async () => {
+    const cache = BlockCache.create({ capacityBytes: 2 * 1024 * 1024, maxBlocks: 256, policy });
+    const runs = [1, 2, 3, 4].map((i) => runWorker<StressResult>({
+      mode: 'stress', handle: cache.handle, ids: 96, durationMs: STRESS_MS, seed: i * 7919 + (policy === 'lru' ? 1 : 0), maxBytes: 256 * 1024,
+    }));
+    const results = await Promise.all(runs.map((r) => r.message));
+    await Promise.all(runs.map((r) => r.exited));
+    for (const r of results) {
+      assert.equal(r.errors, [], 'no torn or foreign read');
+      assert.ok(r.counts.put! > 100 && r.counts.hit! > 10, `the thread did work: ${JSON.stringify(r.counts)}`);
+    }
+    const s = cache.stats();
+    assert.is(s.pinnedBlocks, 0, 'no leaked pin');
+    assert.is(s.owners, 1, 'every worker closed its owner slot');
+    cache.checkInvariants();
+    let live = 0;
+    for (const id of [...cache.keys()]) live += cache.get(id)?.length ?? 0;
+    assert.is(s.usedBytes, live, 'usedBytes equals the sum of live blocks');
+    assert.ok(s.usedBytes <= s.capacityBytes);
+    cache.close();
+  });
+}
+
+function fill(cache: BlockCache, ids: number[], size: number): void {
+  for (const id of ids) assert.ok(cache.put(id, new Uint8Array(size).fill(id)));
+}
+
+test('a thread terminated while holding views and pins has them released once its lease runs out', async () => {
+  const cache = BlockCache.create({ capacityBytes: 1 << 20, ownerLeaseMs: 300 });
+  fill(cache, [1, 2, 3, 4], 10_000);
+  const { worker, message, exited } = runWorker<{ holding: number }>({ mode: 'hold', handle: cache.handle satisfies BlockCacheHandle, acquire: [1, 2, 3], pin: [4] });
+  assert.is((await message).holding, 4);
+  assert.is(cache.stats().pinnedBlocks, 4);
+  assert.ok(cache.delete(2));
+  assert.is(cache.stats().usedBytes, 40_000, 'the deleted block is held by the thread');
+  await worker.terminate();
+  await exited;
+  await waitFor('the lease to expire and the pins to be reaped', () => cache.stats().pinnedBlocks === 0);
+  const s = cache.stats();
+  assert.is(s.usedBytes, 30_000, 'the deleted block is freed with its last pin');
+  assert.is(s.owners, 1);
+  assert.equal(cache.get(1), new Uint8Array(10_000).fill(1));
+  cache.checkInvariants();
+  cache.close();
+});
+
+test('releaseThread(threadId) from the Worker exit event releases a terminated thread\'s pins at once', async () => {
+  const cache = BlockCache.create({ capacityBytes: 1 << 20 });
+  fill(cache, [1, 2], 5000);
+  const { worker, message, exited } = runWorker<{ holding: number }>({ mode: 'hold', handle: cache.handle, acquire: [1, 1, 2], pin: [2] });
+  assert.is((await message).holding, 4);
+  const threadId = worker.threadId;
+  assert.is(cache.stats().pinnedBlocks, 2);
+  await worker.terminate();
+  await exited;
+  assert.is(cache.releaseThread(threadId), 1);
+  assert.is(cache.stats().pinnedBlocks, 0);
+  assert.is(cache.releaseThread(threadId), 0, 'releasing twice finds nothing');
+  assert.ok(cache.put(3, new Uint8Array((1 << 20) - 100)), 'the released blocks can be evicted to make room');
+  cache.checkInvariants();
+  cache.close();
+});
+
+test.run();
