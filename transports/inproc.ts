@@ -189,7 +189,7 @@ export class InprocConnection extends Connection {
       // Keep per-direction order even with random delays, as a TCP stream would.
       const at = Math.max(this.#lastDeliveryAt, performance.now() + delayMs);
       this.#lastDeliveryAt = at;
-      setTimeout(() => this.#deliver(d), at - performance.now()).unref?.();
+      setTimeout(() => this.#deliver(d), at - performance.now());
       return;
     }
     this.#incoming.push(d);
