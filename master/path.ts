@@ -14,8 +14,21 @@ function invalid(path: unknown, why: string): TesseraError {
   return new TesseraError(ErrorCode.INVALID_PATH, `Invalid path ${shown}: ${why}`);
 }
 
-/** Validates `path` and returns its components (`[]` for the root). */
-export function pathComponents(path: unknown): string[] {
+// A one-entry cache: an operation parses its path when it is called and again when its
+// journal entry is applied, one right after the other.
+let cachedPath = '';
+let cachedComponents: readonly string[] = [];
+
+/** Validates `path` and returns its components (`[]` for the root). The array is shared: never mutate it. */
+export function pathComponents(path: unknown): readonly string[] {
+  if (path === cachedPath && typeof path === 'string' && path.length > 0) return cachedComponents;
+  const out = parse(path);
+  cachedPath = path as string;
+  cachedComponents = out;
+  return out;
+}
+
+function parse(path: unknown): string[] {
   if (typeof path !== 'string') throw invalid(path, 'a path must be a string');
   if (path.length === 0) throw invalid(path, 'a path must not be empty');
   if (path.length > MAX_PATH_LENGTH) throw invalid(path, `longer than ${MAX_PATH_LENGTH} characters`);
