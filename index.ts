@@ -24,6 +24,11 @@ export type {
 export { nativeStatus, mapShared, unmap, madvise, msync, futexWait, futexWake } from './native/index.js';
 export type { NativeStatus, MapSharedOptions, Advice, WaitResult } from './native/index.js';
 export { doctorReport } from './native/doctor.js';
+// The master host (issue 6) and under file systems.
+export { MasterHost, FileSystemMaster, BlockMaster, MasterService } from './master/index.js';
+export type { MasterHostOptions, FileSystemMasterOptions } from './master/index.js';
+export { openUfs, LocalUfs, MemoryUfs } from './ufs/index.js';
+export type { UnderFileSystem, UfsStatus, UfsWriter } from './ufs/index.js';
 // The client (issue 8): connect() to a cluster, or embedded() to run one in this process.
 export * from './client/index.js';
 import { connect as connectClient, type ConnectOptions as ClientConnectOptions } from './client/connect.js';
