@@ -11,7 +11,7 @@
  * that answers `kind: 'none'` ('remote', 'no-shm') is not asked again on this link; a block
  * not in MEM ('not-in-memory') falls back to the stream for that read only.
  */
-import { ErrorCode, TesseraError } from '../core/errors.js';
+import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../native/index.js';
 import type { ServiceClient } from '../transports/service.js';
 import type { WorkerService } from '../transports/protocol/worker.js';
@@ -74,7 +74,15 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
-    const r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType });
+    let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
+    try {
+      r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType });
+    } catch (err) {
+      // Not cached here: the stream path can still fetch it from the UFS (req.ufs).
+      if (!isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND) || !req.ufs) throw err;
+      yield* this.#readStream(req);
+      return;
+    }
     if (r.kind === 'none') {
       if (r.reason !== 'not-in-memory') this.#shortCircuit = false;
       yield* this.#readStream(req);

@@ -14,8 +14,9 @@ const childScript = join(dirname(fileURLToPath(import.meta.url)), 'worker-child.
 let c: TcpCluster;
 const children: ChildProcess[] = [];
 
-async function childWorker(): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, [childScript, c.master.address, mkdtempSync(join(c.dir, 'cw-'))], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A worker in a child process, registered under its own host name so SpecificHost can target it. */
+async function childWorker(hostname: string): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, [childScript, c.master.address, mkdtempSync(join(c.dir, 'cw-')), hostname], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -34,18 +35,12 @@ test.after(async () => {
 });
 
 test('a worker killed mid-read is replaced by the UFS through another worker, and the caller sees the right bytes', async () => {
-  const { child, address } = await childWorker();
+  const { child, address } = await childWorker('doomed-1');
   const data = pattern(6 * MIB, 11);
-  // CACHE_THROUGH to the child worker only (SpecificHost would not separate two local workers: use the worker list).
   const fs = c.fs;
-  const out = await fs.createFile('/ufs/kill/f', { writeType: 'CACHE_THROUGH', blockSize: MIB, locationPolicy: 'MostAvailableFirst' });
-  // Make the child the emptiest worker: fill the in-process one a little first.
-  await fs.writeFile('/filler', pattern(4 * MIB, 3), { blockSize: MIB });
-  await out.write(data);
-  await out.close();
+  await fs.writeFile('/ufs/kill/f', data, { writeType: 'CACHE_THROUGH', blockSize: MIB, locationPolicy: 'SpecificHost:doomed-1' });
   const { blocks } = await fs.getBlockLocations('/ufs/kill/f');
-  const onChild = blocks.filter((b) => b.locations.some((l) => l.address === address)).length;
-  assert.ok(onChild > 0, 'some blocks live on the worker that will be killed');
+  assert.ok(blocks.every((b) => b.locations.length === 1 && b.locations[0]!.address === address), 'every block lives on the worker that will be killed');
 
   const input = await fs.openFile('/ufs/kill/f', { readType: 'NO_CACHE' });
   const got: Buffer[] = [];
@@ -60,17 +55,12 @@ test('a worker killed mid-read is replaced by the UFS through another worker, an
 });
 
 test('a block whose only copy is gone fails with TESSERA_ERR_BLOCK_UNAVAILABLE, bounded', async () => {
-  const { child, address } = await childWorker();
+  const { child, address } = await childWorker('doomed-2');
   const fs = c.fs;
   // MUST_CACHE, not persisted: the child's copy is the only one.
-  await fs.writeFile('/lost/f', pattern(2 * MIB, 12), { blockSize: MIB, locationPolicy: 'MostAvailableFirst' });
+  await fs.writeFile('/lost/f', pattern(2 * MIB, 12), { blockSize: MIB, locationPolicy: 'SpecificHost:doomed-2' });
   const { blocks } = await fs.getBlockLocations('/lost/f');
-  if (!blocks.some((b) => b.locations.some((l) => l.address === address))) {
-    // The in-process worker took it; nothing to lose then: still check the read works.
-    assert.ok((await fs.readFile('/lost/f')).equals(pattern(2 * MIB, 12)));
-    child.kill('SIGKILL');
-    return;
-  }
+  assert.ok(blocks.every((b) => b.locations[0]?.address === address));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   const started = Date.now();
