@@ -129,6 +129,8 @@ export const WORKER_REGISTER_RETRY_BASE_MS = 100;
 export const WORKER_REGISTER_RETRY_MAX_MS = 5000;
 /** Added/removed block ids carried by one heartbeat; the rest go in the next one. */
 export const WORKER_HEARTBEAT_BLOCKS_MAX = 100_000;
+/** Staging buffers of finished block writes kept for reuse (no page faults on the write path). */
+export const WORKER_STAGING_BUFFERS_MAX = 4;
 
 // Journal (core/journal/). DEFAULT_JOURNAL_LOG_ROLL_BYTES is above.
 /** Largest payload of one journal entry. */
@@ -155,7 +157,7 @@ export const BLOCK_CACHE_MIN_BLOCKS = 64;
 export const BLOCK_CACHE_MAX_BLOCKS = 1 << 22;
 /** Longest string id, in UTF-16 code units. */
 export const BLOCK_CACHE_MAX_KEY_CHARS = 1024;
-export const BLOCK_CACHE_DEFAULT_MAX_OWNERS = 64;
+export const BLOCK_CACHE_DEFAULT_MAX_OWNERS = 32;
 export const BLOCK_CACHE_MAX_OWNERS = 1024;
 export const BLOCK_CACHE_DEFAULT_PINS_PER_OWNER = 1024;
 export const BLOCK_CACHE_MAX_PINS_PER_OWNER = 1 << 16;

@@ -20,7 +20,7 @@
  */
 import { assert } from '../core/assert.js';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { WORKER_EVICTION_ROUNDS_MAX } from '../core/constants.js';
+import { WORKER_EVICTION_ROUNDS_MAX, WORKER_STAGING_BUFFERS_MAX } from '../core/constants.js';
 import type { BlockReport, TierAlias } from '../transports/protocol/worker.js';
 import { chooseVictimsLru } from './allocation-policy.js';
 import { BlockLocks, type Unlock } from './block-locks.js';
@@ -94,6 +94,8 @@ export class TieredBlockStore {
   #added = new Map<number, number>();
   #removed = new Set<number>();
   #closed = false;
+  /** Staging buffers of finished writes, reused by the next writers. */
+  readonly #staging: Buffer[] = [];
   /** Called for every block dropped from the worker (not moved). */
   onDropped: ((id: number) => void) | undefined;
 
@@ -232,6 +234,19 @@ export class TieredBlockStore {
     if (!(Number.isSafeInteger(reserveBytes) && reserveBytes >= 0)) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid reserveBytes ${reserveBytes}: must be a non-negative integer`);
     if (this.#meta.has(id)) throw new TesseraError(ErrorCode.BLOCK_EXISTS, `Cannot write block ${id}: it already exists on this worker`);
     return new BlockWriter(this, id, reserveBytes, options);
+  }
+
+  /** A staging buffer of at least `bytes` (reused when one is free; at most 2x too big). */
+  takeStaging(bytes: number): Buffer {
+    const i = this.#staging.findIndex((b) => b.byteLength >= bytes && b.byteLength <= 2 * bytes);
+    if (i !== -1) return this.#staging.splice(i, 1)[0]!;
+    return Buffer.allocUnsafeSlow(bytes);
+  }
+
+  giveStaging(b: Buffer): void {
+    if (b.byteLength === 0 || this.#closed) return;
+    if (this.#staging.length >= WORKER_STAGING_BUFFERS_MAX) this.#staging.shift();
+    this.#staging.push(b);
   }
 
   /** Stores a whole block (a writer's commit, a UFS read being cached). */
@@ -512,7 +527,7 @@ export class BlockWriter {
     readonly reserveBytes: number,
     private readonly options: CommitOptions,
   ) {
-    this.#staging = Buffer.allocUnsafeSlow(reserveBytes);
+    this.#staging = store.takeStaging(reserveBytes);
   }
 
   get writtenBytes(): number {
@@ -539,13 +554,19 @@ export class BlockWriter {
     try {
       return await this.store.putBlock(this.id, this.bytes, this.options);
     } finally {
-      this.#staging = Buffer.alloc(0);
+      this.#returnStaging();
     }
   }
 
   abort(): void {
     this.#done = true;
+    this.#returnStaging();
+  }
+
+  #returnStaging(): void {
+    const b = this.#staging;
     this.#staging = Buffer.alloc(0);
+    this.store.giveStaging(b);
   }
 }
 

@@ -1,0 +1,328 @@
+/**
+ * The worker host against its physical limits and against the tool a user would pick:
+ *
+ *   1. Sequential read of a cached file (default 1 GiB, `--mib=N` for quick runs) in 1 MiB
+ *      reads into a 64-byte aligned buffer:
+ *        - short-circuit: openShortCircuit per block, copy out of the read-only mapped arena
+ *          of the worker process, closeShortCircuit; baseline memcpy (Buffer.copy) of the same
+ *          bytes between 64-byte aligned heap buffers in this process;
+ *        - over TCP: readBlock streams; baseline a raw node:net socket sending the same bytes
+ *          from a buffer in the same server process, read the same way.
+ *   2. Write throughput of MUST_CACHE blocks over TCP (64 MiB blocks in 1 MiB chunks).
+ *   3. 1 MiB values read one at a time: Tessera (TCP stream, and short-circuit) against a Redis
+ *      GET with ioredis; the bench starts its own redis-server (Debian package) on 127.0.0.1 on
+ *      a port chosen at run time with --save '' and stops it; without redis-server the row is
+ *      skipped and the bench says so.
+ *
+ * The worker and the raw socket server run in a child process (this file with --role=child),
+ * so the client and the server each have a core, as they would on a real host.
+ * Targets (issue 7): short-circuit >= 0.8x memcpy; TCP read >= 0.8x raw socket; >= 3x Redis
+ * for 1 MiB values.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect as netConnect, type Socket, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { measureThroughput, report, type Row } from './harness.js';
+import { mapShared, nativeStatus, pageOffsetOf, unmap } from '../native/index.js';
+import { RpcClient } from '../transports/rpc-client.js';
+import { WorkerService } from '../transports/protocol/worker.js';
+import type { ServiceClient } from '../transports/service.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const READ_BYTES = MIB;
+const VALUE_BYTES = MIB;
+const argMib = process.argv.find((a) => a.startsWith('--mib='));
+const FILE_BYTES = (argMib ? Number(argMib.slice('--mib='.length)) : 1024) * MIB;
+const BLOCK_BYTES = Math.min(64 * MIB, FILE_BYTES);
+const VALUE_COUNT = 64;
+const quick = process.argv.includes('--quick');
+const TIME_MS = quick ? 600 : 2500;
+if (!Number.isSafeInteger(FILE_BYTES) || FILE_BYTES < MIB || FILE_BYTES % BLOCK_BYTES !== 0) {
+  throw new Error(`--mib must be a whole number >= 1, a multiple of 64 above 64 (got ${argMib})`);
+}
+const BLOCK_COUNT = FILE_BYTES / BLOCK_BYTES;
+const status = nativeStatus();
+
+/** A 64-byte aligned view of `length` bytes (the native module tells the address). */
+function aligned(length: number): Buffer {
+  const whole = new Uint8Array(new ArrayBuffer(length + 64));
+  const skew = status.loaded ? (64 - (pageOffsetOf(whole) % 64)) % 64 : 0;
+  const v = whole.subarray(skew, skew + length);
+  if (status.loaded && pageOffsetOf(v) % 64 !== 0) throw new Error('alignment failed');
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function fill(b: Buffer): void {
+  for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((i * 2654435761) >>> 0, i);
+}
+
+// ---- child: the worker host and the raw socket server --------------------------------------
+
+async function child(): Promise<void> {
+  const { WorkerHost } = await import('../worker/index.js');
+  const host = await WorkerHost.start({
+    address: 'tcp://127.0.0.1:0',
+    tiers: [{ alias: 'MEM', capacityBytes: FILE_BYTES + VALUE_COUNT * VALUE_BYTES + 64 * MIB }],
+  });
+  const source = aligned(FILE_BYTES);
+  fill(source);
+  // Raw peer: a request is 16 bytes [offset u64 LE, length u64 LE]; the reply is those bytes.
+  const raw = createServer({ noDelay: true }, (sock) => {
+    let pending = Buffer.alloc(0);
+    sock.on('data', async (d) => {
+      pending = Buffer.concat([pending, d]);
+      while (pending.length >= 16) {
+        const off = Number(pending.readBigUInt64LE(0));
+        const len = Number(pending.readBigUInt64LE(8));
+        pending = pending.subarray(16);
+        sock.pause();
+        for (let at = off; at < off + len; at += MIB) {
+          if (!sock.write(source.subarray(at, Math.min(at + MIB, off + len)))) await new Promise((r) => sock.once('drain', r));
+        }
+        sock.resume();
+      }
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  process.send!({ workerAddress: host.address, rawPort: (raw.address() as AddressInfo).port, memBacking: host.memBacking, fallback: host.store.mem?.fallbackReason });
+  process.on('message', async (m) => {
+    if (m === 'stop') {
+      raw.close();
+      await host.stop();
+      process.exit(0);
+    }
+  });
+}
+
+// ---- parent: the client side and the peers -----------------------------------------------
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function redisRow(valueOf: (i: number) => Buffer): Promise<Row | string> {
+  const port = await freePort();
+  let proc: ChildProcess;
+  try {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      proc.once('error', reject);
+      proc.once('spawn', () => resolve());
+    });
+  } catch (err) {
+    return `redis-server not found (${(err as Error).message}); install it with apt-get install -y redis-server. Redis row skipped.`;
+  }
+  const { Redis } = await import('ioredis');
+  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: (n: number) => (n > 50 ? null : 50) });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await redis.connect();
+        break;
+      } catch (err) {
+        if (attempt > 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    for (let i = 0; i < VALUE_COUNT; i++) await redis.set(`v${i}`, valueOf(i));
+    let i = 0;
+    const check = await redis.getBuffer('v0');
+    if (!check || !check.equals(valueOf(0))) throw new Error('redis returned other bytes');
+    const ops = await measureThroughput(async () => {
+      const v = await redis.getBuffer(`v${i++ % VALUE_COUNT}`);
+      if (!v || v.length !== VALUE_BYTES) throw new Error('short value');
+      return 1;
+    }, TIME_MS);
+    return { name: 'Redis GET 1 MiB (ioredis)', opsPerSec: ops, bytesPerSec: ops * VALUE_BYTES, note: 'redis-server on 127.0.0.1, one GET at a time' };
+  } finally {
+    redis.disconnect();
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  }
+}
+
+async function parent(): Promise<void> {
+  const rows: Row[] = [];
+  const extra: Record<string, unknown> = { fileBytes: FILE_BYTES, blockBytes: BLOCK_BYTES, readBytes: READ_BYTES, native: status.reason };
+  const proc = fork(fileURLToPath(import.meta.url), ['--role=child', ...process.argv.slice(2)], { stdio: 'inherit' });
+  const info = await new Promise<{ workerAddress: string; rawPort: number; memBacking: string; fallback?: string }>((resolve, reject) => {
+    proc.once('message', (m) => resolve(m as never));
+    proc.once('exit', (code) => reject(new Error(`worker child exited with ${code}`)));
+  });
+  extra.memBacking = info.memBacking;
+  if (info.fallback) extra.memFallback = info.fallback;
+  console.log(`worker MEM tier: ${info.memBacking}${info.fallback ? ` (${info.fallback})` : ''}; file ${FILE_BYTES / MIB} MiB in ${BLOCK_COUNT} blocks`);
+  const client = await RpcClient.connect(info.workerAddress);
+  const w = client.service(WorkerService);
+  const file = aligned(FILE_BYTES);
+  fill(file);
+  const dst = aligned(READ_BYTES);
+  const blockId = (i: number): number => 1_000_000 + i;
+  const valueId = (i: number): number => 2_000_000 + i;
+
+  try {
+    // ---- 2. writes (the last pass leaves the file cached for the reads) ----
+    const writeAll = async (): Promise<number> => {
+      for (let b = 0; b < BLOCK_COUNT; b++) {
+        const up = w.writeBlock({ blockId: blockId(b), reserveBytes: BLOCK_BYTES, writeType: 'MUST_CACHE' });
+        for (let at = 0; at < BLOCK_BYTES; at += MIB) await up.write(file.subarray(b * BLOCK_BYTES + at, b * BLOCK_BYTES + at + MIB));
+        await up.end();
+      }
+      return FILE_BYTES / MIB;
+    };
+    let first = true;
+    const writeOps = await measureThroughput(async () => {
+      if (!first) for (let b = 0; b < BLOCK_COUNT; b++) await w.removeBlock({ blockId: blockId(b) });
+      first = false;
+      return writeAll();
+    }, TIME_MS);
+    rows.push({ name: 'write MUST_CACHE over TCP', opsPerSec: writeOps, bytesPerSec: writeOps * MIB, note: `${BLOCK_BYTES / MIB} MiB blocks, 1 MiB chunks` });
+
+    // ---- 1a. memcpy baseline and short-circuit ----
+    const memcpyOps = await measureThroughput(() => {
+      for (let at = 0; at < FILE_BYTES; at += READ_BYTES) file.copy(dst, 0, at, at + READ_BYTES);
+      return FILE_BYTES / READ_BYTES;
+    }, TIME_MS);
+    rows.push({ name: 'memcpy (Buffer.copy)', opsPerSec: memcpyOps, bytesPerSec: memcpyOps * READ_BYTES, note: '1 MiB copies, 64-byte aligned' });
+
+    const probe = await w.openShortCircuit({ blockId: blockId(0) });
+    if (probe.kind === 'shm') {
+      await w.closeShortCircuit({ pinId: probe.pinId });
+      const map = mapShared(probe.path, probe.arenaBytes, { readOnly: true });
+      const arena = Buffer.from(map);
+      let ok = true;
+      const scOps = await measureThroughput(async () => {
+        for (let b = 0; b < BLOCK_COUNT; b++) {
+          const sc = await w.openShortCircuit({ blockId: blockId(b) });
+          if (sc.kind !== 'shm') throw new Error('short-circuit refused');
+          for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + at + READ_BYTES);
+          if (b === 0 && !arena.subarray(sc.offsetBytes, sc.offsetBytes + 4096).equals(file.subarray(0, 4096))) ok = false;
+          await w.closeShortCircuit({ pinId: sc.pinId });
+        }
+        return FILE_BYTES / READ_BYTES;
+      }, TIME_MS);
+      if (!ok) throw new Error('short-circuit read other bytes than written');
+      rows.push({ name: 'short-circuit read', opsPerSec: scOps, bytesPerSec: scOps * READ_BYTES, baseline: 'memcpy (Buffer.copy)', note: 'worker in another process; open+close per block' });
+
+      // ---- 3b. 1 MiB values via short-circuit (below, after they are written) ----
+      extra.shortCircuit = 'shm';
+      await writeValues(w, valueId);
+      let vi = 0;
+      const scValOps = await measureThroughput(async () => {
+        const sc = await w.openShortCircuit({ blockId: valueId(vi++ % VALUE_COUNT) });
+        if (sc.kind !== 'shm') throw new Error('short-circuit refused');
+        arena.copy(dst, 0, sc.offsetBytes, sc.offsetBytes + sc.lengthBytes);
+        await w.closeShortCircuit({ pinId: sc.pinId });
+        return 1;
+      }, TIME_MS);
+      rows.push({ name: 'Tessera short-circuit 1 MiB values', opsPerSec: scValOps, bytesPerSec: scValOps * VALUE_BYTES, baseline: 'Redis GET 1 MiB (ioredis)', note: 'open + copy + close per value' });
+      unmap(map);
+    } else {
+      extra.shortCircuit = `unavailable: ${probe.reason}`;
+      console.log(`short-circuit unavailable (${probe.reason}): the row is skipped`);
+      await writeValues(w, valueId);
+    }
+
+    // ---- 1b. raw socket baseline and TCP read ----
+    const sock: Socket = netConnect({ port: info.rawPort, host: '127.0.0.1', noDelay: true });
+    await new Promise((r) => sock.once('connect', r));
+    sock.pause();
+    const rawRead = (off: number, len: number): Promise<void> => new Promise((resolve) => {
+      const req = Buffer.alloc(16);
+      req.writeBigUInt64LE(BigInt(off), 0);
+      req.writeBigUInt64LE(BigInt(len), 8);
+      let got = 0;
+      const onData = (d: Buffer): void => {
+        let o = 0;
+        while (o < d.length) {
+          const pos = got % READ_BYTES;
+          const n = Math.min(d.length - o, READ_BYTES - pos);
+          d.copy(dst, pos, o, o + n);
+          o += n;
+          got += n;
+        }
+        if (got >= len) {
+          sock.off('data', onData);
+          sock.pause();
+          resolve();
+        }
+      };
+      sock.on('data', onData);
+      sock.resume();
+      sock.write(req);
+    });
+    const rawOps = await measureThroughput(async () => {
+      for (let b = 0; b < BLOCK_COUNT; b++) await rawRead(b * BLOCK_BYTES, BLOCK_BYTES);
+      return FILE_BYTES / READ_BYTES;
+    }, TIME_MS);
+    rows.push({ name: 'raw socket read (node:net)', opsPerSec: rawOps, bytesPerSec: rawOps * READ_BYTES, note: 'same server process, one block per request' });
+    sock.destroy();
+
+    const tcpOps = await measureThroughput(async () => {
+      for (let b = 0; b < BLOCK_COUNT; b++) {
+        const dl = w.readBlock({ blockId: blockId(b), readType: 'CACHE' });
+        let got = 0;
+        for await (const chunk of dl) {
+          Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(dst, got % READ_BYTES);
+          got += chunk.byteLength;
+        }
+        if (got !== BLOCK_BYTES) throw new Error('short TCP read');
+        await dl.result;
+      }
+      return FILE_BYTES / READ_BYTES;
+    }, TIME_MS);
+    rows.push({ name: 'TCP read (readBlock stream)', opsPerSec: tcpOps, bytesPerSec: tcpOps * READ_BYTES, baseline: 'raw socket read (node:net)', note: 'worker in another process' });
+
+    // ---- 3. 1 MiB values ----
+    const redis = await redisRow((i) => file.subarray(i * VALUE_BYTES, (i + 1) * VALUE_BYTES));
+    if (typeof redis === 'string') {
+      console.log(redis);
+      extra.redis = redis;
+    } else {
+      rows.push(redis);
+    }
+    let vi = 0;
+    const tcpValOps = await measureThroughput(async () => {
+      const dl = w.readBlock({ blockId: valueId(vi++ % VALUE_COUNT) });
+      let got = 0;
+      for await (const chunk of dl) {
+        Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(dst, got);
+        got += chunk.byteLength;
+      }
+      if (got !== VALUE_BYTES) throw new Error('short value read');
+      return 1;
+    }, TIME_MS);
+    rows.push({
+      name: 'Tessera readBlock 1 MiB values (TCP)', opsPerSec: tcpValOps, bytesPerSec: tcpValOps * VALUE_BYTES,
+      ...(typeof redis === 'string' ? {} : { baseline: 'Redis GET 1 MiB (ioredis)' }), note: 'one read at a time',
+    });
+  } finally {
+    await client.close();
+    proc.send('stop');
+    await new Promise((r) => proc.once('exit', r));
+  }
+  // Order the rows so each sits under its baseline.
+  const order = ['write MUST_CACHE over TCP', 'memcpy (Buffer.copy)', 'short-circuit read', 'raw socket read (node:net)', 'TCP read (readBlock stream)',
+    'Redis GET 1 MiB (ioredis)', 'Tessera short-circuit 1 MiB values', 'Tessera readBlock 1 MiB values (TCP)'];
+  rows.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  report('worker', rows, extra);
+}
+
+async function writeValues(w: ServiceClient<typeof WorkerService.members>, valueId: (i: number) => number): Promise<number> {
+  const v = aligned(VALUE_BYTES);
+  for (let i = 0; i < VALUE_COUNT; i++) {
+    fill(v);
+    v.writeUInt32LE(i, 0);
+    await w.writeBlock({ blockId: valueId(i), reserveBytes: VALUE_BYTES }).pipeFrom([Buffer.from(v)]);
+  }
+  return VALUE_COUNT;
+}
+
+if (process.argv.includes('--role=child')) await child();
+else await parent();
