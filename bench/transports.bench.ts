@@ -1,0 +1,346 @@
+/**
+ * Transports benchmark: `npm run bench -- transports`.
+ *
+ * Per transport (inproc in this process; tcp, tls and ws against a server in a child process,
+ * as a deployment would run it), beside a raw node:net socket and a raw ws socket on loopback
+ * served by the same child:
+ *   - small-call round trips per second on one connection, 1 and 64 in flight
+ *     (raw peers: a 32-byte echo);
+ *   - stream throughput, 1 MiB chunks, server to client (a block read);
+ *   - 64 MiB block transfer time, download and upload.
+ * Targets (issue 5): tcp stream >= 0.8x raw net; tcp calls at 64 in flight >= 150 K/s;
+ * ws stream >= 0.8x raw ws; inproc >= 1 M calls/s.
+ *
+ * The same file is the child server when run with `--server`.
+ */
+import { fork, execFileSync } from 'node:child_process';
+import * as net from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { MIB } from '../core/constants.js';
+import { type Row, report, formatRate, formatBytesRate } from './harness.js';
+import {
+  InprocNetwork, InprocTransport, RpcClient, RpcServer, type RpcClientOptions, type RpcServerOptions,
+  clientStream, defineService, method, serverStream,
+} from '../transports/index.js';
+
+const BenchService = defineService('bench', {
+  ping: method<{ n: number }, { n: number }>(),
+  download: serverStream<{ totalBytes: number }, { bytes: number }>(),
+  upload: clientStream<Record<string, never>, { bytes: number }>(),
+});
+
+const CHUNK_BYTES = 1 * MIB;
+const BLOCK_BYTES = 64 * MIB;
+const CALL_TIME_MS = Number(process.env.BENCH_CALL_MS ?? 1000);
+const STREAM_TIME_MS = Number(process.env.BENCH_STREAM_MS ?? 1500);
+const BLOCK_REPEATS = 5;
+const ECHO_BYTES = 32;
+
+function registerBench(server: RpcServer): void {
+  const chunk = Buffer.alloc(CHUNK_BYTES, 0x5a);
+  server.register(BenchService, {
+    ping: (req) => req,
+    download: async (req, _ctx, out) => {
+      let sent = 0;
+      while (sent < req.totalBytes) {
+        const n = Math.min(CHUNK_BYTES, req.totalBytes - sent);
+        await out.write(n === CHUNK_BYTES ? chunk : chunk.subarray(0, n));
+        sent += n;
+      }
+      return { bytes: sent };
+    },
+    upload: async (_req, _ctx, input) => {
+      let bytes = 0;
+      for await (const c of input) bytes += c.byteLength;
+      return { bytes };
+    },
+  });
+}
+
+// ---------------------------------------------------------------- child: the servers
+
+interface Addresses { tcp: string; tls?: string; ws: string; rawTcpPort: number; rawWsUrl: string }
+
+/** Raw peers: first byte 'S' + u32 total => that many bytes back in 1 MiB writes; anything else is echoed. */
+async function runServers(tlsCerts?: { cert: string; key: string }): Promise<Addresses> {
+  const server = new RpcServer(tlsCerts ? { tls: tlsCerts } : {});
+  registerBench(server);
+  const tcp = (await server.listen('tcp://127.0.0.1:0')).address;
+  const ws = (await server.listen('ws://127.0.0.1:0/bench')).address;
+  const tls = tlsCerts ? (await server.listen('tls://127.0.0.1:0')).address : undefined;
+  const chunk = Buffer.alloc(CHUNK_BYTES, 0x5a);
+
+  const raw = net.createServer({ noDelay: true }, (s) => {
+    let mode: 'unknown' | 'echo' = 'unknown';
+    s.on('data', (d: Buffer) => {
+      if (mode === 'unknown' && d[0] === 0x53 && d.length >= 5) {
+        let left = d.readUInt32LE(1) * MIB;
+        const pump = (): void => {
+          while (left > 0) {
+            left -= CHUNK_BYTES;
+            if (!s.write(chunk)) { s.once('drain', pump); return; }
+          }
+        };
+        pump();
+        return;
+      }
+      mode = 'echo';
+      s.write(d);
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', () => r()));
+
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 2 * CHUNK_BYTES });
+  wss.on('connection', (sock) => {
+    sock.on('message', (d: Buffer) => {
+      if (d.length === 5 && d[0] === 0x53) {
+        let left = d.readUInt32LE(1);
+        let inFlight = 0;
+        const pump = (): void => {
+          while (left > 0 && inFlight < 8) {
+            left--;
+            inFlight++;
+            sock.send(chunk, { binary: true }, () => { inFlight--; pump(); });
+          }
+        };
+        pump();
+        return;
+      }
+      sock.send(d, { binary: true });
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const wsPort = (wss.address() as net.AddressInfo).port;
+  return { tcp, ws, ...(tls ? { tls } : {}), rawTcpPort: (raw.address() as net.AddressInfo).port, rawWsUrl: `ws://127.0.0.1:${wsPort}/` };
+}
+
+// ---------------------------------------------------------------- measurements
+
+/** Calls per second with `inFlight` loops each awaiting one call at a time. */
+async function callsPerSec(call: () => Promise<unknown>, inFlight: number, timeMs = CALL_TIME_MS): Promise<number> {
+  for (let i = 0; i < 200; i++) await call(); // warm-up
+  const start = performance.now();
+  const end = start + timeMs;
+  let count = 0;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (performance.now() < end) {
+      await call();
+      count++;
+    }
+  }));
+  return count / ((performance.now() - start) / 1000);
+}
+
+/** Bytes per second of repeated downloads of `totalBytes`. */
+async function streamBytesPerSec(download: (totalBytes: number) => Promise<number>, timeMs = STREAM_TIME_MS): Promise<number> {
+  await download(32 * MIB); // warm-up
+  const start = performance.now();
+  let bytes = 0;
+  while (performance.now() - start < timeMs) bytes += await download(256 * MIB);
+  return bytes / ((performance.now() - start) / 1000);
+}
+
+/** Median time in ms of `fn`. */
+async function medianMs(fn: () => Promise<unknown>, repeats = BLOCK_REPEATS): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function rpcRows(label: string, client: RpcClient, rows: Row[], baselines: { echo1?: string; echo64?: string; stream?: string }): Promise<void> {
+  const s = client.service(BenchService);
+  let n = 0;
+  const ping = (): Promise<unknown> => s.ping({ n: n++ });
+  const c1 = await callsPerSec(ping, 1);
+  rows.push({ name: `${label} calls, 1 in flight`, opsPerSec: c1, ...(baselines.echo1 ? { baseline: baselines.echo1 } : {}) });
+  const c64 = await callsPerSec(ping, 64);
+  rows.push({ name: `${label} calls, 64 in flight`, opsPerSec: c64, ...(baselines.echo64 ? { baseline: baselines.echo64 } : {}) });
+  const download = async (totalBytes: number): Promise<number> => {
+    const dl = s.download({ totalBytes });
+    let got = 0;
+    for await (const c of dl) got += c.byteLength;
+    await dl.result;
+    return got;
+  };
+  const bps = await streamBytesPerSec(download);
+  rows.push({ name: `${label} stream 1 MiB chunks`, opsPerSec: bps / CHUNK_BYTES, bytesPerSec: bps, ...(baselines.stream ? { baseline: baselines.stream } : {}) });
+  const dlMs = await medianMs(() => download(BLOCK_BYTES));
+  rows.push({ name: `${label} 64 MiB block read`, opsPerSec: 1000 / dlMs, bytesPerSec: BLOCK_BYTES / (dlMs / 1000), note: `${dlMs.toFixed(1)} ms` });
+  const chunk = Buffer.alloc(CHUNK_BYTES, 1);
+  const upMs = await medianMs(async () => {
+    const up = s.upload({});
+    for (let i = 0; i < BLOCK_BYTES / CHUNK_BYTES; i++) await up.write(chunk);
+    await up.end();
+  });
+  rows.push({ name: `${label} 64 MiB block write`, opsPerSec: 1000 / upMs, bytesPerSec: BLOCK_BYTES / (upMs / 1000), note: `${upMs.toFixed(1)} ms` });
+  console.log(`${label}: ${formatRate(c1)}/s (1), ${formatRate(c64)}/s (64), stream ${formatBytesRate(bps)}, 64 MiB read ${dlMs.toFixed(1)} ms, write ${upMs.toFixed(1)} ms`);
+}
+
+async function rawTcpRows(port: number, rows: Row[]): Promise<void> {
+  const s = net.connect({ port, host: '127.0.0.1', noDelay: true });
+  await new Promise((r) => s.once('connect', r));
+  // Echo: each call is ECHO_BYTES out and back; replies are matched by count.
+  let waiting: (() => void)[] = [];
+  let pending = 0;
+  s.on('data', (d: Buffer) => {
+    pending += d.length;
+    while (pending >= ECHO_BYTES && waiting.length > 0) { pending -= ECHO_BYTES; waiting.shift()!(); }
+  });
+  const msg = Buffer.alloc(ECHO_BYTES, 1);
+  const echo = (): Promise<void> => new Promise((r) => { waiting.push(r); s.write(msg); });
+  rows.push({ name: 'raw net echo, 1 in flight', opsPerSec: await callsPerSec(echo, 1) });
+  rows.push({ name: 'raw net echo, 64 in flight', opsPerSec: await callsPerSec(echo, 64) });
+  s.destroy();
+  waiting = [];
+
+  const download = (totalBytes: number): Promise<number> => new Promise((resolve) => {
+    const c = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => {
+      const req = Buffer.alloc(5);
+      req[0] = 0x53;
+      req.writeUInt32LE(totalBytes / MIB, 1);
+      c.write(req);
+    });
+    let got = 0;
+    c.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got >= totalBytes) { c.destroy(); resolve(got); }
+    });
+  });
+  const bps = await streamBytesPerSec(download);
+  rows.push({ name: 'raw net stream 1 MiB chunks', opsPerSec: bps / CHUNK_BYTES, bytesPerSec: bps });
+  const ms = await medianMs(() => download(BLOCK_BYTES));
+  rows.push({ name: 'raw net 64 MiB block read', opsPerSec: 1000 / ms, bytesPerSec: BLOCK_BYTES / (ms / 1000), note: `${ms.toFixed(1)} ms` });
+}
+
+async function rawWsRows(url: string, rows: Row[]): Promise<void> {
+  const open = async (): Promise<WebSocket> => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 2 * CHUNK_BYTES });
+    await new Promise((r) => ws.once('open', r));
+    return ws;
+  };
+  const ws = await open();
+  const waiting: (() => void)[] = [];
+  ws.on('message', () => waiting.shift()?.());
+  const msg = Buffer.alloc(ECHO_BYTES, 1);
+  const echo = (): Promise<void> => new Promise((r) => { waiting.push(r); ws.send(msg, { binary: true }); });
+  rows.push({ name: 'raw ws echo, 1 in flight', opsPerSec: await callsPerSec(echo, 1) });
+  rows.push({ name: 'raw ws echo, 64 in flight', opsPerSec: await callsPerSec(echo, 64) });
+  ws.terminate();
+
+  const dws = await open();
+  let done: ((n: number) => void) | undefined;
+  let got = 0;
+  let want = 0;
+  dws.on('message', (d: Buffer) => {
+    got += d.length;
+    if (got >= want && done) { const r = done; done = undefined; r(got); }
+  });
+  const download = (totalBytes: number): Promise<number> => new Promise((resolve) => {
+    got = 0;
+    want = totalBytes;
+    done = resolve;
+    const req = Buffer.alloc(5);
+    req[0] = 0x53;
+    req.writeUInt32LE(totalBytes / CHUNK_BYTES, 1);
+    dws.send(req, { binary: true });
+  });
+  const bps = await streamBytesPerSec(download);
+  rows.push({ name: 'raw ws stream 1 MiB chunks', opsPerSec: bps / CHUNK_BYTES, bytesPerSec: bps });
+  const ms = await medianMs(() => download(BLOCK_BYTES));
+  rows.push({ name: 'raw ws 64 MiB block read', opsPerSec: 1000 / ms, bytesPerSec: BLOCK_BYTES / (ms / 1000), note: `${ms.toFixed(1)} ms` });
+  dws.terminate();
+}
+
+function makeCerts(): { cert: string; key: string; ca: string } | undefined {
+  try {
+    execFileSync('which', ['openssl'], { stdio: 'pipe' });
+  } catch {
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-certs-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'pipe' });
+    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
+    return { cert, key: readFileSync(join(dir, 'k.pem'), 'utf8'), ca: cert };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const certs = makeCerts();
+  const child = fork(fileURLToPath(import.meta.url), ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    child.send({ certs: certs ? { cert: certs.cert, key: certs.key } : undefined });
+    const addr = await new Promise<Addresses>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as Addresses));
+      child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+    });
+
+    await rawTcpRows(addr.rawTcpPort, rows);
+    await rawWsRows(addr.rawWsUrl, rows);
+
+    for (const isolation of ['clone', 'none'] as const) {
+      const t = new InprocTransport(new InprocNetwork({ isolation }));
+      const server = new RpcServer({ transport: t } as RpcServerOptions);
+      registerBench(server);
+      await server.listen(`inproc://bench-${isolation}`);
+      const client = await RpcClient.connect(`inproc://bench-${isolation}`, { transport: t } as RpcClientOptions);
+      await rpcRows(`inproc (isolation ${isolation})`, client, rows, {});
+      await client.close();
+      await server.close();
+    }
+
+    const tcp = await RpcClient.connect(addr.tcp);
+    await rpcRows('tcp', tcp, rows, { echo1: 'raw net echo, 1 in flight', echo64: 'raw net echo, 64 in flight', stream: 'raw net stream 1 MiB chunks' });
+    await tcp.close();
+    if (addr.tls && certs) {
+      const tls = await RpcClient.connect(addr.tls, { tls: { ca: certs.ca } });
+      await rpcRows('tls', tls, rows, { echo1: 'raw net echo, 1 in flight', echo64: 'raw net echo, 64 in flight', stream: 'raw net stream 1 MiB chunks' });
+      await tls.close();
+    }
+    const ws = await RpcClient.connect(addr.ws);
+    await rpcRows('ws', ws, rows, { echo1: 'raw ws echo, 1 in flight', echo64: 'raw ws echo, 64 in flight', stream: 'raw ws stream 1 MiB chunks' });
+    await ws.close();
+  } finally {
+    child.kill();
+  }
+
+  const get = (name: string): Row | undefined => rows.find((r) => r.name === name);
+  const ratio = (a: string, b: string): number => (get(a)?.bytesPerSec ?? 0) / (get(b)?.bytesPerSec ?? 1);
+  const targets = {
+    tcpStreamVsRaw: { value: ratio('tcp stream 1 MiB chunks', 'raw net stream 1 MiB chunks'), target: 0.8 },
+    tcpCalls64PerSec: { value: get('tcp calls, 64 in flight')?.opsPerSec ?? 0, target: 150_000 },
+    wsStreamVsRaw: { value: ratio('ws stream 1 MiB chunks', 'raw ws stream 1 MiB chunks'), target: 0.8 },
+    inprocCallsPerSec: {
+      value: Math.max(get('inproc (isolation clone) calls, 64 in flight')?.opsPerSec ?? 0, get('inproc (isolation none) calls, 64 in flight')?.opsPerSec ?? 0),
+      target: 1_000_000,
+    },
+  };
+  const met = Object.fromEntries(Object.entries(targets).map(([k, v]) => [k, { ...v, met: v.value >= v.target }]));
+  report('transports', rows, { targets: met, notes: 'tcp/tls/ws servers and raw peers run in a child process; inproc in-process' });
+}
+
+if (process.argv.includes('--server')) {
+  process.once('message', (m: { certs?: { cert: string; key: string } }) => {
+    runServers(m.certs).then((a) => process.send!(a), (err) => { console.error(err); process.exit(1); });
+  });
+  process.on('disconnect', () => process.exit(0));
+} else {
+  await main();
+  process.exit(0);
+}
