@@ -29,6 +29,11 @@ export const CLIENT_RETRY_MAX_DELAY_MS = 1000;
 export const CLIENT_RECONNECT_TIMEOUT_MS = 30_000;
 /** Bytes a write stream hands to a worker per chunk. */
 export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
+/**
+ * How long a file reader keeps one block stream (or short-circuit pin) open for sequential
+ * reads before it reopens it; well under the worker's lease, so a pin never outlives it.
+ */
+export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
 /** Largest file `readFile` returns as one Buffer. */
 export const CLIENT_MAX_READ_FILE_BYTES = 2 * GIB - 1;
 /** Default master address for `tessera fs` and `connect()`. */
@@ -90,7 +95,7 @@ export const DEFAULT_STREAM_WINDOW_BYTES = 8 * MIB;
 export const DEFAULT_MAX_IN_FLIGHT_CALLS = 1024;
 /** Byte streams (upload or download calls) a connection may have open at once. */
 export const DEFAULT_MAX_OPEN_STREAMS = 256;
-/** Connections one RPC server accepts at once (over all its listeners). */
+/** Connections one RPC listener accepts at once; more get an error frame and are closed. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** A connection that has not finished its HELLO/auth exchange by then is closed. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -33,7 +33,7 @@ export interface RpcLimits {
   maxInFlightCalls: number;
   /** Byte-stream calls open per connection (DEFAULT_MAX_OPEN_STREAMS). */
   maxOpenStreams: number;
-  /** Server: connections at once (DEFAULT_MAX_CONNECTIONS); more get an error frame. */
+  /** Server: connections at once per listener (DEFAULT_MAX_CONNECTIONS); more get an error frame. */
   maxConnections: number;
   /** Server: time for HELLO and auth (DEFAULT_HANDSHAKE_TIMEOUT_MS). */
   handshakeTimeoutMs: number;

@@ -452,7 +452,8 @@ export class RpcServer extends EventEmitter {
       throw new TesseraError(ErrorCode.CONFIG, `Cannot listen on ${address}: auth mode 'mtls' needs a tls:// or wss:// address and tls.requestCert with tls.ca`);
     }
     const transport = this.#options.transport ?? transportFor(address);
-    const listener = await transport.listen(address, (c) => this.#accept(c), {
+    const open = new Set<Connection>(); // this listener's connections, for maxConnections
+    const listener = await transport.listen(address, (c) => this.#accept(c, open), {
       maxFrameBytes: this.#core.limits.maxFrameBytes,
       ...(this.#options.tls ? { tls: this.#options.tls } : {}),
     });
@@ -460,12 +461,14 @@ export class RpcServer extends EventEmitter {
     return listener;
   }
 
-  #accept(conn: Connection): void {
+  #accept(conn: Connection, open: Set<Connection>): void {
     if (this.#closed) { conn.destroy(); return; }
-    if (this.#connections.size >= this.#core.limits.maxConnections) {
-      void conn.fail(new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Connection refused: ${this.#connections.size} connections open (maxConnections ${this.#core.limits.maxConnections})`));
+    if (open.size >= this.#core.limits.maxConnections) {
+      void conn.fail(new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Connection refused: ${open.size} connections open on ${conn.localAddress} (maxConnections ${this.#core.limits.maxConnections})`));
       return;
     }
+    open.add(conn);
+    conn.once('close', () => open.delete(conn));
     this.#connections.add(conn);
     new ServerSession(this.#core, conn);
   }

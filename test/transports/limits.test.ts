@@ -1,0 +1,121 @@
+/**
+ * Limits and the connection lifecycle: connections per listener, open streams, option checks
+ * that name the option, and close/destroy being idempotent with the first reason winning.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ErrorCode, TesseraError } from '../../core/errors.js';
+import { KIB } from '../../core/constants.js';
+import { type Connection, RpcClient, RpcServer, transportFor } from '../../transports/index.js';
+import { FrameKind, frame } from '../../transports/wire.js';
+import { TestService, codeOf, makeServer, sleep, waitFor } from './fixtures.js';
+
+test('a listener refuses connections beyond maxConnections with LIMIT_EXCEEDED; the others keep working', async () => {
+  const { server } = makeServer({ limits: { maxConnections: 2 } });
+  const { address } = await server.listen('tcp://127.0.0.1:0');
+  const a = await RpcClient.connect(address);
+  const b = await RpcClient.connect(address);
+  assert.is(await codeOf(RpcClient.connect(address)), ErrorCode.LIMIT_EXCEEDED);
+  assert.equal(await a.service(TestService).echo({ text: 'a' }), { text: 'a' });
+  await b.close();
+  await waitFor(async () => (await codeOf(RpcClient.connect(address).then((c) => c.close()))) === 'resolved', 'a free slot');
+  await a.close();
+  await server.close();
+});
+
+test('streams beyond maxOpenStreams fail with LIMIT_EXCEEDED while unary calls still run', async () => {
+  const { server } = makeServer({ limits: { maxOpenStreams: 1 } });
+  const { address } = await server.listen('tcp://127.0.0.1:0');
+  const c = await RpcClient.connect(address);
+  const s = c.service(TestService);
+  const first = s.stall({ tag: 'streams-1' });
+  await sleep(30);
+  const second = s.stall({ tag: 'streams-2' });
+  assert.is(await codeOf(second.result), ErrorCode.LIMIT_EXCEEDED);
+  assert.equal(await s.echo({ text: 'unary' }), { text: 'unary' });
+  first.cancel();
+  await c.close();
+  await server.close();
+});
+
+test('the client refuses more calls than its own maxInFlightCalls with LIMIT_EXCEEDED', async () => {
+  const { server } = makeServer();
+  const { address } = await server.listen('inproc://client-limit');
+  const c = await RpcClient.connect(address, { limits: { maxInFlightCalls: 1 } });
+  const s = c.service(TestService);
+  const a = s.sleep({ ms: 100, tag: 'cl-1' });
+  assert.is(await codeOf(s.echo({ text: 'x' })), ErrorCode.LIMIT_EXCEEDED);
+  await a;
+  await c.close();
+  await server.close();
+});
+
+test('bad options are refused with INVALID_ARGUMENT naming the option', () => {
+  const cases: [() => unknown, string][] = [
+    [() => new RpcServer({ limits: { maxFrameBytes: 10 } }), 'limits.maxFrameBytes'],
+    [() => new RpcServer({ limits: { streamChunkBytes: 2 ** 30 } }), 'limits.streamChunkBytes'],
+    [() => new RpcServer({ limits: { idleTimeoutMs: -1 } }), 'limits.idleTimeoutMs'],
+    [() => new RpcServer({ auth: { mode: 'token', secret: '' } }), 'auth.secret'],
+  ];
+  for (const [fn, name] of cases) {
+    try {
+      fn();
+      assert.unreachable(name);
+    } catch (err) {
+      assert.is((err as TesseraError).code, ErrorCode.INVALID_ARGUMENT);
+      assert.ok((err as Error).message.includes(name), (err as Error).message);
+    }
+  }
+});
+
+test('a call with an invalid deadline is refused with INVALID_ARGUMENT', async () => {
+  const { server } = makeServer();
+  const { address } = await server.listen('inproc://bad-deadline');
+  const c = await RpcClient.connect(address);
+  assert.throws(() => c.service(TestService).echo({ text: 'x' }, { deadlineMs: -5 }), (e: unknown) => (e as TesseraError).code === ErrorCode.INVALID_ARGUMENT);
+  await c.close();
+  await server.close();
+});
+
+for (const address of ['inproc://lifecycle', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/l']) {
+  const scheme = address.split(':')[0];
+  test(`${scheme}: close and destroy are idempotent, the first reason wins, 'close' fires once on each side`, async () => {
+    let serverSide: Connection | undefined;
+    const l = await transportFor(address).listen(address, (c) => { serverSide = c; c.onFrame = () => undefined; c.drainInbox(); });
+    const c = await transportFor(address).connect(l.address);
+    await waitFor(() => serverSide !== undefined, 'the server side');
+    let closes = 0;
+    let serverCloses = 0;
+    c.on('close', () => closes++);
+    serverSide!.on('close', () => serverCloses++);
+    const first = new TesseraError(ErrorCode.CANCELLED, 'first reason');
+    const p1 = c.close(first);
+    const p2 = c.close(new TesseraError(ErrorCode.REMOTE, 'second reason'));
+    c.destroy(new TesseraError(ErrorCode.REMOTE, 'third reason'));
+    await Promise.all([p1, p2]);
+    assert.is(c.closeReason, first);
+    assert.is(await c.closed, first);
+    c.send(frame(FrameKind.CANCEL, 1)); // dropped, no throw
+    await waitFor(() => serverCloses === 1, 'the server side to close');
+    assert.is(serverSide!.closeReason!.code, ErrorCode.CONNECTION_CLOSED);
+    await sleep(20);
+    assert.is(closes, 1);
+    assert.is(serverCloses, 1);
+    assert.not.ok(c.isOpen);
+    await l.close();
+  });
+
+  test(`${scheme}: frames sent before an orderly close arrive before the close`, async () => {
+    const got: number[] = [];
+    let serverSide: Connection | undefined;
+    const l = await transportFor(address).listen(address, (c) => { serverSide = c; c.onFrame = (f) => got.push(f.id); c.drainInbox(); });
+    const c = await transportFor(address).connect(l.address, { maxFrameBytes: 64 * KIB });
+    for (let i = 1; i <= 100; i++) c.send(frame(FrameKind.CANCEL, i));
+    await c.close();
+    await waitFor(() => serverSide !== undefined && !serverSide.isOpen, 'the server side to close');
+    assert.equal(got, Array.from({ length: 100 }, (_, i) => i + 1));
+    await l.close();
+  });
+}
+
+test.run();
