@@ -21,7 +21,7 @@ import { Readable, Writable } from 'node:stream';
 import { hostname } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
+import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
 import { blockIdOf, type FileInfo, type BlockLocationInfo, type MountPointInfo, type WorkerLocation } from '../transports/protocol/master.js';
 import {
   normalizePath, parseReadType, parseSizeBytes, parseTtlAction, parseWriteType, writeTypeCaches,
@@ -599,6 +599,9 @@ export class FileInStream {
   readonly #ufs: { ufsUri: string; ufsPath: string } | undefined;
   #position = 0;
   #closed = false;
+  #readChain: Promise<unknown> = Promise.resolve();
+  /** An open range read of the rest of one block, for sequential reads (file offsets). */
+  #cursor: { bi: number; next: number; end: number; gen: AsyncGenerator<Uint8Array>; rest: Uint8Array | undefined; openedMs: number } | undefined;
 
   /** @internal */
   constructor(fs: FileSystem, info: FileInfo, blocks: BlockLocationInfo[], readType: ReadType, ufs: { ufsUri: string; ufsPath: string } | undefined) {
@@ -635,6 +638,13 @@ export class FileInStream {
    * advances). Returns the count, 0 at the end of the file.
    */
   async read(buffer: Uint8Array, position?: number): Promise<number> {
+    // Reads are serialised: they share the sequential cursor.
+    const p = this.#readChain.then(() => this.#read(buffer, position));
+    this.#readChain = p.catch(() => {});
+    return p;
+  }
+
+  async #read(buffer: Uint8Array, position: number | undefined): Promise<number> {
     this.#checkOpen();
     const sequential = position === undefined;
     const pos = sequential ? this.#position : position;
@@ -647,17 +657,60 @@ export class FileInStream {
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
       const n = Math.min(end - at, b.lengthBytes - inBlock);
-      const base = filled;
-      let got = 0;
-      await this._readRange(bi, inBlock, n, (chunk) => {
-        buffer.set(chunk, base + got);
-        got += chunk.length;
-      });
-      assert(got === n, `read ${got} bytes of block ${b.blockId}, wanted ${n}`);
+      if (n < b.lengthBytes - inBlock && (sequential || this.#cursor?.next === at)) {
+        // A part of a block, read in order: keep one stream (or short-circuit pin) open for the
+        // rest of the block instead of one call per read.
+        await this.#readFromCursor(bi, at, n, buffer, filled);
+      } else {
+        if (this.#cursor?.bi === bi) await this.#dropCursor();
+        const base = filled;
+        let got = 0;
+        await this._readRange(bi, inBlock, n, (chunk) => {
+          buffer.set(chunk, base + got);
+          got += chunk.length;
+        });
+        assert(got === n, `read ${got} bytes of block ${b.blockId}, wanted ${n}`);
+      }
       filled += n;
     }
     if (sequential) this.#position = pos + filled;
     return filled;
+  }
+
+  async #readFromCursor(bi: number, at: number, n: number, into: Uint8Array, intoOffset: number): Promise<void> {
+    let c = this.#cursor;
+    if (!c || c.bi !== bi || c.next !== at || Date.now() - c.openedMs > CLIENT_CURSOR_MAX_AGE_MS) {
+      await this.#dropCursor();
+      const b = this.#blocks[bi]!;
+      const inBlock = at - b.offsetBytes;
+      c = this.#cursor = { bi, next: at, end: b.offsetBytes + b.lengthBytes, gen: this._rangeChunks(bi, inBlock, b.lengthBytes - inBlock, false), rest: undefined, openedMs: Date.now() };
+    }
+    let got = 0;
+    try {
+      while (got < n) {
+        if (c.rest === undefined || c.rest.length === 0) {
+          const r = await c.gen.next();
+          assert(!r.done, `block range of ${this.#info.path} ended early at ${c.next + got}`);
+          c.rest = r.value;
+        }
+        const take = Math.min(n - got, c.rest.length);
+        into.set(take === c.rest.length ? c.rest : c.rest.subarray(0, take), intoOffset + got);
+        c.rest = c.rest.subarray(take);
+        got += take;
+      }
+    } catch (err) {
+      this.#cursor = undefined;
+      await c.gen.return(undefined).catch(() => {});
+      throw err;
+    }
+    c.next += n;
+    if (c.next === c.end) await this.#dropCursor();
+  }
+
+  async #dropCursor(): Promise<void> {
+    const c = this.#cursor;
+    this.#cursor = undefined;
+    if (c) await c.gen.return(undefined).catch(() => {});
   }
 
   /** The bytes of [start, end) as a sequence of chunks, streamed block by block. Each chunk is the caller's to keep. */
@@ -676,7 +729,10 @@ export class FileInStream {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    await this.#readChain;
+    await this.#dropCursor();
   }
 
   #checkOpen(): void {
@@ -743,7 +799,12 @@ export class FileInStream {
           const take = Math.min(chunk.length, lengthBytes - delivered);
           const view = take === chunk.length ? chunk : chunk.subarray(0, take);
           delivered += take;
-          yield keep && link.volatileChunks ? view.slice() : view;
+          if (keep && link.volatileChunks) {
+            // Copies the caller may keep, in bounded pieces (a whole-block copy would be one huge allocation).
+            for (let i = 0; i < view.length; i += CLIENT_WRITE_CHUNK_BYTES) yield view.slice(i, Math.min(view.length, i + CLIENT_WRITE_CHUNK_BYTES));
+          } else {
+            yield view;
+          }
         }
         if (delivered < lengthBytes) throw new TesseraError(ErrorCode.PROTOCOL, `worker ${target.workerId} ended block ${b.blockId} early at ${offsetBytes + delivered}`);
       } catch (err) {
