@@ -26,10 +26,14 @@
  *   | offset | size | field                                            |
  *   |--------|------|--------------------------------------------------|
  *   | 0      | 4    | payload length n, u32 (<= JOURNAL_MAX_ENTRY_BYTES) |
- *   | 4      | 4    | CRC32C of bytes 0..4 then 8..20+n (all but itself) |
+ *   | 4      | 4    | CRC32C of bytes 8..20+n, seeded with n (see below) |
  *   | 8      | 8    | sequence, u64 (previous entry's + 1)             |
  *   | 16     | 4    | type, u32 (the component's)                      |
  *   | 20     | n    | payload                                          |
+ *
+ *   The entry CRC is `crc32c(bytes[8..20+n], n)`: the checksum of sequence, type and payload,
+ *   continued from the payload length as the seed, so that the length is covered too and the
+ *   whole check is one call over one contiguous range (replay's hot loop).
  *
  * Checkpoint file: a header, then frames of the component's snapshot bytes, then an end frame.
  *
@@ -101,7 +105,7 @@ export function encodeEntryInto(target: Uint8Array, offset: number, sequence: nu
   setU64(dv, offset + 8, sequence);
   dv.setUint32(offset + 16, type, true);
   target.set(payload, offset + ENTRY_HEADER_BYTES);
-  const crc = crc32c(target.subarray(offset + 8, offset + frameBytes), crc32c(target.subarray(offset, offset + 4)));
+  const crc = crc32c(target.subarray(offset + 8, offset + frameBytes), payload.length);
   dv.setUint32(offset + 4, crc, true);
   return frameBytes;
 }
@@ -112,25 +116,56 @@ export function encodeEntry(sequence: number, type: number, payload: Uint8Array)
   return frame;
 }
 
+/**
+ * Decodes entries of a whole log read into memory without allocating per entry (replay's hot
+ * loop): `decodeAt(offset)` fills the public fields, or returns false and sets `reason`.
+ */
+export class EntryScanner {
+  sequence = 0;
+  type = 0;
+  payloadLength = 0;
+  frameBytes = 0;
+  reason = '';
+  constructor(readonly bytes: Uint8Array, private readonly maxPayloadBytes: number) {}
+
+  decodeAt(offset: number): boolean {
+    const b = this.bytes;
+    const left = b.length - offset;
+    if (left < ENTRY_HEADER_BYTES) return this.#bad(`incomplete entry header (${left} of ${ENTRY_HEADER_BYTES} bytes)`);
+    const length = (b[offset]! | (b[offset + 1]! << 8) | (b[offset + 2]! << 16) | (b[offset + 3]! << 24)) >>> 0;
+    if (length > this.maxPayloadBytes) return this.#bad(`entry length ${length} exceeds the limit ${this.maxPayloadBytes}`);
+    const frameBytes = ENTRY_HEADER_BYTES + length;
+    if (left < frameBytes) return this.#bad(`incomplete entry (${left} of ${frameBytes} bytes)`);
+    const stored = (b[offset + 4]! | (b[offset + 5]! << 8) | (b[offset + 6]! << 16) | (b[offset + 7]! << 24)) >>> 0;
+    const actual = crc32c(b.subarray(offset + 8, offset + frameBytes), length);
+    if (stored !== actual) return this.#bad(`entry CRC32C mismatch (stored ${hex32(stored)}, computed ${hex32(actual)})`);
+    const low = (b[offset + 8]! | (b[offset + 9]! << 8) | (b[offset + 10]! << 16) | (b[offset + 11]! << 24)) >>> 0;
+    const high = (b[offset + 12]! | (b[offset + 13]! << 8) | (b[offset + 14]! << 16) | (b[offset + 15]! << 24)) >>> 0;
+    if (high >= MAX_SEQUENCE_HIGH) return this.#bad('entry sequence is not below 2^53');
+    this.sequence = high * TWO_32 + low;
+    this.type = (b[offset + 16]! | (b[offset + 17]! << 8) | (b[offset + 18]! << 16) | (b[offset + 19]! << 24)) >>> 0;
+    this.payloadLength = length;
+    this.frameBytes = frameBytes;
+    return true;
+  }
+
+  #bad(reason: string): false {
+    this.reason = reason;
+    return false;
+  }
+}
+
 export type DecodedEntry =
   | { ok: true; sequence: number; type: number; payload: Uint8Array; frameBytes: number }
   | { ok: false; reason: string };
 
 /** Decodes the entry at `offset` of `bytes` (a whole log read into memory), checking its CRC. */
+/** Decodes the entry at `offset` of `bytes` (a whole log read into memory), checking its CRC. */
 export function decodeEntryAt(bytes: Uint8Array, offset: number, maxPayloadBytes: number): DecodedEntry {
-  const left = bytes.length - offset;
-  if (left < ENTRY_HEADER_BYTES) return { ok: false, reason: `incomplete entry header (${left} of ${ENTRY_HEADER_BYTES} bytes)` };
-  const dv = view(bytes);
-  const length = dv.getUint32(offset, true);
-  if (length > maxPayloadBytes) return { ok: false, reason: `entry length ${length} exceeds the limit ${maxPayloadBytes}` };
-  const frameBytes = ENTRY_HEADER_BYTES + length;
-  if (left < frameBytes) return { ok: false, reason: `incomplete entry (${left} of ${frameBytes} bytes)` };
-  const stored = dv.getUint32(offset + 4, true);
-  const actual = crc32c(bytes.subarray(offset + 8, offset + frameBytes), crc32c(bytes.subarray(offset, offset + 4)));
-  if (stored !== actual) return { ok: false, reason: `entry CRC32C mismatch (stored ${hex32(stored)}, computed ${hex32(actual)})` };
-  const sequence = getU64(dv, offset + 8);
-  if (sequence === undefined) return { ok: false, reason: 'entry sequence is not below 2^53' };
-  return { ok: true, sequence, type: dv.getUint32(offset + 16, true), payload: bytes.subarray(offset + ENTRY_HEADER_BYTES, offset + frameBytes), frameBytes };
+  const scanner = new EntryScanner(bytes, maxPayloadBytes);
+  if (!scanner.decodeAt(offset)) return { ok: false, reason: scanner.reason };
+  const start = offset + ENTRY_HEADER_BYTES;
+  return { ok: true, sequence: scanner.sequence, type: scanner.type, payload: bytes.subarray(start, start + scanner.payloadLength), frameBytes: scanner.frameBytes };
 }
 
 // ---- headers (log and checkpoint share one shape) ----

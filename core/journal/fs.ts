@@ -88,7 +88,10 @@ class NodeFile implements FsFile {
 /** The real file system: node:fs/promises with real fdatasync and directory fsync. */
 export const nodeFs: Fs = {
   async open(path, mode) { return new NodeFile(await open(path, NODE_FLAGS[mode])); },
-  async readFile(path) { return new Uint8Array(await readFile(path)); },
+  async readFile(path) {
+    const buffer = await readFile(path);
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength); // a view, not a copy
+  },
   async readdir(path) { return (await readdir(path)).sort(); },
   async stat(path) {
     try {

@@ -12,7 +12,7 @@
  *   its promise rejects only with JOURNAL_FAILED (write or fdatasync failed after acceptance).
  *   `await journal.append(...)` inside try/catch sees both the same way.
  * - `Journal.format(dir, { force })` refuses a non-empty directory unless `force` is set.
- * - Extras: `lastSequence()`, `durableSequence()`, `checkpointSequence()`, `failure`,
+ * - Extras: `lastSequence()`, `durableSequence()`, `checkpointSequence()`, `stats()`, `failure`,
  *   `recoveries` (torn tails cut at open), `formatJournal()` (the dump tool) and `Fs`/`SimFs`.
  *
  * ```ts
@@ -25,7 +25,7 @@
  */
 export type { JournalEntry, JournaledStateMachine, CheckpointWriter, CheckpointReader, TailRecovery } from './types.js';
 export { Journal } from './journal.js';
-export type { JournalOpenOptions, JournalFormatOptions } from './journal.js';
+export type { JournalOpenOptions, JournalFormatOptions, JournalStats } from './journal.js';
 export type { Fs, FsFile, FsOpenMode, FsStat } from './fs.js';
 export { nodeFs, isNotFound } from './fs.js';
 export { SimFs } from './sim-fs.js';

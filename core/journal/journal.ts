@@ -32,7 +32,7 @@ import { failpoint } from './failpoints.js';
 import {
   CHECKPOINT_FILE, CHECKPOINT_FRAME_HEADER_BYTES, CHECKPOINT_TEMP_FILE, COMPLETED_DIR, COMPONENT_NAME_PATTERN,
   CURRENT_LOG_FILE, ENTRY_HEADER_BYTES, LOG_HEADER_BYTES, VERSION_FILE, VERSION_PREFIX, VERSION_TEXT,
-  completedLogName, decodeEntryAt, decodeLogHeader, encodeCheckpointHeader, encodeEntry, encodeFrameHeader,
+  EntryScanner, completedLogName, decodeLogHeader, encodeCheckpointHeader, encodeEntry, encodeFrameHeader,
   encodeLogHeader, parseCompletedLogName,
 } from './format.js';
 import { type Fs, type FsFile, isNotFound, nodeFs } from './fs.js';
@@ -54,6 +54,17 @@ export interface JournalOpenOptions {
    * Also enabled by TESSERA_JOURNAL_MUTANT=ack-before-fsync. Never set it in production.
    */
   unsafeAckBeforeFsync?: boolean;
+}
+
+/** Counters of one component since open, for metrics and benchmarks. */
+export interface JournalStats {
+  /** Entries written and fdatasynced (acknowledged, or about to be). */
+  entriesWritten: number;
+  /** Group-commit batches: each one write and one fdatasync. */
+  batches: number;
+  bytesWritten: number;
+  rolls: number;
+  checkpoints: number;
 }
 
 interface Pending {
@@ -93,6 +104,7 @@ class ComponentLog {
   rollWaiters: Waiter[] = [];
   checkpointChain: Promise<void> = Promise.resolve();
   writeBuffer = new Uint8Array(64 * 1024);
+  readonly stats: JournalStats = { entriesWritten: 0, batches: 0, bytesWritten: 0, rolls: 0, checkpoints: 0 };
 
   constructor(readonly journalDir: string, readonly machine: JournaledStateMachine) {
     this.dir = join(journalDir, machine.name);
@@ -276,6 +288,11 @@ export class Journal {
     return this.#log(component).checkpointSequence;
   }
 
+  /** Counters of `component` since open (a copy). */
+  stats(component: string): JournalStats {
+    return { ...this.#log(component).stats };
+  }
+
   /** The error that made the journal fail, if it has. */
   get failure(): TesseraError | undefined {
     return this.#failure;
@@ -399,6 +416,9 @@ export class Journal {
     failpoint('after-fsync');
     log.fileSizeBytes += bytes;
     log.durableSequence = last.sequence;
+    log.stats.entriesWritten += batch.length;
+    log.stats.batches += 1;
+    log.stats.bytesWritten += bytes;
     log.inflight = [];
     if (!this.#ackBeforeFsync) this.#acknowledge(log, batch);
   }
@@ -420,6 +440,7 @@ export class Journal {
     await this.#fs.syncDir(log.dir);
     failpoint('after-roll-rename');
     await createCurrentLog(this.#fs, log, log.durableSequence + 1);
+    log.stats.rolls += 1;
   }
 
   async #checkpointOne(log: ComponentLog, sequence: number, writer: CheckpointWriter): Promise<void> {
@@ -445,6 +466,7 @@ export class Journal {
     failpoint('after-checkpoint-rename');
     await this.#fs.syncDir(log.dir);
     log.checkpointSequence = sequence;
+    log.stats.checkpoints += 1;
     await removeCoveredLogs(this.#fs, log);
   }
 
@@ -543,13 +565,13 @@ async function replayComponent(fs: Fs, log: ComponentLog, recoveries: TailRecove
     if (header.sequence !== c.firstSequence) throw corrupt(path, 8, `log header says first sequence ${header.sequence}, its name says ${c.firstSequence}`);
     let expected = c.firstSequence;
     let offset = LOG_HEADER_BYTES;
+    const scanner = new EntryScanner(bytes, JOURNAL_MAX_ENTRY_BYTES);
     while (offset < bytes.length) {
-      const e = decodeEntryAt(bytes, offset, JOURNAL_MAX_ENTRY_BYTES);
-      if (!e.ok) throw corrupt(path, offset, e.reason);
-      if (e.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${e.sequence}`);
-      if (e.sequence > checkpointSequence) applyReplayed(log, path, offset, e.sequence, e.type, e.payload);
+      if (!scanner.decodeAt(offset)) throw corrupt(path, offset, scanner.reason);
+      if (scanner.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${scanner.sequence}`);
+      if (expected > checkpointSequence) applyReplayed(log, path, offset, scanner);
       expected += 1;
-      offset += e.frameBytes;
+      offset += scanner.frameBytes;
     }
     if (expected - 1 !== c.lastSequence) throw corrupt(path, offset, `log holds entries up to ${expected - 1}, its name says ${c.lastSequence}`);
     last = c.lastSequence;
@@ -559,9 +581,11 @@ async function replayComponent(fs: Fs, log: ComponentLog, recoveries: TailRecove
   await removeCoveredLogs(fs, log);
 }
 
-function applyReplayed(log: ComponentLog, path: string, offset: number, sequence: number, type: number, payload: Uint8Array): void {
+function applyReplayed(log: ComponentLog, path: string, offset: number, scanner: EntryScanner): void {
+  const { sequence, type } = scanner;
+  const start = offset + ENTRY_HEADER_BYTES;
   try {
-    log.machine.apply({ sequence, type, payload });
+    log.machine.apply({ sequence, type, payload: scanner.bytes.subarray(start, start + scanner.payloadLength) });
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     throw corrupt(path, offset, `the state machine '${log.name}' rejected entry ${sequence} (type ${type}): ${detail}`, err);
@@ -592,19 +616,19 @@ async function replayCurrentLog(fs: Fs, log: ComponentLog, last: number, replaye
   if (replayedLog && first <= last) throw corrupt(path, 8, `sequence disorder: the current log starts at ${first}, but the completed logs already reached ${last}`);
   let expected = first;
   let offset = LOG_HEADER_BYTES;
+  const scanner = new EntryScanner(bytes, JOURNAL_MAX_ENTRY_BYTES);
   while (offset < bytes.length) {
-    const e = decodeEntryAt(bytes, offset, JOURNAL_MAX_ENTRY_BYTES);
-    if (!e.ok) {
+    if (!scanner.decodeAt(offset)) {
       // A crash leaves at most one unsynced batch at the end: a bad entry that close to the
       // end is a torn tail; further from it, corruption of acknowledged entries.
-      if (bytes.length - offset > JOURNAL_MAX_TORN_TAIL_BYTES) throw corrupt(path, offset, `${e.reason}, and ${bytes.length - offset} bytes follow (more than one batch, JOURNAL_MAX_TORN_TAIL_BYTES ${JOURNAL_MAX_TORN_TAIL_BYTES})`);
-      await saveBroken(fs, log, bytes, offset, first, e.reason, recoveries);
+      if (bytes.length - offset > JOURNAL_MAX_TORN_TAIL_BYTES) throw corrupt(path, offset, `${scanner.reason}, and ${bytes.length - offset} bytes follow (more than one batch, JOURNAL_MAX_TORN_TAIL_BYTES ${JOURNAL_MAX_TORN_TAIL_BYTES})`);
+      await saveBroken(fs, log, bytes, offset, first, scanner.reason, recoveries);
       break;
     }
-    if (e.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${e.sequence}`);
-    if (e.sequence > log.checkpointSequence) applyReplayed(log, path, offset, e.sequence, e.type, e.payload);
+    if (scanner.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${scanner.sequence}`);
+    if (expected > log.checkpointSequence) applyReplayed(log, path, offset, scanner);
     expected += 1;
-    offset += e.frameBytes;
+    offset += scanner.frameBytes;
   }
   log.file = await fs.open(path, 'readwrite');
   log.fileFirstSequence = first;

@@ -240,7 +240,7 @@ test('an entry with a valid checksum but the wrong sequence is refused as disord
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     dv.setUint32(at + 8, sequence, true);
     const n = dv.getUint32(at, true);
-    dv.setUint32(at + 4, crc32c(b.subarray(at + 8, at + 20 + n), crc32c(b.subarray(at, at + 4))), true);
+    dv.setUint32(at + 4, crc32c(b.subarray(at + 8, at + 20 + n), n), true);
     return b;
   };
   let outcome = await attempt(base, 'disorder in completed', (fs) => rewrite(fs, base.files.completed[0]!, resequence(LOG_HEADER_BYTES, 999)));
