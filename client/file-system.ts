@@ -21,7 +21,7 @@ import { Readable, Writable } from 'node:stream';
 import { hostname } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
+import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
 import { blockIdOf, type FileInfo, type BlockLocationInfo, type MountPointInfo, type WorkerLocation } from '../transports/protocol/master.js';
 import {
   normalizePath, parseReadType, parseSizeBytes, parseTtlAction, parseWriteType, writeTypeCaches,
@@ -58,6 +58,7 @@ export class FileSystem {
   #cursor = 0;
   #closed = false;
   #mounts: MountPointInfo[] | undefined;
+  #workerList: { atMs: number; workers: WorkerInfo[] } | undefined;
 
   constructor(opts: FileSystemOptions) {
     this.#opts = opts;
@@ -224,7 +225,9 @@ export class FileSystem {
   }
 
   async getWorkers(): Promise<WorkerInfo[]> {
-    return this._call('getWorkers', {});
+    const workers = await this._call('getWorkers', {});
+    this.#workerList = { atMs: Date.now(), workers };
+    return workers;
   }
 
   async getInfo(): Promise<MasterInfo> {
@@ -418,10 +421,19 @@ export class FileSystem {
 
   /** @internal Live workers, ordered for writing a block of `blockSizeBytes`. */
   async _orderWorkersForWrite(policy: LocationPolicySpec, blockSizeBytes: number): Promise<WorkerLocation[]> {
-    const workers = (await this.getWorkers()).filter((w) => w.state === 'LIVE');
-    const ordered = orderWorkersForWrite(policy.policy, workers.map((w) => ({
+    // The worker list is reused for CLIENT_WORKER_LIST_TTL_MS: one master call per file is too many for small files.
+    const cached = this.#workerList;
+    const fresh = !(cached && Date.now() - cached.atMs < CLIENT_WORKER_LIST_TTL_MS);
+    let workers = (fresh ? await this.getWorkers() : cached.workers).filter((w) => w.state === 'LIVE');
+    const order = () => orderWorkersForWrite(policy.policy, workers.map((w) => ({
       id: w.workerId, host: w.hostname, capacityBytes: w.capacityBytes, usedBytes: w.usedBytes,
     })), { clientHosts: this.#clientHosts, blockSizeBytes, cursor: this._nextCursor(), ...(policy.host !== undefined ? { host: policy.host } : {}) });
+    let ordered = order();
+    if (ordered.length === 0 && !fresh) {
+      // A worker that joined since the list was taken may be the one asked for.
+      workers = (await this.getWorkers()).filter((w) => w.state === 'LIVE');
+      ordered = order();
+    }
     const byId = new Map(workers.map((w) => [w.workerId, w]));
     return ordered.map((c) => {
       const w = byId.get(c.id)!;

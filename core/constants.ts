@@ -34,6 +34,8 @@ export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
  * reads before it reopens it; well under the worker's lease, so a pin never outlives it.
  */
 export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
+/** How long a client reuses the master's worker list to place new blocks. */
+export const CLIENT_WORKER_LIST_TTL_MS = 1000;
 /** Largest file `readFile` returns as one Buffer. */
 export const CLIENT_MAX_READ_FILE_BYTES = 2 * GIB - 1;
 /** Default master address for `tessera fs` and `connect()`. */
