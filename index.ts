@@ -29,6 +29,9 @@ export { MasterHost, FileSystemMaster, BlockMaster, MasterService } from './mast
 export type { MasterHostOptions, FileSystemMasterOptions } from './master/index.js';
 export { openUfs, LocalUfs, MemoryUfs } from './ufs/index.js';
 export type { UnderFileSystem, UfsStatus, UfsWriter } from './ufs/index.js';
+// The worker host (issue 7).
+export { WorkerHost, TieredBlockStore, WorkerService } from './worker/index.js';
+export type { WorkerHostOptions, TierSpec, WorkerHostInfo } from './worker/index.js';
 // The client (issue 8): connect() to a cluster, or embedded() to run one in this process.
 export * from './client/index.js';
 import { connect as connectClient, type ConnectOptions as ClientConnectOptions } from './client/connect.js';

@@ -33,16 +33,19 @@ export interface MemTierOptions {
 
 export class MemTier {
   readonly backing: MemBacking;
-  /** Why shm is not used, when it is not. */
+  /** Why shm is not used (or not mlocked), when it is not. */
   readonly fallbackReason: string | undefined;
   readonly capacityBytes: number;
   readonly shmPath: string | undefined;
+  /** True when the shm arena is page-locked (mlock). */
+  readonly locked: boolean;
   readonly #cache: BlockCache;
   #closed = false;
   #arenaBytes: number | undefined;
 
-  private constructor(cache: BlockCache, backing: MemBacking, capacityBytes: number, shmPath: string | undefined, fallbackReason: string | undefined) {
+  private constructor(cache: BlockCache, backing: MemBacking, capacityBytes: number, shmPath: string | undefined, fallbackReason: string | undefined, locked: boolean) {
     this.#cache = cache;
+    this.locked = locked;
     this.backing = backing;
     this.capacityBytes = capacityBytes;
     this.shmPath = shmPath;
@@ -62,18 +65,25 @@ export class MemTier {
     let fallbackReason: string | undefined;
     if (want !== 'sab') {
       const path = options.shmPath ?? `/dev/shm/tessera-worker-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const lock = options.lock ?? true;
       try {
-        const cache = BlockCache.create({ ...common, backing: 'shm', path, lock: options.lock ?? true } as Parameters<typeof BlockCache.create>[0]);
-        return new MemTier(cache, 'shm', options.capacityBytes, path, undefined);
+        const cache = BlockCache.create({ ...common, backing: 'shm', path, lock });
+        return new MemTier(cache, 'shm', options.capacityBytes, path, undefined, lock);
       } catch (err) {
-        if (want === 'shm') throw err;
-        if (!isTesseraError(err)) throw err;
-        fallbackReason = `${err.code}: ${err.message}`;
         rmSync(path, { force: true });
+        if (!isTesseraError(err)) throw err;
+        if (lock && isTesseraError(err, ErrorCode.MEMLOCK_LIMIT)) {
+          // Not allowed to page-lock this much: keep the shared file (short-circuit still
+          // works), unlocked, and say why.
+          const cache = BlockCache.create({ ...common, backing: 'shm', path, lock: false });
+          return new MemTier(cache, 'shm', options.capacityBytes, path, `not mlocked: ${err.message}`, false);
+        }
+        if (want === 'shm') throw err;
+        fallbackReason = `${err.code}: ${err.message}`;
       }
     }
     const cache = BlockCache.create({ ...common, backing: 'sab' });
-    return new MemTier(cache, 'sab', options.capacityBytes, undefined, fallbackReason ?? 'backing sab requested');
+    return new MemTier(cache, 'sab', options.capacityBytes, undefined, fallbackReason ?? 'backing sab requested', false);
   }
 
   /** Copies a whole block in; false when it cannot fit (everything left is pinned or vetoed). */
