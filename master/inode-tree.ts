@@ -35,7 +35,7 @@ import {
   MAX_BLOCK_SEQUENCE, MAX_INODE_ID, MAX_LIST_PAGE_ENTRIES,
 } from '../core/constants.js';
 import type { FileInfo, PersistenceState, TtlAction } from '../transports/protocol/master.js';
-import { blockIdOf } from '../transports/protocol/master.js';
+import { blockIdOf, FileInfoRecord } from '../transports/protocol/master.js';
 import { joinComponents, joinPath } from './path.js';
 
 export const F_LIVE = 1;
@@ -329,29 +329,10 @@ export class InodeTree {
     const n = this.blockCounts[s]!;
     const blockIds: number[] = new Array(n);
     for (let i = 0; i < n; i++) blockIds[i] = blockIdOf(id, i);
-    return {
-      fileId: id,
-      name: this.names[s]!,
-      path,
-      isDirectory: dir,
-      mode: this.modes[s]!,
-      owner: this.strings[this.owners[s]!]!,
-      group: this.strings[this.groups[s]!]!,
-      creationTimeMs: this.ctimes[s]!,
-      modificationTimeMs: this.mtimes[s]!,
-      pinned: (f & F_PINNED) !== 0,
-      ttlMs: this.ttls[s]!,
-      ttlAction: (f & F_TTL_FREE) !== 0 ? 'FREE' : 'DELETE',
-      persistenceState: PERSISTENCE_STATES[this.persistence[s]!]!,
-      blockSizeBytes: this.blockSizes[s]!,
-      lengthBytes: this.lengths[s]!,
-      completed: (f & F_COMPLETED) !== 0,
-      blockIds,
-      replicationMin: this.replMins[s]!,
-      replicationMax: this.replMaxs[s]!,
-      mountPoint: (f & F_MOUNT) !== 0,
-      childCount: this.childCount(s),
-    };
+    return new FileInfoRecord(id, this.names[s]!, path, dir, this.modes[s]!, this.strings[this.owners[s]!]!, this.strings[this.groups[s]!]!,
+      this.ctimes[s]!, this.mtimes[s]!, (f & F_PINNED) !== 0, this.ttls[s]!, (f & F_TTL_FREE) !== 0 ? 'FREE' : 'DELETE',
+      PERSISTENCE_STATES[this.persistence[s]!]!, this.blockSizes[s]!, this.lengths[s]!, (f & F_COMPLETED) !== 0, blockIds,
+      this.replMins[s]!, this.replMaxs[s]!, (f & F_MOUNT) !== 0, this.childCount(s));
   }
 
   list(components: readonly string[], startAfter: string | undefined, limit: number | undefined): { slots: number[]; dirPath: string; truncated: boolean } {
