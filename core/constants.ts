@@ -178,3 +178,10 @@ export const BLOCK_CACHE_LOCK_WAIT_SLICE_MS = 100;
 export const BLOCK_CACHE_LOOKUP_RETRIES = 16;
 /** acquire()/get() refresh the owner heartbeat once per this many calls. */
 export const BLOCK_CACHE_HEARTBEAT_EVERY_CALLS = 1024;
+/**
+ * The current log grows in steps of zeros this size (capped by the roll size), so that a
+ * group commit overwrites allocated blocks and its fdatasync has no size change to commit.
+ */
+export const JOURNAL_PREALLOCATE_BYTES = 1 * MIB;
+/** The master checkpoints its namespace after this many journal entries (bounds replay at restart). */
+export const DEFAULT_CHECKPOINT_PERIOD_ENTRIES = 500_000;

@@ -12,7 +12,7 @@
  */
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { DEFAULT_BLOCK_SIZE_BYTES } from '../core/constants.js';
+import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES } from '../core/constants.js';
 import { Journal } from '../core/journal/index.js';
 import type {
   BlockLocationInfo, CommitBlockRequest, CompleteFileRequest, CreateFileRequest, DeleteRequest, FileInfo, FreeRequest,
@@ -43,6 +43,8 @@ export interface FileSystemMasterOptions {
   /** Inode slots to allocate at start-up. */
   initialInodeCapacity?: number;
   logRollBytes?: number;
+  /** tick() starts a checkpoint once this many entries follow the last one (default DEFAULT_CHECKPOINT_PERIOD_ENTRIES). */
+  checkpointPeriodEntries?: number;
 }
 
 function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
@@ -68,10 +70,16 @@ export class FileSystemMaster {
   #toPersist = new Set<number>();
   #nextPersistWorker = 0;
   #closed = false;
+  #checkpointing: Promise<void> | undefined;
+  readonly #checkpointPeriodEntries: number;
 
   private constructor(o: FileSystemMasterOptions) {
     this.clock = o.clock ?? Date.now;
     this.startTimeMs = this.clock();
+    this.#checkpointPeriodEntries = o.checkpointPeriodEntries ?? DEFAULT_CHECKPOINT_PERIOD_ENTRIES;
+    if (!Number.isInteger(this.#checkpointPeriodEntries) || this.#checkpointPeriodEntries < 1) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option checkpointPeriodEntries: ${String(o.checkpointPeriodEntries)} (a positive integer)`);
+    }
     this.blocks = new BlockMaster({ clock: this.clock, ...(o.workerTimeoutMs !== undefined ? { workerTimeoutMs: o.workerTimeoutMs } : {}),
       ...(o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}) });
     if (o.initialInodeCapacity !== undefined) (this as { ns: NamespaceMachine }).ns = new NamespaceMachine(o.initialInodeCapacity);
@@ -638,10 +646,21 @@ export class FileSystemMaster {
   }
 
   /** One round of periodic work: lost workers, TTLs, waiting persists. */
-  async tick(): Promise<{ lostWorkers: number[]; expired: string[] }> {
+  async tick(): Promise<{ lostWorkers: number[]; expired: string[]; checkpointStarted: boolean }> {
     const lostWorkers = this.blocks.detectLostWorkers();
     const expired = await this.checkTtl();
     this.#schedulePersists();
-    return { lostWorkers, expired };
+    return { lostWorkers, expired, checkpointStarted: this.#maybeCheckpoint() };
+  }
+
+  /** Starts a checkpoint (in the background) when enough entries follow the last one. */
+  #maybeCheckpoint(): boolean {
+    const j = this.#journal;
+    if (j === undefined || this.#checkpointing || this.#closed) return false;
+    if (j.lastSequence(NAMESPACE_COMPONENT) - j.checkpointSequence(NAMESPACE_COMPONENT) < this.#checkpointPeriodEntries) return false;
+    this.#checkpointing = j.checkpoint(NAMESPACE_COMPONENT)
+      .catch(() => undefined) // not fatal: the logs stay until a checkpoint succeeds
+      .finally(() => { this.#checkpointing = undefined; });
+    return true;
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The TTL checker with a fake clock: DELETE removes expired files and directories, FREE frees
- * a persisted file's blocks and clears its TTL; nothing happens before expiry.
+ * The periodic tick with a fake clock. TTLs: DELETE removes expired files and directories, FREE frees
+ * a persisted file's blocks and clears its TTL; nothing happens before expiry. Lost workers,
+ * and the checkpoint every checkpointPeriodEntries entries.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -72,6 +73,25 @@ test('a lost worker is found by tick() once the fake clock passes the timeout', 
   assert.equal((await m.tick()).lostWorkers, [w]);
   assert.equal(m.getInfo().workers, { live: 0, lost: 1, capacityBytes: 0, usedBytes: 0 });
   await m.close();
+});
+
+test('tick() starts a checkpoint once enough entries follow the last one, and a restart loads it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-ckpt-'));
+  const m = await FileSystemMaster.open({ journalDir: dir, format: true, checkpointPeriodEntries: 10 });
+  try {
+    for (let i = 0; i < 9; i++) await m.createFile({ path: `/f${i}` });
+    assert.is((await m.tick()).checkpointStarted, false);
+    await m.createFile({ path: '/f9' });
+    assert.is((await m.tick()).checkpointStarted, true);
+    await m.close();
+    const again = await FileSystemMaster.open({ journalDir: dir });
+    assert.is(again.journal!.checkpointSequence('namespace'), 10);
+    assert.is((await again.listStatus({ path: '/' })).entries.length, 10);
+    await again.close();
+  } finally {
+    await m.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
