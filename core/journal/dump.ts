@@ -96,7 +96,9 @@ async function dumpLog(fs: Fs, path: string, label: string, component: string, o
   while (offset < bytes.length) {
     const e = decodeEntryAt(bytes, offset, JOURNAL_MAX_ENTRY_BYTES);
     if (!e.ok) {
-      problem = `bad entry at offset ${offset}: ${e.reason} (${bytes.length - offset} bytes to the end)`;
+      const rest = bytes.subarray(offset);
+      if (rest.every((b) => b === 0)) problem = `end of entries at offset ${offset}, then ${rest.length} preallocated zero bytes`;
+      else problem = `bad entry at offset ${offset}: ${e.reason} (${bytes.length - offset} bytes to the end): a torn tail if this is current.log, corruption otherwise`;
       break;
     }
     if (lastSeq !== undefined && e.sequence !== lastSeq + 1) problem = `sequence disorder at offset ${offset}: ${e.sequence} after ${lastSeq}`;

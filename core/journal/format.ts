@@ -11,7 +11,11 @@
  *   <dir>/<component>/current.log       the log being appended to
  *   <dir>/<component>/current-<first>-<offset>[-n].broken   a cut torn tail, kept for operators
  *
- * Log file (completed and current alike): a header, then entries back to back.
+ * Log file (completed and current alike): a header, then entries back to back. The current
+ * log may continue with zeros (space preallocated in JOURNAL_PREALLOCATE_BYTES steps, so that
+ * an fdatasync after a group commit has no file size to commit); a completed log is cut to its
+ * last entry when it rolls. Twenty zero bytes never decode as an entry (the CRC of zeros is
+ * not zero), so the first all-zero header marks the end.
  *
  *   log header, 24 bytes
  *   | offset | size | field                                            |

@@ -26,6 +26,7 @@ import { crc32c } from '../crc32c.js';
 import {
   DEFAULT_JOURNAL_LOG_ROLL_BYTES, JOURNAL_CHECKPOINT_CHUNK_BYTES, JOURNAL_CHECKPOINT_WRITE_BYTES,
   JOURNAL_MAX_BATCH_BYTES, JOURNAL_MAX_ENTRY_BYTES, JOURNAL_MAX_PENDING_ENTRIES, JOURNAL_MAX_TORN_TAIL_BYTES,
+  JOURNAL_PREALLOCATE_BYTES,
 } from '../constants.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../errors.js';
 import { failpoint } from './failpoints.js';
@@ -94,7 +95,10 @@ class ComponentLog {
   checkpointSequence = 0;
   file: FsFile | undefined;
   fileFirstSequence = 1;
+  /** Where the next entry goes: the end of the last entry. */
   fileSizeBytes = 0;
+  /** The file's real size: fileSizeBytes plus preallocated zeros. */
+  allocatedBytes = 0;
   pending: Pending[] = [];
   pendingHead = 0;
   inflight: Pending[] = [];
@@ -401,20 +405,26 @@ export class Journal {
     assert(first.sequence === log.durableSequence + 1, `batch starts at ${first.sequence}, after durable ${log.durableSequence}`);
     assert(last.sequence === first.sequence + batch.length - 1, 'a batch holds consecutive sequences');
     if (log.fileSizeBytes > LOG_HEADER_BYTES && log.fileSizeBytes + bytes > this.#logRollBytes) await this.#roll(log);
-    if (log.writeBuffer.length < bytes) log.writeBuffer = new Uint8Array(Math.max(bytes, log.writeBuffer.length * 2));
+    // Past the preallocated zeros, the same write extends the file by another step of zeros.
+    const end = log.fileSizeBytes + bytes;
+    const writeBytes = end <= log.allocatedBytes ? bytes
+      : Math.max(end, Math.min(end + JOURNAL_PREALLOCATE_BYTES, this.#logRollBytes)) - log.fileSizeBytes;
+    if (log.writeBuffer.length < writeBytes) log.writeBuffer = new Uint8Array(Math.max(writeBytes, log.writeBuffer.length * 2));
     let offset = 0;
     for (const p of batch) {
       log.writeBuffer.set(p.frame, offset);
       offset += p.frame.length;
     }
+    if (writeBytes > bytes) log.writeBuffer.fill(0, bytes, writeBytes);
     const file = log.file;
     assert(file !== undefined, 'the current log is open');
-    await file.write(log.writeBuffer.subarray(0, bytes), log.fileSizeBytes);
+    await file.write(log.writeBuffer.subarray(0, writeBytes), log.fileSizeBytes);
     failpoint('after-write');
     if (this.#ackBeforeFsync) this.#acknowledge(log, batch); // the mutant: acknowledged, not durable
     await file.datasync();
     failpoint('after-fsync');
     log.fileSizeBytes += bytes;
+    log.allocatedBytes = Math.max(log.allocatedBytes, log.fileSizeBytes - bytes + writeBytes);
     log.durableSequence = last.sequence;
     log.stats.entriesWritten += batch.length;
     log.stats.batches += 1;
@@ -433,6 +443,10 @@ export class Journal {
     const file = log.file;
     assert(file !== undefined, 'the current log is open');
     log.file = undefined;
+    if (log.allocatedBytes > log.fileSizeBytes) {
+      await file.truncate(log.fileSizeBytes); // a completed log ends at its last entry
+      await file.datasync();
+    }
     await file.close();
     const name = completedLogName(log.fileFirstSequence, log.durableSequence);
     await this.#fs.rename(log.currentPath, join(log.completedDir, name));
@@ -619,10 +633,13 @@ async function replayCurrentLog(fs: Fs, log: ComponentLog, last: number, replaye
   const scanner = new EntryScanner(bytes, JOURNAL_MAX_ENTRY_BYTES);
   while (offset < bytes.length) {
     if (!scanner.decodeAt(offset)) {
-      // A crash leaves at most one unsynced batch at the end: a bad entry that close to the
-      // end is a torn tail; further from it, corruption of acknowledged entries.
-      if (bytes.length - offset > JOURNAL_MAX_TORN_TAIL_BYTES) throw corrupt(path, offset, `${scanner.reason}, and ${bytes.length - offset} bytes follow (more than one batch, JOURNAL_MAX_TORN_TAIL_BYTES ${JOURNAL_MAX_TORN_TAIL_BYTES})`);
-      await saveBroken(fs, log, bytes, offset, first, scanner.reason, recoveries);
+      // Only zeros from here: the end of the log and its preallocated space. Otherwise a crash
+      // leaves at most one unsynced batch at the end: bad bytes that close to the end are a
+      // torn tail; further from it, corruption of acknowledged entries.
+      const dataEnd = endOfNonZero(bytes, offset);
+      if (dataEnd === offset) break;
+      if (dataEnd - offset > JOURNAL_MAX_TORN_TAIL_BYTES) throw corrupt(path, offset, `${scanner.reason}, and ${dataEnd - offset} bytes of data follow (more than one batch, JOURNAL_MAX_TORN_TAIL_BYTES ${JOURNAL_MAX_TORN_TAIL_BYTES})`);
+      await saveBroken(fs, log, bytes.subarray(0, dataEnd), offset, first, scanner.reason, recoveries);
       break;
     }
     if (scanner.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${scanner.sequence}`);
@@ -633,8 +650,16 @@ async function replayCurrentLog(fs: Fs, log: ComponentLog, last: number, replaye
   log.file = await fs.open(path, 'readwrite');
   log.fileFirstSequence = first;
   log.fileSizeBytes = offset;
+  log.allocatedBytes = await log.file.sizeBytes();
   log.durableSequence = log.appliedSequence;
   assert(log.appliedSequence === Math.max(last, expected - 1), 'replay applied every entry up to the end of the current log');
+}
+
+/** Index after the last non-zero byte of bytes[from..]; `from` when there is none. */
+function endOfNonZero(bytes: Uint8Array, from: number): number {
+  let end = bytes.length;
+  while (end > from && bytes[end - 1] === 0) end -= 1;
+  return end;
 }
 
 /** Saves bytes[offset..] of the current log in a .broken file and cuts the log at offset. */
@@ -667,6 +692,7 @@ async function createCurrentLog(fs: Fs, log: ComponentLog, firstSequence: number
   log.file = file;
   log.fileFirstSequence = firstSequence;
   log.fileSizeBytes = LOG_HEADER_BYTES;
+  log.allocatedBytes = LOG_HEADER_BYTES;
 }
 
 async function removeCoveredLogs(fs: Fs, log: ComponentLog): Promise<void> {

@@ -26,8 +26,9 @@ interface Base {
   fs: SimFs;
   states: Map<string, Uint8Array>[];
   files: { checkpoint: string; completed: string[]; current: string };
-  /** Start offsets of the entries of the current log, and its first sequence. */
+  /** Start offsets of the entries of the current log, where they end, and its first sequence. */
   currentEntries: number[];
+  currentEnd: number;
   currentFirst: number;
 }
 
@@ -54,14 +55,16 @@ async function buildBase(): Promise<Base> {
   const completed = (await fs.readdir('/j/kv/completed')).map((n) => `/j/kv/completed/${n}`);
   const bytes = await fs.readFile('/j/kv/current.log');
   const currentEntries: number[] = [];
-  for (let o = LOG_HEADER_BYTES; o < bytes.length;) {
-    const e = decodeEntryAt(bytes, o, 1 << 20);
-    assert.ok(e.ok);
-    currentEntries.push(o);
-    o += e.frameBytes;
+  let currentEnd = LOG_HEADER_BYTES;
+  for (;;) {
+    const e = decodeEntryAt(bytes, currentEnd, 1 << 20);
+    if (!e.ok) break;
+    currentEntries.push(currentEnd);
+    currentEnd += e.frameBytes;
   }
+  assert.ok(bytes.subarray(currentEnd).every((b) => b === 0), 'the current log ends in preallocated zeros');
   const currentFirst = TOTAL - currentEntries.length + 1;
-  return { fs, states, files: { checkpoint: '/j/kv/checkpoint', completed, current: '/j/kv/current.log' }, currentEntries, currentFirst };
+  return { fs, states, files: { checkpoint: '/j/kv/checkpoint', completed, current: '/j/kv/current.log' }, currentEntries, currentEnd, currentFirst };
 }
 
 /** 'cut' is a clean start at `replayed`; `brokenFiles` says whether bytes were cut and saved. */
@@ -109,18 +112,19 @@ test.before(async () => { base = await buildBase(); });
 test('the base journal has a checkpoint, several completed logs and a current log, and replays whole', async () => {
   assert.ok(base.files.completed.length >= 3, `${base.files.completed.length} completed logs`);
   assert.ok(base.currentEntries.length >= 3);
+  assert.ok((await base.fs.readFile(base.files.current)).length > base.currentEnd, 'the current log has preallocated space');
   assert.equal(await attempt(base, 'intact', async () => undefined), { kind: 'whole' });
 });
 
 test('truncating the current log at every byte of its last records cuts it cleanly at the last whole entry', async () => {
-  const bytes = await base.fs.readFile(base.files.current);
   const from = base.currentEntries[base.currentEntries.length - 3]!;
-  for (let at = from; at < bytes.length; at++) {
+  for (let at = from; at <= base.currentEnd; at++) {
     const outcome = await attempt(base, `truncate current at ${at}`, (fs) => rewrite(fs, base.files.current, cutAt(at)));
-    const onBoundary = base.currentEntries.includes(at);
+    const onBoundary = base.currentEntries.includes(at) || at === base.currentEnd;
     const whole = base.currentEntries.filter((o) => o < at).length - (onBoundary ? 0 : 1);
     // On an entry boundary nothing is torn: the log simply ends earlier, as after a crash.
-    assert.equal(outcome, { kind: 'cut', replayed: base.currentFirst - 1 + whole, brokenFiles: onBoundary ? 0 : 1 }, `truncate at ${at}`);
+    if (at === base.currentEnd) assert.equal(outcome, { kind: 'whole' });
+    else assert.equal(outcome, { kind: 'cut', replayed: base.currentFirst - 1 + whole, brokenFiles: onBoundary ? 0 : 1 }, `truncate at ${at}`);
   }
 });
 
@@ -142,7 +146,8 @@ test('a bit flipped in any byte of the current log is cut at that entry or refus
       continue;
     }
     assert.is(outcome.kind, 'cut', `flip at ${at}`);
-    const entryIndex = base.currentEntries.filter((o) => o <= at).length - 1;
+    // A flip in the preallocated zeros after the last entry is cut too, losing nothing.
+    const entryIndex = at >= base.currentEnd ? base.currentEntries.length : base.currentEntries.filter((o) => o <= at).length - 1;
     assert.ok(outcome.kind === 'cut' && outcome.replayed === base.currentFirst - 1 + entryIndex, `flip at ${at} cut before the flipped entry`);
     cuts += 1;
   }
@@ -186,16 +191,18 @@ test('zeroing any 512-byte sector of any file is refused, or cut if it is the ta
     const size = (await base.fs.readFile(path)).length;
     for (let sector = 0; sector * 512 < size; sector++) {
       const outcome = await attempt(base, `zero ${path} sector ${sector}`, (fs) => rewrite(fs, path, (b) => { b.fill(0, sector * 512, (sector + 1) * 512); return b; }));
-      if (path === base.files.current && sector > 0) assert.is(outcome.kind, 'cut');
+      if (path === base.files.current && sector > 0) assert.ok(outcome.kind === 'cut' || (outcome.kind === 'whole' && sector * 512 >= base.currentEnd), `zero current sector ${sector}`);
       else assert.is(outcome.kind, 'refused', `zero ${path} sector ${sector}`);
     }
   }
 });
 
 test('garbage appended to the current log is cut; appended to a completed log or the checkpoint it is refused', async () => {
-  for (const garbage of [new Uint8Array(1), new Uint8Array(100), Uint8Array.from({ length: 77 }, (_, i) => (i * 37 + 11) & 0xff)]) {
+  for (const garbage of [new Uint8Array(1), new Uint8Array(100), Uint8Array.of(1), Uint8Array.from({ length: 77 }, (_, i) => (i * 37 + 11) & 0xff)]) {
     const append = (b: Uint8Array) => { const out = new Uint8Array(b.length + garbage.length); out.set(b); out.set(garbage, b.length); return out; };
-    assert.equal(await attempt(base, 'garbage on current', (fs) => rewrite(fs, base.files.current, append)), { kind: 'cut', replayed: TOTAL, brokenFiles: 1 });
+    // Zeros after the last entry read as preallocated space: nothing to cut.
+    const zeros = garbage.every((b) => b === 0);
+    assert.equal(await attempt(base, 'garbage on current', (fs) => rewrite(fs, base.files.current, append)), zeros ? { kind: 'whole' } : { kind: 'cut', replayed: TOTAL, brokenFiles: 1 });
     assert.is((await attempt(base, 'garbage on completed', (fs) => rewrite(fs, base.files.completed[0]!, append))).kind, 'refused');
     assert.is((await attempt(base, 'garbage on checkpoint', (fs) => rewrite(fs, base.files.checkpoint, append))).kind, 'refused');
   }
@@ -213,15 +220,15 @@ test('a dropped completed log or a dropped checkpoint is a sequence gap and refu
 
 test('a duplicated log is refused: a stray copy, the current log copied into completed/, a log under a shifted name', async () => {
   const first = base.files.completed[0]!;
-  const copy = async (fs: Fs, from: string, to: string) => {
+  const copy = async (fs: Fs, from: string, to: string, lengthBytes?: number) => {
     const f = await fs.open(to, 'create');
-    await f.write(await fs.readFile(from), 0);
+    await f.write((await fs.readFile(from)).subarray(0, lengthBytes), 0);
     await f.close();
   };
   let outcome = await attempt(base, 'stray copy', (fs) => copy(fs, first, `${first}.copy`));
   assert.match(outcome.kind === 'refused' ? outcome.message : 'not refused', /unexpected file/);
   const name = `${String(base.currentFirst).padStart(16, '0')}-${String(TOTAL).padStart(16, '0')}.log`;
-  outcome = await attempt(base, 'current duplicated', (fs) => copy(fs, base.files.current, `/j/kv/completed/${name}`));
+  outcome = await attempt(base, 'current duplicated', (fs) => copy(fs, base.files.current, `/j/kv/completed/${name}`, base.currentEnd));
   assert.match(outcome.kind === 'refused' ? outcome.message : 'not refused', /sequence disorder/);
   const last = base.files.completed[base.files.completed.length - 1]!;
   outcome = await attempt(base, 'shifted name', async (fs) => {
@@ -270,8 +277,10 @@ test('on the real file system, a torn last record is cut and its bytes are kept 
     await j.close();
     const current = join(dir, 'kv', 'current.log');
     const full = await readFile(current);
-    const lastStart = full.length - (20 + encodeKv(command(5)).payload.length);
-    for (let at = lastStart + 1; at < full.length; at++) {
+    let end = LOG_HEADER_BYTES;
+    for (let e = decodeEntryAt(full, end, 1 << 20); e.ok; e = decodeEntryAt(full, end, 1 << 20)) end += e.frameBytes;
+    const lastStart = end - (20 + encodeKv(command(5)).payload.length);
+    for (let at = lastStart + 1; at < end; at++) {
       const copyDir = join(root, `copy-${at}`);
       await cp(dir, copyDir, { recursive: true });
       await truncate(join(copyDir, 'kv', 'current.log'), at);
@@ -284,7 +293,10 @@ test('on the real file system, a torn last record is cut and its bytes are kept 
       await j2.close();
       const broken = (await readdir(join(copyDir, 'kv'))).filter((n) => n.endsWith('.broken'));
       assert.equal(broken, [`current-1-${lastStart}.broken`]);
-      assert.equal(new Uint8Array(await readFile(join(copyDir, 'kv', broken[0]!))), new Uint8Array(full.subarray(lastStart, at)));
+      // The cut bytes, up to the last non-zero one (trailing zeros read as preallocated space).
+      let cutEnd = at;
+      while (cutEnd > lastStart && full[cutEnd - 1] === 0) cutEnd -= 1;
+      assert.equal(new Uint8Array(await readFile(join(copyDir, 'kv', broken[0]!))), new Uint8Array(full.subarray(lastStart, cutEnd)));
       assert.is((await readFile(join(copyDir, 'kv', 'current.log'))).length, lastStart);
     }
   } finally {
