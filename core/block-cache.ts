@@ -13,6 +13,7 @@
  *   |-------------------|------------------------------|------------------------------------------|
  *   | 0                 | 512                          | header (table below)                     |
  *   | OFF_OWNERS        | ownerCount * ownerStride * 4 | owner slots (core/owners.ts)             |
+ *   | OFF_OWNEVIEW   | ownerCount * entryCount * 2  | per owner, per entry: views held (Uint16)|
  *   | OFF_ENTRIES       | entryCount * 64              | block table entries (core/block-table.ts)|
  *   | OFF_BUCKETS       | bucketCount * 4              | index buckets (core/block-table.ts)      |
  *   | OFF_FREE_STACK    | entryCount * 4               | stack of free entry indexes              |
@@ -76,6 +77,7 @@
  */
 import { threadId as currentThreadId } from 'node:worker_threads';
 import { SabArena } from './arena.js';
+import { ShmArena } from './arena-shm.js';
 import type { Arena, ArenaHandle } from './arena.js';
 import { assert } from './assert.js';
 import { ALLOCATOR_META_WORDS, GRANULE_BYTES, TlsfAllocator } from './allocator.js';
@@ -92,7 +94,7 @@ import {
   BLOCK_CACHE_MIN_OWNER_LEASE_MS,
 } from './constants.js';
 import { ErrorCode, TesseraError } from './errors.js';
-import { OwnerTable, R_PINS, R_VIEWS, readProcessStartToken } from './owners.js';
+import { O_GEN, OwnerTable, R_PINS, readProcessStartToken } from './owners.js';
 import { lruInsert, lruRemove, lruReset, lruVictim } from './policies/lru.js';
 import type { LruState } from './policies/lru.js';
 import { sieveInsert, sieveRemove, sieveReset, sieveVictim } from './policies/sieve.js';
@@ -123,13 +125,15 @@ export interface BlockCacheOptions extends BlockCacheHooks {
   policy?: EvictionPolicyName;
   /** 'sab' (default): SharedArrayBuffer; 'shm': mmap of a /dev/shm file (native module). */
   backing?: 'sab' | 'shm';
-  /** For backing 'shm': the shared file's path. */
+  /** For backing 'shm': the shared file's absolute path (e.g. /dev/shm/tessera-cache); replaced if it exists, removed when the creator closes. */
   path?: string;
+  /** For backing 'shm': mlock the arena (TESSERA_ERR_MEMLOCK_LIMIT when RLIMIT_MEMLOCK is too low). */
+  lock?: boolean;
   /** Most blocks held at once (table size); default capacityBytes / 4 KiB, clamped. */
   maxBlocks?: number;
   /** Most attached instances (threads) at once. */
   maxOwners?: number;
-  /** Most distinct blocks one owner may hold pinned or acquired at once. */
+  /** Most distinct blocks one owner (thread) may hold pinned with pin() at once. */
   pinsPerOwner?: number;
   /** An owner whose heartbeat is older than this is presumed dead and its pins released. */
   ownerLeaseMs?: number;
@@ -178,6 +182,11 @@ const CACHE_OPEN = 1;
 const CACHE_CLOSED = 2;
 const POLICY_LRU = 0;
 const POLICY_SIEVE = 1;
+/** Kinds of owner pins: views (acquire, withView, get) and explicit pins (pin/unpin). */
+const VIEW = 1;
+const PIN = 2;
+/** Views of one block one owner may hold at once (a Uint16 counter). */
+const MAX_VIEWS_PER_BLOCK = 0xffff;
 
 const H_MAGIC = 0;
 const H_VERSION = 1;
@@ -203,7 +212,7 @@ const HF_REAPED_HITS = 21;
 const HF_REAPED_MISSES = 22;
 const HF_EPOCH = 24;
 const H_OFFSETS = 64;
-const REGIONS = ['OWNERS', 'ENTRIES', 'BUCKETS', 'FREE_STACK', 'LAST_ACCESS', 'HEAP_KEY', 'HEAP', 'HEAP_POS', 'SCRATCH', 'PREV', 'NEXT', 'VISITED', 'POLICY_META', 'ALLOC_META', 'DATA'] as const;
+const REGIONS = ['OWNERS', 'OWNEVIEW', 'ENTRIES', 'BUCKETS', 'FREE_STACK', 'LAST_ACCESS', 'HEAP_KEY', 'HEAP', 'HEAP_POS', 'SCRATCH', 'PREV', 'NEXT', 'VISITED', 'POLICY_META', 'ALLOC_META', 'DATA'] as const;
 type Region = (typeof REGIONS)[number];
 type Layout = Record<Region, number> & { arenaBytes: number; dataGranules: number };
 
@@ -222,6 +231,7 @@ function align64(n: number): number {
 function computeLayout(g: Geometry): Layout {
   const sizes: Record<Region, number> = {
     OWNERS: g.ownerCount * OwnerTable.strideWords(g.recordSlots) * 4,
+    OWNEVIEW: g.ownerCount * g.entryCount * 2,
     ENTRIES: g.entryCount * ENTRY_BYTES,
     BUCKETS: g.bucketCount * 4,
     FREE_STACK: g.entryCount * 4,
@@ -269,15 +279,16 @@ function describeId(id: unknown): string {
 }
 
 class View implements BlockView {
+  released = false;
   readonly id: BlockId;
   readonly bytes: Uint8Array;
-  released = false;
-  readonly #cache: BlockCache;
-  readonly #entry: number;
+  /** Internal (plain fields, not #private: this object is made on every acquire). */
+  readonly cache: BlockCache;
+  readonly entry: number;
 
   constructor(cache: BlockCache, entry: number, id: BlockId, bytes: Uint8Array) {
-    this.#cache = cache;
-    this.#entry = entry;
+    this.cache = cache;
+    this.entry = entry;
     this.id = id;
     this.bytes = bytes;
   }
@@ -287,11 +298,12 @@ class View implements BlockView {
       throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot release view: it was already released (id ${describeId(this.id)})`);
     }
     this.released = true;
-    releaseView(this.#cache, this.#entry);
+    this.cache[RELEASE_VIEW](this.entry);
   }
 }
 
-let releaseView: (cache: BlockCache, entry: number) => void;
+/** Module-private method key: how a View gives its pin back. */
+const RELEASE_VIEW = Symbol('releaseView');
 
 export class BlockCache {
   readonly #arena: Arena;
@@ -318,6 +330,10 @@ export class BlockCache {
   readonly #onEvict: ((id: BlockId, bytes: Uint8Array) => void) | undefined;
   readonly #claimVictim: (e: number) => boolean;
   readonly #viewCache: Array<Uint8Array | undefined>;
+  /** Every owner's view counts (Uint16 per owner per entry), and this owner's row. */
+  readonly #allViews: Uint16Array;
+  readonly #myViews: Uint16Array;
+  readonly #ownerWord: number;
   readonly #timer: ReturnType<typeof setInterval>;
   #closed = false;
   #expired = false;
@@ -371,6 +387,10 @@ export class BlockCache {
     }
     this.#owner = owner;
     this.#ownerGen = this.#owners.gen(owner);
+    this.#ownerWord = this.#owners.slotWord(owner);
+    this.#allViews = new Uint16Array(buffer, off('OWNEVIEW'), w[H_OWNER_COUNT]! * n);
+    this.#myViews = this.#allViews.subarray(owner * n, owner * n + n);
+    this.#myViews.fill(0);
     const refreshMs = Math.max(10, Math.min(1000, Math.floor(this.#leaseMs / 4)));
     this.#timer = setInterval(() => this.#tick(), refreshMs);
     this.#timer.unref();
@@ -404,8 +424,9 @@ export class BlockCache {
         arena = SabArena.create(layout.arenaBytes);
         break;
       case 'shm':
-        // The native module (issue 3) adds the mmap'd /dev/shm arena here.
-        throw new TesseraError(ErrorCode.NATIVE_UNAVAILABLE, 'Cannot create BlockCache with backing shm: the native arena is not available');
+        // mmap of a fresh file at options.path (native module; NATIVE_UNAVAILABLE without it).
+        arena = ShmArena.create({ path: options.path as string, byteLength: layout.arenaBytes, lock: options.lock === true });
+        break;
       default:
         throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option backing: expected 'sab' or 'shm' (got ${String(backing)})`);
     }
@@ -424,8 +445,9 @@ export class BlockCache {
         arena = SabArena.attach(handle);
         break;
       case 'shm':
-        // The native module (issue 3) adds attaching to an mmap'd /dev/shm arena here.
-        throw new TesseraError(ErrorCode.NATIVE_UNAVAILABLE, 'Cannot attach BlockCache to a shm arena: the native arena is not available');
+        // Another thread or process maps the same file; the header check below validates it.
+        arena = ShmArena.attach(handle);
+        break;
       default:
         throw new TesseraError(ErrorCode.BAD_HANDLE, `Cannot attach BlockCache: unknown arena kind ${String((handle as { kind?: unknown }).kind)}`);
     }
@@ -490,7 +512,7 @@ export class BlockCache {
     if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, `Cannot ${op}: this BlockCache instance is closed`);
     if (this.#w[H_STATE] !== CACHE_OPEN) throw new TesseraError(ErrorCode.CLOSED, `Cannot ${op}: the BlockCache was closed`);
     if (this.#inHook) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot ${op}: an eviction hook must not call into the cache`);
-    if (this.#expired || this.#owners.gen(this.#owner) !== this.#ownerGen) {
+    if (this.#expired || this.#w[this.#ownerWord + O_GEN] !== this.#ownerGen) {
       this.#expired = true;
       throw new TesseraError(ErrorCode.LEASE_EXPIRED, `Cannot ${op}: this thread's owner lease expired and its pins were released (ownerLeaseMs ${this.#leaseMs})`);
     }
@@ -578,7 +600,8 @@ export class BlockCache {
     const w = this.#w;
     const entries = this.#entries;
     for (let attempt = 0; attempt < BLOCK_CACHE_LOOKUP_RETRIES; attempt++) {
-      const seq = Atomics.load(w, H_INDEX_SEQ);
+      // A plain read is enough here: INDEX_SEQ only validates a miss, with Atomics.load below.
+      const seq = w[H_INDEX_SEQ]!;
       if ((seq & 1) !== 0) continue;
       let conflict = false;
       for (let i = h & this.#bucketMask, n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
@@ -588,7 +611,9 @@ export class BlockCache {
         const e = b - 1;
         const st = entries + e * ENTRY_WORDS;
         if (w[st + E_HASH] !== h) continue;
-        let s = Atomics.load(w, st + E_STATE);
+        // The plain read is a guess; the CAS decides (and returns the real value if it fails).
+        let s = w[st + E_STATE]!;
+        if ((s & STATE_MASK) !== BlockState.COMMITTED) s = Atomics.load(w, st + E_STATE);
         while ((s & STATE_MASK) === BlockState.COMMITTED) {
           const seen = Atomics.compareExchange(w, st + E_STATE, s, s + PIN_UNIT);
           if (seen === s) break;
@@ -633,15 +658,26 @@ export class BlockCache {
     }
   }
 
-  /** Pins `id` for this owner (recorded as `which`); returns the entry or -1. */
+  /**
+   * Pins `id` for this owner, recorded as a view (VIEW: acquire, withView, get) or as an
+   * explicit pin (PIN: pin/unpin); returns the entry or -1.
+   */
   #pinForOwner(id: BlockId, which: number, op: string): number {
     this.#checkOpen(op);
     const h = this.#hashOf(id, op);
     const e = this.#pinById(id, h);
     if (e < 0) return -1;
-    if (!this.#owners.add(this.#owner, e, which)) {
+    // Pin first, then record it: a thread killed in between leaks one pin, never frees twice.
+    if (which === VIEW) {
+      const held = this.#myViews[e]!;
+      if (held === MAX_VIEWS_PER_BLOCK) {
+        this.#unpinEntry(e);
+        throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread holds ${MAX_VIEWS_PER_BLOCK} views of the block (id ${describeId(id)})`);
+      }
+      this.#myViews[e] = held + 1;
+    } else if (!this.#owners.add(this.#owner, e, R_PINS)) {
       this.#unpinEntry(e);
-      throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread holds the most pinned blocks allowed (pinsPerOwner ${this.#w[H_PINS_PER_OWNER]})`);
+      throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread has pinned the most blocks allowed (pinsPerOwner ${this.#w[H_PINS_PER_OWNER]})`);
     }
     if (this.#isLru) {
       const tick = this.#f[HF_EPOCH]!;
@@ -658,23 +694,28 @@ export class BlockCache {
 
   #releaseForOwner(e: number, which: number): void {
     // Record first, then the entry: a thread killed in between leaks one pin, never frees twice.
-    const ok = this.#owners.sub(this.#owner, e, which);
-    assert(ok, 'a released pin was recorded for this owner');
+    if (which === VIEW) {
+      const held = this.#myViews[e]!;
+      assert(held > 0, 'a released view was recorded for this owner');
+      this.#myViews[e] = held - 1;
+    } else {
+      const ok = this.#owners.sub(this.#owner, e, R_PINS);
+      assert(ok, 'a released pin was recorded for this owner');
+    }
     this.#unpinEntry(e);
   }
 
-  static {
-    releaseView = (cache, entry) => {
-      if (cache.#closed) throw new TesseraError(ErrorCode.CLOSED, 'Cannot release view: this BlockCache instance is closed (its views were released by close())');
-      cache.#releaseForOwner(entry, R_VIEWS);
-    };
+  /** Internal: called by View.release(). */
+  [RELEASE_VIEW](entry: number): void {
+    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, 'Cannot release view: this BlockCache instance is closed (its views were released by close())');
+    this.#releaseForOwner(entry, VIEW);
   }
 
   // ---------------------------------------------------------------- public reads
 
   /** A zero-copy pinned view of `id`, or undefined on a miss. Release it with view.release(). */
   acquire(id: BlockId): BlockView | undefined {
-    const e = this.#pinForOwner(id, R_VIEWS, 'acquire block');
+    const e = this.#pinForOwner(id, VIEW, 'acquire block');
     if (e < 0) {
       this.#misses++;
       return undefined;
@@ -688,7 +729,7 @@ export class BlockCache {
    * result, or undefined on a miss without calling fn. Allocates nothing per call.
    */
   withView<T>(id: BlockId, fn: (bytes: Uint8Array) => T): T | undefined {
-    const e = this.#pinForOwner(id, R_VIEWS, 'read block');
+    const e = this.#pinForOwner(id, VIEW, 'read block');
     if (e < 0) {
       this.#misses++;
       return undefined;
@@ -697,13 +738,13 @@ export class BlockCache {
     try {
       return fn(this.#bytesOf(e));
     } finally {
-      if (!this.#closed) this.#releaseForOwner(e, R_VIEWS);
+      if (!this.#closed) this.#releaseForOwner(e, VIEW);
     }
   }
 
   /** A copy of `id`'s bytes, or undefined. */
   get(id: BlockId): Uint8Array | undefined {
-    const e = this.#pinForOwner(id, R_VIEWS, 'get block');
+    const e = this.#pinForOwner(id, VIEW, 'get block');
     if (e < 0) {
       this.#misses++;
       return undefined;
@@ -712,7 +753,30 @@ export class BlockCache {
     try {
       return this.#bytesOf(e).slice();
     } finally {
-      this.#releaseForOwner(e, R_VIEWS);
+      this.#releaseForOwner(e, VIEW);
+    }
+  }
+
+  /**
+   * Copies `id`'s bytes into `target` (no allocation) and returns the block's length, or
+   * -1 on a miss. TESSERA_ERR_INVALID_ARGUMENT when target is too small.
+   */
+  getInto(id: BlockId, target: Uint8Array): number {
+    const e = this.#pinForOwner(id, VIEW, 'get block');
+    if (e < 0) {
+      this.#misses++;
+      return -1;
+    }
+    this.#hits++;
+    try {
+      const bytes = this.#bytesOf(e);
+      if (!(target instanceof Uint8Array) || target.length < bytes.length) {
+        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot get block: target must be a Uint8Array of at least ${bytes.length} bytes`);
+      }
+      target.set(bytes);
+      return bytes.length;
+    } finally {
+      this.#releaseForOwner(e, VIEW);
     }
   }
 
@@ -726,7 +790,7 @@ export class BlockCache {
 
   /** Pins `id` for this thread (never evicted until unpin); false when absent. */
   pin(id: BlockId): boolean {
-    return this.#pinForOwner(id, R_PINS, 'pin block') >= 0;
+    return this.#pinForOwner(id, PIN, 'pin block') >= 0;
   }
 
   /** Drops one pin this thread took with pin(id), even if the block was deleted since. */
@@ -740,7 +804,7 @@ export class BlockCache {
     if (found < 0) {
       throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot unpin block: this thread holds no pin on it (id ${describeId(id)})`);
     }
-    this.#releaseForOwner(found, R_PINS);
+    this.#releaseForOwner(found, PIN);
   }
 
   /** The ids stored now (committed blocks), in table order; a snapshot taken while iterating. */
@@ -774,12 +838,30 @@ export class BlockCache {
    * every candidate is pinned, acquired or vetoed.
    */
   put(id: BlockId, bytes: Uint8Array): boolean {
-    this.#checkOpen('put block');
-    const h = this.#hashOf(id, 'put block');
     if (!(bytes instanceof Uint8Array)) {
+      this.#checkOpen('put block');
       throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Cannot put block: bytes must be a Uint8Array');
     }
-    const length = bytes.length;
+    return this.#write(id, bytes.length, bytes, undefined);
+  }
+
+  /**
+   * Like put, but writes in place: reserves `length` bytes and calls `fill(bytes)` with a
+   * view of the new block's (uninitialised) bytes to write, e.g. straight from a socket or
+   * file read, with no intermediate copy. No reader sees the block before fill returns; if
+   * fill throws, the block is dropped and the error rethrown.
+   */
+  putWith(id: BlockId, length: number, fill: (bytes: Uint8Array) => void): boolean {
+    if (!Number.isSafeInteger(length) || length < 0 || typeof fill !== 'function') {
+      this.#checkOpen('put block');
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot put block: length must be a non-negative safe integer and fill a function (length ${String(length)})`);
+    }
+    return this.#write(id, length, undefined, fill);
+  }
+
+  #write(id: BlockId, length: number, source: Uint8Array | undefined, fill: ((bytes: Uint8Array) => void) | undefined): boolean {
+    this.#checkOpen('put block');
+    const h = this.#hashOf(id, 'put block');
     if (length > this.#capacityBytes) {
       throw new TesseraError(ErrorCode.BLOCK_TOO_LARGE, `Cannot put block: it is larger than the cache (length ${length}, capacityBytes ${this.#capacityBytes})`);
     }
@@ -812,8 +894,22 @@ export class BlockCache {
       this.#unlock();
     }
     // Copy outside the lock: other writers go on; the entry is WRITING, in no index or queue.
-    const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
-    this.#u8.set(bytes, this.#f[fb + EF_DATA_OFFSET]!);
+    const offset = this.#f[((this.#entries + e * ENTRY_WORDS) >> 1) + EF_DATA_OFFSET]!;
+    if (source !== undefined) {
+      this.#u8.set(source, offset);
+    } else {
+      try {
+        fill!(new Uint8Array(this.#arena.buffer, offset, length));
+      } catch (err) {
+        this.#lock();
+        try {
+          this.#freeEntry(e);
+        } finally {
+          this.#unlock();
+        }
+        throw err;
+      }
+    }
     this.#lock();
     try {
       this.#commit(e, id, h);
@@ -1121,13 +1217,21 @@ export class BlockCache {
   /** Under the lock: gives back every pin and half-written block of owner `o`, frees the slot. */
   #releaseOwnerLocked(o: number): void {
     const w = this.#w;
-    this.#owners.forEachRecord(o, (e, views, pins) => {
-      const total = views + pins;
-      const old = Atomics.sub(w, this.#entries + e * ENTRY_WORDS + E_STATE, total * PIN_UNIT);
-      assert(old >>> PIN_SHIFT >= total, 'an owner never holds more pins than the entry');
-      if (old === (BlockState.DELETED | (total * PIN_UNIT))) this.#freeEntry(e);
-    });
+    const dropPins = (e: number, count: number): void => {
+      const old = Atomics.sub(w, this.#entries + e * ENTRY_WORDS + E_STATE, count * PIN_UNIT);
+      assert(old >>> PIN_SHIFT >= count, 'an owner never holds more pins than the entry');
+      if (old === (BlockState.DELETED | (count * PIN_UNIT))) this.#freeEntry(e);
+    };
+    this.#owners.forEachRecord(o, (e, _views, pins) => { if (pins > 0) dropPins(e, pins); });
     this.#owners.clearRecords(o);
+    const row = o * this.#entryCount;
+    for (let e = 0; e < this.#entryCount; e++) {
+      const views = this.#allViews[row + e]!;
+      if (views > 0) {
+        this.#allViews[row + e] = 0;
+        dropPins(e, views);
+      }
+    }
     for (let e = 0; e < this.#entryCount; e++) {
       const base = this.#entries + e * ENTRY_WORDS;
       if (w[base + E_WRITER] === o && Atomics.load(w, base + E_STATE) === BlockState.WRITING) this.#freeEntry(e);

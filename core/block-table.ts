@@ -69,6 +69,7 @@ function fmix(h: number): number {
 
 /** Hash of a safe-integer id. */
 export function hashNumberId(id: number): number {
+  if ((id | 0) === id) return fmix(id ^ Math.imul((id < 0 ? -1 : 0) ^ 0x27d4eb2f, 0x9e3779b1)); // fast path, same value
   const lo = id | 0;
   const hi = Math.floor(id / 4294967296) | 0;
   return fmix(lo ^ Math.imul(hi ^ 0x27d4eb2f, 0x9e3779b1));

@@ -1,7 +1,10 @@
 /**
  * Owners: one slot per attached BlockCache instance (a thread, or a thread of another process
  * for 'shm' arenas), which records who it is, a lease heartbeat, and every pin it holds, so
- * that the pins of a thread that died can be given back.
+ * that the pins of a thread that died can be given back. Views (acquire, withView, get) are
+ * counted per owner and per entry in a Uint16 array beside the slots (OWNER_VIEWS in
+ * core/block-cache.ts: one increment per acquire, no probing); the slot's records below
+ * hold the explicit pins (pin/unpin), at most pinsPerOwner distinct blocks.
  *
  * Fault model (what is detected, and how):
  *   - A worker_thread that exits or is terminated (worker.terminate()) or crashes: its timer

@@ -220,16 +220,37 @@ test('pin and unpin: unpin without a pin throws ALREADY_RELEASED; unpin works af
   c.close();
 });
 
-test('pinsPerOwner bounds the blocks one thread holds: TESSERA_ERR_LIMIT_EXCEEDED', () => {
+test('pinsPerOwner bounds the blocks one thread pins: TESSERA_ERR_LIMIT_EXCEEDED', () => {
   const c = BlockCache.create({ capacityBytes: 1 << 16, pinsPerOwner: 3 });
   for (let i = 0; i < 5; i++) c.put(i, bytesOf(10, i));
-  const views = [0, 1, 2].map((i) => c.acquire(i)!);
-  const again = c.acquire(0)!; // same block: same record
-  throwsCode(() => c.acquire(3), ErrorCode.LIMIT_EXCEEDED);
-  assert.is(c.stats().pinnedBlocks, 3);
-  views.forEach((v) => v.release());
-  again.release();
-  assert.ok(c.acquire(3));
+  for (const i of [0, 1, 2, 0]) assert.ok(c.pin(i)); // pinning the same block again: same record
+  throwsCode(() => c.pin(3), ErrorCode.LIMIT_EXCEEDED);
+  const v = c.acquire(3)!; // views are not bounded by pinsPerOwner
+  assert.is(c.stats().pinnedBlocks, 4);
+  for (const i of [0, 1, 2, 0]) c.unpin(i);
+  v.release();
+  assert.ok(c.pin(3));
+  c.unpin(3);
+  assert.is(c.stats().pinnedBlocks, 0);
+  c.close();
+});
+
+test('putWith writes the block in place; a throwing fill drops it; getInto copies without allocating', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  assert.ok(c.putWith('w', 300, (b) => b.set(bytesOf(300, 4))));
+  assert.equal(c.get('w'), bytesOf(300, 4));
+  const used = c.stats().usedBytes;
+  assert.throws(() => c.putWith('x', 500, () => { throw new Error('fill failed'); }), /fill failed/);
+  assert.not.ok(c.has('x'));
+  assert.is(c.stats().usedBytes, used);
+  const target = new Uint8Array(400);
+  assert.is(c.getInto('w', target), 300);
+  assert.equal(target.subarray(0, 300), bytesOf(300, 4));
+  assert.is(c.getInto('none', target), -1);
+  throwsCode(() => c.getInto('w', new Uint8Array(10)), ErrorCode.INVALID_ARGUMENT);
+  throwsCode(() => c.putWith('y', -1, () => {}), ErrorCode.INVALID_ARGUMENT);
+  assert.is(c.stats().pinnedBlocks, 0);
+  c.checkInvariants();
   c.close();
 });
 
