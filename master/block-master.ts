@@ -63,6 +63,8 @@ export class BlockMaster {
   #byAddress = new Map<string, number>();
   #blocks = new Map<number, BlockRecord>();
   #nextWorkerId = 1;
+  /** Blocks that lost their last location when a worker was lost, until taken. */
+  #orphaned: number[] = [];
 
   constructor(o: BlockMasterOptions = {}) {
     this.clock = o.clock ?? Date.now;
@@ -131,6 +133,10 @@ export class BlockMaster {
     for (const w of this.#workers.values()) {
       if (w.live && now - w.lastHeartbeatMs > this.workerTimeoutMs) {
         w.live = false;
+        for (const id of w.blocks) {
+          const b = this.#blocks.get(id);
+          if (b !== undefined && b.workers.length === 1 && b.workers[0] === w.workerId) this.#orphaned.push(id);
+        }
         this.#dropLocations(w);
         w.pendingFree.clear();
         w.pendingDelete.clear();
@@ -138,6 +144,13 @@ export class BlockMaster {
       }
     }
     return lost;
+  }
+
+  /** Blocks left with no location by lost workers since the last call (the master marks their files LOST). */
+  takeOrphanedBlocks(): number[] {
+    const o = this.#orphaned;
+    this.#orphaned = [];
+    return o;
   }
 
   // ---- master-side changes ---------------------------------------------------------------

@@ -570,19 +570,44 @@ export class FileSystemMaster {
 
   // ---- worker operations -----------------------------------------------------------------
 
-  registerWorker(req: RegisterWorkerRequest): RegisterWorkerResponse {
+  async registerWorker(req: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
     checkRequest(req, 'registerWorker');
     const workerId = this.blocks.register(req);
-    // Blocks of files that no longer exist: tell the worker to delete them.
+    // Blocks of files that no longer exist: tell the worker to delete them. Files that were
+    // LOST and have every block located again are back to NOT_PERSISTED.
     const t = this.ns.tree;
     const stale: number[] = [];
+    const found = new Set<number>();
     for (const [blockId] of req.blocks) {
-      const s = t.idToSlot.get(fileIdOfBlock(blockId));
+      const fileId = fileIdOfBlock(blockId);
+      const s = t.idToSlot.get(fileId);
       if (s === undefined || t.isDir(s)) stale.push(blockId);
+      else if (t.persistence[s] === 3) found.add(fileId);
     }
     if (stale.length > 0) this.blocks.deleteBlocks(stale);
+    for (const fileId of found) {
+      const s = t.idToSlot.get(fileId);
+      if (s === undefined || t.persistence[s] !== 3) continue;
+      let all = true;
+      for (let i = 0; i < t.blockCounts[s]! && all; i++) all = this.blocks.locations(blockIdOf(fileId, i)).length > 0;
+      if (all) await this.#append(EntryType.SET_PERSISTENCE, [fileId, 'NOT_PERSISTED', this.clock()]).durable;
+    }
     this.#schedulePersists();
     return { workerId, heartbeatIntervalMs: this.blocks.heartbeatIntervalMs };
+  }
+
+  /** Completed files that are in no UFS and just lost a block's last copy become LOST. */
+  async #markLost(blockIds: number[]): Promise<number[]> {
+    const t = this.ns.tree;
+    const lost: number[] = [];
+    for (const fileId of new Set(blockIds.map(fileIdOfBlock))) {
+      const s = t.idToSlot.get(fileId);
+      if (s === undefined || t.isDir(s) || (t.flags[s]! & F_COMPLETED) === 0 || t.persistence[s]! >= 2) continue;
+      await this.#append(EntryType.SET_PERSISTENCE, [fileId, 'LOST', this.clock()]).durable;
+      this.#toPersist.delete(fileId);
+      lost.push(fileId);
+    }
+    return lost;
   }
 
   workerHeartbeat(req: WorkerHeartbeatRequest): WorkerHeartbeatResponse {
@@ -646,11 +671,12 @@ export class FileSystemMaster {
   }
 
   /** One round of periodic work: lost workers, TTLs, waiting persists. */
-  async tick(): Promise<{ lostWorkers: number[]; expired: string[]; checkpointStarted: boolean }> {
+  async tick(): Promise<{ lostWorkers: number[]; lostFiles: number[]; expired: string[]; checkpointStarted: boolean }> {
     const lostWorkers = this.blocks.detectLostWorkers();
+    const lostFiles = await this.#markLost(this.blocks.takeOrphanedBlocks());
     const expired = await this.checkTtl();
     this.#schedulePersists();
-    return { lostWorkers, expired, checkpointStarted: this.#maybeCheckpoint() };
+    return { lostWorkers, lostFiles, expired, checkpointStarted: this.#maybeCheckpoint() };
   }
 
   /** Starts a checkpoint (in the background) when enough entries follow the last one. */

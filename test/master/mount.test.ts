@@ -121,7 +121,7 @@ test('persist hands the file to a worker holding its blocks; reportPersisted mar
   const { m, ufsDir, dirs } = await setup();
   try {
     await m.mount({ path: '/mnt', ufsUri: ufsDir });
-    const w = m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1 << 20, usedBytes: 0, blocks: [] }).workerId;
+    const w = (await m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1 << 20, usedBytes: 0, blocks: [] })).workerId;
     const f = await m.createFile({ path: '/mnt/out.bin', blockSizeBytes: 100 });
     const { blockId } = await m.getNewBlockId({ path: '/mnt/out.bin' });
     m.commitBlock({ workerId: w, blockId, lengthBytes: 50 });
@@ -154,7 +154,7 @@ test('load asks a live worker to cache the blocks of a UFS file', async () => {
   try {
     await m.mount({ path: '/mnt', ufsUri: ufsDir });
     assert.is(await code(m.load({ path: '/mnt/logs/2024/jan.log' })), 'TESSERA_ERR_NO_WORKER');
-    const w = m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1 << 20, usedBytes: 0, blocks: [] }).workerId;
+    const w = (await m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1 << 20, usedBytes: 0, blocks: [] })).workerId;
     assert.equal(await m.load({ path: '/mnt/logs/2024/jan.log' }), { blockCount: 1 });
     const cmds = m.workerHeartbeat({ workerId: w, capacityBytes: 1 << 20, usedBytes: 0, addedBlocks: [], removedBlocks: [] }).commands;
     assert.ok(cmds.length === 1 && cmds[0]!.type === 'load' && cmds[0]!.ufsPath === 'logs/2024/jan.log' && cmds[0]!.lengthBytes === 3000);

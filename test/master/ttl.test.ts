@@ -48,7 +48,7 @@ test('an expired TTL with action FREE frees the blocks of a persisted file and c
     await w.close();
     await m.mount({ path: '/mnt', ufsUri: ufs.uri });
     const f = await m.getStatus({ path: '/mnt/f' });
-    const worker = m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 100, usedBytes: 10, blocks: [[f.blockIds[0]!, 10]] }).workerId;
+    const worker = (await m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 100, usedBytes: 10, blocks: [[f.blockIds[0]!, 10]] })).workerId;
     await m.setAttribute({ path: '/mnt/f', ttlMs: 100, ttlAction: 'FREE' });
     now = 99;
     assert.equal((await m.tick()).expired, []);
@@ -68,11 +68,34 @@ test('an expired TTL with action FREE frees the blocks of a persisted file and c
 test('a lost worker is found by tick() once the fake clock passes the timeout', async () => {
   let now = 0;
   const m = await FileSystemMaster.open({ clock: () => now, workerTimeoutMs: 10_000 });
-  const w = m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1, usedBytes: 0, blocks: [] }).workerId;
+  const w = (await m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: 1, usedBytes: 0, blocks: [] })).workerId;
   now = 10_001;
   assert.equal((await m.tick()).lostWorkers, [w]);
   assert.equal(m.getInfo().workers, { live: 0, lost: 1, capacityBytes: 0, usedBytes: 0 });
   await m.close();
+});
+
+test('a complete, unpersisted file whose only copy was on a lost worker is LOST, and back when the worker re-registers', async () => {
+  let now = 0;
+  const m = await FileSystemMaster.open({ clock: () => now, workerTimeoutMs: 1000 });
+  try {
+    const reg = { address: 'tcp://w:1', hostname: 'w', capacityBytes: 100, usedBytes: 0, blocks: [] as [number, number][] };
+    const w = (await m.registerWorker(reg)).workerId;
+    const f = await m.createFile({ path: '/only-copy', blockSizeBytes: 10 });
+    const { blockId } = await m.getNewBlockId({ path: '/only-copy' });
+    m.commitBlock({ workerId: w, blockId, lengthBytes: 5 });
+    await m.completeFile({ path: '/only-copy', lengthBytes: 5 });
+    await m.createFile({ path: '/incomplete' });
+    now = 1001;
+    const t = await m.tick();
+    assert.equal([t.lostWorkers, t.lostFiles], [[w], [f.fileId]]);
+    assert.is((await m.getStatus({ path: '/only-copy' })).persistenceState, 'LOST');
+    assert.is((await m.getStatus({ path: '/incomplete' })).persistenceState, 'NOT_PERSISTED');
+    await m.registerWorker({ ...reg, blocks: [[blockId, 5]] });
+    assert.is((await m.getStatus({ path: '/only-copy' })).persistenceState, 'NOT_PERSISTED');
+  } finally {
+    await m.close();
+  }
 });
 
 test('tick() starts a checkpoint once enough entries follow the last one, and a restart loads it', async () => {
