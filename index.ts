@@ -24,6 +24,12 @@ export type {
 export { nativeStatus, mapShared, unmap, madvise, msync, futexWait, futexWake } from './native/index.js';
 export type { NativeStatus, MapSharedOptions, Advice, WaitResult } from './native/index.js';
 export { doctorReport } from './native/doctor.js';
+// The journal (issue 4).
+export { Journal, formatJournal, SimFs, JOURNAL_FORMAT_VERSION } from './core/journal/index.js';
+export type {
+  JournalEntry, JournaledStateMachine, CheckpointWriter, CheckpointReader, JournalOpenOptions, JournalFormatOptions,
+  JournalStats, TailRecovery, FormatJournalOptions, Fs as JournalFs, FsFile as JournalFsFile,
+} from './core/journal/index.js';
 // The master host (issue 6) and under file systems.
 export { MasterHost, FileSystemMaster, BlockMaster, MasterService } from './master/index.js';
 export type { MasterHostOptions, FileSystemMasterOptions } from './master/index.js';
