@@ -185,6 +185,7 @@ export async function copyFromLocal(fs: FileSystem, local: string, remote: strin
   if (o.writeType !== undefined) opts.writeType = parseWriteType(o.writeType, '--write-type');
   if (o.blockSize !== undefined) opts.blockSize = parseSizeBytes(o.blockSize, '--block-size', { min: 1 });
   if (o.overwrite === true) opts.overwrite = true;
+  opts.expectedLengthBytes = st.size;
   const bar = out.progress(`copyFromLocal ${dst}`, st.size);
   const started = Date.now();
   try {

@@ -268,7 +268,7 @@ export class FileSystem {
         throw new TesseraError(ErrorCode.NOT_MOUNTED, `Cannot create ${p} with ${writeType}: the path is not under a mounted UFS`);
       }
     }
-    return new FileOutStream(this, info, writeType, policy, ufs);
+    return new FileOutStream(this, info, writeType, policy, ufs, opts.expectedLengthBytes);
   }
 
   async openFile(path: string, opts: OpenFileOptions = {}): Promise<FileInStream> {
@@ -301,9 +301,10 @@ export class FileSystem {
   }
 
   async writeFile(path: string, data: Uint8Array | string, opts: CreateFileOptions = {}): Promise<FileStatus> {
-    const out = await this.createFile(path, opts);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const out = await this.createFile(path, { expectedLengthBytes: bytes.length, ...opts });
     try {
-      await out.write(typeof data === 'string' ? Buffer.from(data) : data);
+      await out.write(bytes);
       return await out.close();
     } catch (err) {
       await out.cancel().catch(() => {});
@@ -454,6 +455,10 @@ export class FileOutStream {
   #blockIndex = 0;
   #blockFilled = 0;
   #writer: BlockWriter | undefined;
+  /** Bytes of the next block not yet sent (no writer open yet). */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  readonly #expectedLengthBytes: number | undefined;
   #workers: WorkerLocation[] | undefined;
   /** CACHE_THROUGH / THROUGH: every block goes to this one worker (its UFS writer is per connection). */
   #throughLink: WorkerDataLink | undefined;
@@ -461,9 +466,10 @@ export class FileOutStream {
   #state: 'open' | 'closed' | 'failed' = 'open';
 
   /** @internal */
-  constructor(fs: FileSystem, info: FileInfo, writeType: WriteType, policy: LocationPolicySpec, ufs: { ufsUri: string; ufsPath: string } | undefined) {
+  constructor(fs: FileSystem, info: FileInfo, writeType: WriteType, policy: LocationPolicySpec, ufs: { ufsUri: string; ufsPath: string } | undefined, expectedLengthBytes?: number) {
     this.#fs = fs;
     this.#info = info;
+    this.#expectedLengthBytes = expectedLengthBytes;
     this.#writeType = writeType;
     this.#policy = policy;
     this.#ufs = ufs;
@@ -486,6 +492,10 @@ export class FileOutStream {
       if (this.#state === 'closed') return this.#fs.getStatus(this.#info.path);
       this.#checkOpen();
       try {
+        if (!this.#writer && this.#pendingBytes > 0) {
+          await this.#openBlock(this.#pendingBytes);
+          await this.#flushPending();
+        }
         if (this.#writer) await this.#commitBlock();
         const persisted = writeTypePersistsSync(this.#writeType);
         if (persisted) {
@@ -497,7 +507,7 @@ export class FileOutStream {
         this.#state = 'closed';
         return st;
       } catch (err) {
-        this.#state = 'failed';
+        await this.#fail();
         throw err;
       }
     });
@@ -507,10 +517,7 @@ export class FileOutStream {
   cancel(): Promise<void> {
     return this.#enqueue(async () => {
       if (this.#state === 'closed') return;
-      this.#state = 'failed';
-      const w = this.#writer;
-      this.#writer = undefined;
-      if (w) await w.abort().catch(() => {});
+      await this.#fail();
       if (this.#throughLink && this.#ufs) await this.#throughLink.completeUfsFile({ ...this.#ufs, abort: true }).catch(() => {});
       await this.#fs.delete(this.#info.path).catch(() => {});
     });
@@ -532,7 +539,19 @@ export class FileOutStream {
     try {
       let off = 0;
       while (off < data.length) {
-        if (!this.#writer) await this.#openBlock();
+        if (!this.#writer) {
+          // The first bytes of a block wait here until there is a chunk's worth (or close()):
+          // a small file then reserves exactly its size on the worker, not a whole block.
+          const rest = data.length - off;
+          if (this.#pendingBytes + rest < Math.min(CLIENT_WRITE_CHUNK_BYTES, this.#blockSizeBytes)) {
+            this.#pending.push(data.slice(off));
+            this.#pendingBytes += rest;
+            this.#bytesWritten += rest;
+            return;
+          }
+          await this.#openBlock(this.#reserveBytes());
+          await this.#flushPending();
+        }
         const n = Math.min(data.length - off, this.#blockSizeBytes - this.#blockFilled);
         await this.#writer!.write(n === data.length ? data : data.subarray(off, off + n));
         off += n;
@@ -541,18 +560,39 @@ export class FileOutStream {
         if (this.#blockFilled === this.#blockSizeBytes) await this.#commitBlock();
       }
     } catch (err) {
-      this.#state = 'failed';
-      const w = this.#writer;
-      this.#writer = undefined;
-      if (w) await w.abort(err).catch(() => {});
+      await this.#fail();
       throw asTesseraError(err, ErrorCode.REMOTE, `Cannot write ${this.#info.path}`);
     }
   }
 
-  async #openBlock(): Promise<void> {
+  async #fail(): Promise<void> {
+    this.#state = 'failed';
+    this.#pending = [];
+    const w = this.#writer;
+    this.#writer = undefined;
+    if (w) await w.abort().catch(() => {});
+  }
+
+  /** Room to ask for the block being opened: exact when the file's length is known, else a whole block. */
+  #reserveBytes(): number {
+    const hint = this.#expectedLengthBytes;
+    if (hint === undefined) return this.#blockSizeBytes;
+    const left = hint - this.#blockIndex * this.#blockSizeBytes;
+    return Math.min(this.#blockSizeBytes, Math.max(left, this.#pendingBytes, 1));
+  }
+
+  async #flushPending(): Promise<void> {
+    const parts = this.#pending;
+    this.#pending = [];
+    for (const p of parts) await this.#writer!.write(p);
+    this.#blockFilled = this.#pendingBytes;
+    this.#pendingBytes = 0;
+  }
+
+  async #openBlock(reserveBytes: number): Promise<void> {
     const blockId = blockIdOf(this.#info.fileId, this.#blockIndex);
     const req = {
-      blockId, reserveBytes: this.#blockSizeBytes, writeType: this.#writeType,
+      blockId, reserveBytes, writeType: this.#writeType,
       ...(this.#ufs ? { ufs: { ...this.#ufs, blockOffsetBytes: this.#blockIndex * this.#blockSizeBytes, blockLengthBytes: this.#blockSizeBytes } } : {}),
       ...(this.#info.pinned ? { pinned: true } : {}),
     };

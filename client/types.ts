@@ -29,6 +29,11 @@ export interface CreateFileOptions {
   ttlAction?: TtlAction;
   mode?: number;
   pinned?: boolean;
+  /**
+   * The file's final length when known (writeFile, copyFromLocal): each block then reserves
+   * exactly its size on the worker instead of a whole block. Writing more fails.
+   */
+  expectedLengthBytes?: number;
 }
 
 export interface OpenFileOptions {

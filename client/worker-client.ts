@@ -17,6 +17,8 @@ import type { ServiceClient } from '../transports/service.js';
 import type { WorkerService } from '../transports/protocol/worker.js';
 import type { BlockWriter, ReadBlockRequest, WorkerDataLink, WriteBlockRequest } from './worker-link.js';
 
+const EMPTY: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }) };
+
 export type WorkerServiceClient = ServiceClient<(typeof WorkerService)['members']>;
 
 export interface RpcWorkerLinkOptions {
@@ -55,22 +57,36 @@ export class RpcWorkerLink implements WorkerDataLink {
     return this.#shortCircuit && req.lengthBytes > 0 ? this.#readShortCircuit(req) : this.#readStream(req);
   }
 
-  async *#readStream(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
-    if (req.lengthBytes === 0) return;
+  /** A download as a plain async iterable (no generator layer: one hop per chunk on the hot path). */
+  #readStream(req: ReadBlockRequest): AsyncIterable<Uint8Array> {
+    if (req.lengthBytes === 0) return EMPTY;
     const call = this.#api.readBlock({
       blockId: req.blockId, offsetBytes: req.offsetBytes, lengthBytes: req.lengthBytes, readType: req.readType,
       ...(req.ufs ? { ufs: req.ufs } : {}),
     });
-    let done = false;
-    try {
-      for await (const chunk of call) yield chunk;
-      await call.result;
-      done = true;
-    } finally {
-      if (!done) call.cancel();
-      // A cancelled call rejects its result: nobody else awaits it.
-      call.result.catch(() => {});
-    }
+    // A cancelled call rejects its result: keep it observed.
+    call.result.catch(() => {});
+    return {
+      [Symbol.asyncIterator]: (): AsyncIterator<Uint8Array> => {
+        const it = call[Symbol.asyncIterator]();
+        let finished = false;
+        return {
+          next: async () => {
+            const r = await it.next();
+            if (r.done) {
+              finished = true;
+              await call.result;
+            }
+            return r;
+          },
+          return: async () => {
+            if (!finished) call.cancel();
+            finished = true;
+            return { done: true, value: undefined };
+          },
+        };
+      },
+    };
   }
 
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
