@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile, readdir, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
-import { Journal, SimFs, formatJournal } from '../../core/journal/index.js';
+import { Journal, SimFs, formatJournal, type FsOpenMode } from '../../core/journal/index.js';
 import { KvMachine, KV_PUT, encodeKv, kvView } from './kv-machine.js';
 
 const dirs: string[] = [];
@@ -200,6 +200,34 @@ test('a checkpoint taken while appends continue covers exactly its snapshot and 
   assert.is(j2.checkpointSequence('kv'), 40);
   assert.is(kv2.map.size, 80);
   assert.equal(kvView(kv2.map), kvView(kv.map));
+  await j2.close();
+});
+
+test('a failed checkpoint is not fatal: appends go on and the logs it would have covered stay', async () => {
+  class CheckpointFaultFs extends SimFs {
+    failCheckpoint = true;
+    override async open(path: string, mode: FsOpenMode) {
+      if (this.failCheckpoint && path.endsWith('checkpoint.tmp')) throw Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
+      return super.open(path, mode);
+    }
+  }
+  const fs = new CheckpointFaultFs();
+  await Journal.format('/j', { fs });
+  const kv = new KvMachine();
+  const j = await Journal.open('/j', [kv], { fs });
+  for (let i = 0; i < 5; i++) await j.append('kv', put(`k${i}`).type, put(`k${i}`).payload);
+  await j.checkpoint('kv').then(() => assert.unreachable('the checkpoint should fail'), (err: Error) => assert.match(err.message, /EIO/));
+  assert.is(j.failure, undefined);
+  assert.is(await j.append('kv', put('after').type, put('after').payload), 6);
+  fs.failCheckpoint = false;
+  await j.close();
+  const kv2 = new KvMachine();
+  const j2 = await Journal.open('/j', [kv2], { fs });
+  assert.is(j2.checkpointSequence('kv'), 0);
+  assert.equal(kvView(kv2.map), kvView(kv.map));
+  await j2.checkpoint('kv');
+  assert.is(j2.checkpointSequence('kv'), 6);
+  assert.equal(await fs.readdir('/j/kv/completed'), [], 'the covered logs are removed once a checkpoint succeeds');
   await j2.close();
 });
 
