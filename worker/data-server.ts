@@ -4,7 +4,8 @@
  *
  * - readBlock streams a block (or a range) in WORKER_STREAM_CHUNK_BYTES chunks; each write
  *   waits for the client's credit, so a slow reader stalls us with bounded memory. MEM chunks
- *   are views into the arena (no copy); the block stays pinned until the stream ends.
+ *   are views into the arena (no copy) except the last credit window of the range (see
+ *   zeroCopyLimit); the block stays pinned until the stream ends.
  * - A miss of a block of a persisted file reads the whole block from its UFS in the pool
  *   (concurrent misses of one block share one read), caches it unless NO_CACHE (CACHE and
  *   CACHE_PROMOTE both cache into the top tier), and serves the range.
@@ -119,6 +120,20 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
     }
   }
 
+  /**
+   * Where in a range MEM chunks stop being sent as views into the arena. A stream write
+   * resolves when the frame is handed to the connection, not when the socket has sent it, and
+   * the block's pin goes when the handler returns; bytes the client has not acknowledged with
+   * credit (at most its window) may still sit in the socket's queue then. So the last window of
+   * a range goes as copies; the rest, acknowledged before the end, safely as views. In-process
+   * peers may keep the very buffers they receive, so they always get copies.
+   */
+  function zeroCopyLimit(peer: Peer, out: ByteSink, r: { offsetBytes: number; lengthBytes: number }): number {
+    const windowBytes = out.credit;
+    if (windowBytes <= 0 || peer.identity.remoteAddress.startsWith('inproc:')) return -Infinity;
+    return r.offsetBytes + r.lengthBytes - windowBytes;
+  }
+
   function rangeOf(req: ReadBlockRequest, blockLengthBytes: number): { offsetBytes: number; lengthBytes: number } {
     const offsetBytes = req.offsetBytes ?? 0;
     if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes > blockLengthBytes) {
@@ -145,7 +160,12 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
       if (reader) {
         try {
           const r = rangeOf(req, reader.lengthBytes);
-          await sendRange(out, (o, n) => reader.read(o, n), r.offsetBytes, r.lengthBytes, ctx.signal);
+          const copyFrom = reader.inArena ? zeroCopyLimit(ctx.peer, out, r) : Infinity;
+          const read = async (o: number, n: number): Promise<Uint8Array> => {
+            const v = await reader.read(o, n);
+            return o + n > copyFrom ? Buffer.from(v) : v;
+          };
+          await sendRange(out, read, r.offsetBytes, r.lengthBytes, ctx.signal);
           return { blockId, ...r, source: reader.source };
         } finally {
           reader.release();
