@@ -13,6 +13,7 @@
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
 import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES } from '../core/constants.js';
+import { readdir } from 'node:fs/promises';
 import { Journal } from '../core/journal/index.js';
 import type {
   BlockLocationInfo, CommitBlockRequest, CompleteFileRequest, CreateFileRequest, DeleteRequest, FileInfo, FreeRequest,
@@ -33,9 +34,9 @@ export const MASTER_VERSION = '0.1.0';
 const LOAD_BATCH_ENTRIES = 2000;
 
 export interface FileSystemMasterOptions {
-  /** Journal directory; formatted if empty and `format` is set. Without it the state is in memory only. */
+  /** Journal directory. Without it the namespace lives in memory only. */
   journalDir?: string;
-  /** Format the journal directory first when it holds no journal. */
+  /** Format the journal directory first when it is missing or empty (an existing journal is kept). */
   format?: boolean;
   clock?: Clock;
   workerTimeoutMs?: number;
@@ -89,14 +90,9 @@ export class FileSystemMaster {
   static async open(o: FileSystemMasterOptions = {}): Promise<FileSystemMaster> {
     const m = new FileSystemMaster(o);
     if (o.journalDir !== undefined) {
-      if (o.format) {
-        try {
-          await Journal.format(o.journalDir);
-        } catch (e) {
-          // An existing journal is kept: format only ever creates an empty one.
-          if (!isTesseraError(e)) throw e;
-        }
-      }
+      // `format` makes an empty journal where there is none (missing or empty directory); an
+      // existing journal is opened as it is, and anything else is refused by Journal.open.
+      if (o.format && (await readdir(o.journalDir).catch(() => [])).length === 0) await Journal.format(o.journalDir);
       m.#journal = await Journal.open(o.journalDir, [m.ns], o.logRollBytes !== undefined ? { logRollBytes: o.logRollBytes } : {});
     }
     m.#rescanPersist();
