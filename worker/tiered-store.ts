@@ -299,7 +299,8 @@ export class TieredBlockStore {
     for (let attempt = 0; attempt < 3; attempt++) {
       const m = this.#meta.get(id);
       if (!m) return undefined;
-      if (options.promote && m.tier !== 'MEM' && this.mem) await this.promote(id);
+      // Best effort, never waiting: a block someone is reading stays where it is this time.
+      if (options.promote && m.tier !== 'MEM' && this.mem && !this.locks.isLocked(id)) await this.promote(id);
       const unlock = await this.locks.read(id);
       const reader = this.#readerUnderLock(id, unlock);
       if (reader) return reader;

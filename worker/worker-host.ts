@@ -18,7 +18,7 @@ import { DEFAULT_WORKER_RPC_PORT, WORKER_LEASE_MS, WORKER_LEASE_SWEEP_INTERVAL_M
 import { RpcServer, type RpcServerOptions } from '../transports/rpc-server.js';
 import type { RpcClientOptions } from '../transports/rpc-client.js';
 import type { Listener } from '../transports/transport.js';
-import type { WorkerCommand } from '../transports/protocol/master.js';
+import { sequenceOfBlock, type WorkerCommand } from '../transports/protocol/master.js';
 import { WorkerService, type TierAlias, type WorkerHostInfo } from '../transports/protocol/worker.js';
 import { TieredBlockStore, type TierSpec } from './tiered-store.js';
 import { LeaseTable } from './leases.js';
@@ -183,11 +183,12 @@ export class WorkerHost {
         });
         return;
       case 'load':
-        for (let i = 0; i < cmd.blockIds.length; i++) {
-          const id = cmd.blockIds[i]!;
+        for (const id of cmd.blockIds) {
           if (this.store.has(id)) continue;
-          const offset = i * cmd.blockSizeBytes;
+          // The command may name only some blocks of the file: the offset comes from the id.
+          const offset = sequenceOfBlock(id) * cmd.blockSizeBytes;
           const len = Math.min(cmd.blockSizeBytes, cmd.lengthBytes - offset);
+          if (!(len > 0)) continue;
           const bytes = await this.pool.read(cmd.ufsUri, cmd.ufsPath, offset, len);
           const meta = await this.store.putBlock(id, bytes, { persisted: true });
           await this.#link?.commitBlock(id, meta.lengthBytes, meta.tier);

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
@@ -37,8 +37,8 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, timeo
   }
 }
 
-async function startMaster(address = 'tcp://127.0.0.1:0'): Promise<MasterHost> {
-  const m = await MasterHost.start({ address, journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0 });
+async function startMaster(address = 'tcp://127.0.0.1:0', extra: Partial<Parameters<typeof MasterHost.start>[0]> = {}): Promise<MasterHost> {
+  const m = await MasterHost.start({ address, journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0, ...extra });
   cleanups.push(() => m.stop());
   return m;
 }
@@ -125,6 +125,44 @@ test('an ASYNC_THROUGH file is persisted on the master\'s command even across a 
   await until('the master learns the file is persisted', async () => (await master.getStatus({ path: '/mnt/out/f' })).persistenceState === 'PERSISTED');
   assert.ok((await readFile(join(ufsDir, 'out', 'f'))).equals(bytes));
   assert.is(w.store.info(blockId)!.persisted, true);
+});
+
+test('a worker the master declared lost registers again on its next heartbeat', async () => {
+  const m = await startMaster('tcp://127.0.0.1:0', { workerTimeoutMs: 200, tickIntervalMs: 50 });
+  const w = await startWorker(m.address, { heartbeatIntervalMs: 60_000 });
+  const mc = await rpc(m.address);
+  const master = mc.service(MasterService);
+  await writeFileThroughWorker(mc, w, '/lost/file', pattern(4, 1000));
+  await until('the master declares the silent worker lost', async () => (await master.getWorkers({}))[0]!.state === 'LOST');
+  assert.equal((await master.getBlockLocations({ path: '/lost/file' })).blocks[0]!.locations, []);
+  await w.masterLink!.beatNow();
+  assert.is(w.masterLink!.registrations, 2);
+  const locs = await master.getBlockLocations({ path: '/lost/file' });
+  assert.equal(locs.blocks[0]!.locations.map((l) => l.address), [w.address]);
+});
+
+test('load and free from the master reach the worker: blocks are read from the UFS, then dropped', async () => {
+  const ufsDir = join(root, 'ufs');
+  await mkdir(join(ufsDir, 'in'), { recursive: true });
+  const bytes = pattern(5, 5 * MIB + 3);
+  await writeFile(join(ufsDir, 'in', 'big'), bytes);
+  const m = await startMaster();
+  const mc = await rpc(m.address);
+  const master = mc.service(MasterService);
+  await master.mount({ path: '/mnt', ufsUri: ufsDir });
+  const w = await startWorker(m.address);
+  const status = await master.getStatus({ path: '/mnt/in/big' });
+  assert.is(status.persistenceState, 'PERSISTED');
+  const { blockCount } = await master.load({ path: '/mnt/in/big' });
+  assert.ok(blockCount >= 1);
+  await until('every block is cached', () => status.blockIds.every((id) => w.store.has(id)));
+  const wc = (await rpc(w.address)).service(WorkerService);
+  const parts: Buffer[] = [];
+  for (const id of status.blockIds) for await (const c of wc.readBlock({ blockId: id })) parts.push(Buffer.from(c));
+  assert.ok(Buffer.concat(parts).equals(bytes), 'loaded blocks hold the file');
+  await until('locations reach the master', async () => (await master.getBlockLocations({ path: '/mnt/in/big' })).blocks.every((b) => b.locations.length === 1));
+  await master.free({ path: '/mnt/in/big' });
+  await until('free drops the cached blocks', () => status.blockIds.every((id) => !w.store.has(id)));
 });
 
 test.run();
