@@ -4,7 +4,9 @@
  *
  * - Acknowledged appends/s with 1, 16, 64 and 256 concurrent appenders, 100-byte payloads,
  *   against the baseline a user would write first: one write + one fdatasync per append
- *   (serialized, since appends to one file must be ordered).
+ *   (serialized, since appends to one file must be ordered); and against lmdb (the embedded
+ *   store a Node user would pick) with durable commits: a put resolves after its commit's
+ *   fsync (overlappingSync off), lmdb-js batching concurrent puts into one transaction.
  * - Replay speed for 1 M entries (entries/s), with a counting machine (the journal alone) and
  *   with the test KV machine (decode + Map.set per entry).
  * - Checkpoint time for the state of 1 M entries (1 M keys, ~110 MB).
@@ -17,6 +19,7 @@ import { Journal, type JournalEntry, type JournaledStateMachine } from '../core/
 import { ENTRY_HEADER_BYTES, encodeEntry } from '../core/journal/format.js';
 import { report, formatRate, type Row } from './harness.js';
 import { KvMachine, encodeKv } from '../test/journal/kv-machine.js';
+import { open as openLmdb } from 'lmdb';
 
 const QUICK = process.argv.includes('--quick');
 const APPEND_MS = QUICK ? 500 : 2000;
@@ -99,6 +102,26 @@ async function fsyncPerAppend(root: string, appenders: number): Promise<{ rate: 
   return { rate, fsyncMs: 1000 / rate };
 }
 
+/** The peer: lmdb-js puts of 100-byte values, each acknowledged after a synced commit. */
+async function lmdbPuts(root: string, appenders: number): Promise<number> {
+  const db = openLmdb<Buffer, number>({ path: join(root, `lmdb-${appenders}`), encoding: 'binary', overlappingSync: false });
+  const value = Buffer.alloc(PAYLOAD_BYTES, 7);
+  let key = 0;
+  let acked = 0;
+  let stop = false;
+  const loop = async () => { while (!stop) { await db.put(key++, value); acked += 1; } };
+  const loops = Array.from({ length: appenders }, loop);
+  await new Promise((r) => setTimeout(r, 200));
+  const start = performance.now();
+  const ackedAtStart = acked;
+  await new Promise((r) => setTimeout(r, APPEND_MS));
+  const rate = (acked - ackedAtStart) / ((performance.now() - start) / 1000);
+  stop = true;
+  await Promise.all(loops);
+  await db.close();
+  return rate;
+}
+
 async function fillJournal(dir: string, machine: JournaledStateMachine, entries: number, payloadFor: (i: number) => { type: number; payload: Uint8Array }): Promise<number> {
   await Journal.format(dir);
   const journal = await Journal.open(dir, [machine]);
@@ -136,7 +159,10 @@ async function main(): Promise<void> {
       rows.push({ name: baseName, opsPerSec: base.rate, note: `${base.fsyncMs.toFixed(2)} ms per write+fdatasync` });
       const { rate, entriesPerBatch, msPerBatch } = await journalAppends(root, appenders);
       rows.push({ name: `journal group commit, ${appenders} appenders`, opsPerSec: rate, baseline: baseName, note: `${entriesPerBatch.toFixed(1)} entries per fdatasync, ${msPerBatch.toFixed(2)} ms per batch` });
-      console.log(`${appenders} appenders: journal ${formatRate(rate)}/s, baseline ${formatRate(base.rate)}/s`);
+      const lmdbRate = await lmdbPuts(root, appenders);
+      rows.push({ name: `lmdb put, durable commits, ${appenders} appenders`, opsPerSec: lmdbRate, note: 'overlappingSync off: resolves after the commit is synced' });
+      rows[rows.length - 2]!.note += `; ${(rate / lmdbRate).toFixed(2)}x lmdb`;
+      console.log(`${appenders} appenders: journal ${formatRate(rate)}/s, baseline ${formatRate(base.rate)}/s, lmdb ${formatRate(lmdbRate)}/s`);
     }
 
     // Replay: the journal alone (counting machine).

@@ -647,6 +647,13 @@ async function replayCurrentLog(fs: Fs, log: ComponentLog, last: number, replaye
     expected += 1;
     offset += scanner.frameBytes;
   }
+  if (expected === first && first !== last + 1) {
+    // No entries, and a first sequence that would not follow what was replayed: start afresh.
+    await createCurrentLog(fs, log, last + 1);
+    log.durableSequence = log.appliedSequence;
+    return;
+  }
+  if (expected - 1 < last) throw corrupt(path, offset, `the current log ends at sequence ${expected - 1}, before the checkpoint and completed logs (${last})`);
   log.file = await fs.open(path, 'readwrite');
   log.fileFirstSequence = first;
   log.fileSizeBytes = offset;
