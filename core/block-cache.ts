@@ -91,7 +91,7 @@ import {
   BLOCK_CACHE_DEFAULT_PINS_PER_OWNER, BLOCK_CACHE_HEARTBEAT_EVERY_CALLS, BLOCK_CACHE_LOCK_SPIN_COUNT,
   BLOCK_CACHE_LOCK_WAIT_SLICE_MS, BLOCK_CACHE_LOOKUP_RETRIES, BLOCK_CACHE_MAX_BLOCKS, BLOCK_CACHE_MAX_CAPACITY_BYTES,
   BLOCK_CACHE_MAX_KEY_CHARS, BLOCK_CACHE_MAX_OWNERS, BLOCK_CACHE_MAX_PINS_PER_OWNER, BLOCK_CACHE_MIN_BLOCKS,
-  BLOCK_CACHE_MIN_OWNER_LEASE_MS,
+  BLOCK_CACHE_MIN_OWNER_LEASE_MS, BLOCK_CACHE_COPY_UNDER_LOCK_BYTES,
 } from './constants.js';
 import { ErrorCode, TesseraError } from './errors.js';
 import { O_GEN, OwnerTable, R_PINS, readProcessStartToken } from './owners.js';
@@ -868,7 +868,13 @@ export class BlockCache {
     const keyChars = typeof id === 'string' ? id.length : -1;
     const keyBytes = keyChars > 0 ? align64(keyChars * 2) : 0;
     const granules = 1 + Math.ceil((keyBytes + length) / GRANULE_BYTES);
-    this.#owners.heartbeat(this.#owner, Date.now());
+    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) {
+      this.#callsSinceHeartbeat = 0;
+      this.#owners.heartbeat(this.#owner, Date.now());
+    }
+    // Small blocks are copied under the lock (one lock round trip instead of two); large
+    // ones outside it, so that other writers are not held up by a long copy.
+    const copyLocked = source !== undefined && length <= BLOCK_CACHE_COPY_UNDER_LOCK_BYTES;
     let e: number;
     this.#lock();
     try {
@@ -889,6 +895,11 @@ export class BlockCache {
       if (typeof id === 'string') {
         const k = keyOffset >>> 1;
         for (let i = 0; i < keyChars; i++) this.#u16[k + i] = id.charCodeAt(i);
+      }
+      if (copyLocked) {
+        this.#u8.set(source, keyOffset + keyBytes);
+        this.#commit(e, id, h);
+        return true;
       }
     } finally {
       this.#unlock();

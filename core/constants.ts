@@ -176,7 +176,9 @@ export const BLOCK_CACHE_LOCK_SPIN_COUNT = 100;
 export const BLOCK_CACHE_LOCK_WAIT_SLICE_MS = 100;
 /** Lock-free lookup attempts before a lookup falls back to the lock. */
 export const BLOCK_CACHE_LOOKUP_RETRIES = 16;
-/** acquire()/get() refresh the owner heartbeat once per this many calls. */
+/** put() copies blocks up to this size while it holds the engine lock (one lock round trip). */
+export const BLOCK_CACHE_COPY_UNDER_LOCK_BYTES = 64 * KIB;
+/** acquire()/get()/put() refresh the owner heartbeat once per this many calls. */
 export const BLOCK_CACHE_HEARTBEAT_EVERY_CALLS = 1024;
 /**
  * The current log grows in steps of zeros this size (capped by the roll size), so that a

@@ -1,0 +1,271 @@
+/**
+ * `npm run bench -- cache`: BlockCache against the tools a user would pick instead, on the
+ * same data: lru-cache (maxSize in bytes with sizeCalculation; a per-thread heap cache) and
+ * lmdb (getBinaryFast; a memory-mapped store shared by threads and processes).
+ *
+ * Rows: acquire+release (zero-copy view), withView, get (copy), put (evicting), for 4 KiB,
+ * 64 KiB and 1 MiB values; 1 and 2 threads for 4 KiB; and the fragmentation of a steady
+ * evicting workload of mixed sizes (4 KiB..4 MiB, 1 M puts; written with putWith so that the
+ * figure is the allocator's and not memcpy's, 600 GB of copies would not fit in the suite).
+ *
+ * Method: every timed function runs a batch of operations (ops/s = batches/s x batch), so
+ * the timer's own cost does not flatten the ratios. Keys come from a precomputed random
+ * order. Source and target buffers are slices at 4 KiB multiples of one large ArrayBuffer,
+ * like the arena's 64-byte aligned extents, so both sides of every copy share their
+ * offset within a page (issue 2: a few bytes of relative misalignment cost up to 25x).
+ * The 2-thread rows run in worker_threads (this file, role in workerData) started together.
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LRUCache } from 'lru-cache';
+import { open } from 'lmdb';
+import { BlockCache } from '../core/block-cache.js';
+import type { BlockCacheHandle } from '../core/block-cache.js';
+import { report, opsPerSec } from './harness.js';
+import type { Row } from './harness.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const ORDER_MASK = (1 << 16) - 1;
+const QUICK = process.argv.includes('--quick');
+const ROW_MS = QUICK ? 150 : 400;
+const THREAD_MS = QUICK ? 400 : 1500;
+const FRAGMENTATION_PUTS = QUICK ? 100_000 : 1_000_000;
+
+interface Size { label: string; bytes: number; hitKeys: number; batch: number }
+const SIZES: Size[] = [
+  { label: '4 KiB', bytes: 4 * KIB, hitKeys: 4096, batch: 256 },
+  { label: '64 KiB', bytes: 64 * KIB, hitKeys: 256, batch: 32 },
+  { label: '1 MiB', bytes: MIB, hitKeys: 32, batch: 4 },
+];
+/** Capacity for the hit rows: holds every key. Evicting rows use a quarter of the working set. */
+const HIT_CAPACITY_BYTES = 64 * MIB;
+const EVICT_CAPACITY_BYTES = 16 * MIB;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomOrder(keys: number, seed: number): Int32Array {
+  const rand = mulberry32(seed);
+  const order = new Int32Array(ORDER_MASK + 1);
+  for (let i = 0; i < order.length; i++) order[i] = Math.floor(rand() * keys);
+  return order;
+}
+
+/** `count` slices of `bytes` each, at 4 KiB multiples of one ArrayBuffer, filled with noise. */
+function slices(count: number, bytes: number, seed: number): Uint8Array[] {
+  const stride = Math.ceil(bytes / 4096) * 4096;
+  const all = new Uint8Array(stride * count);
+  const rand = mulberry32(seed);
+  for (let i = 0; i < all.length; i += 4096) all.fill(Math.floor(rand() * 256), i, i + 4096);
+  return Array.from({ length: count }, (_, i) => all.subarray(i * stride, i * stride + bytes));
+}
+
+async function rate(fn: () => void, batch: number): Promise<number> {
+  return (await opsPerSec(fn, ROW_MS, 100)) * batch;
+}
+
+// ---------------------------------------------------------------- worker_threads side
+
+type Role = 'bc-acquire' | 'bc-get' | 'bc-put' | 'lmdb-get';
+interface ThreadJob { role: Role; handle?: BlockCacheHandle; lmdbPath?: string; bytes: number; keys: number; seed: number; durationMs: number; batch: number }
+
+function threadMain(job: ThreadJob, start: Int32Array): void {
+  const order = randomOrder(job.keys, job.seed);
+  let sink = 0;
+  let op: (k: number) => void;
+  let close = (): void => {};
+  if (job.role === 'lmdb-get') {
+    const db = open({ path: job.lmdbPath!, encoding: 'binary', readOnly: true });
+    op = (k) => { sink += db.getBinaryFast(k)![0]!; };
+    close = () => { void db.close(); };
+  } else {
+    const cache = BlockCache.attach(job.handle!);
+    const target = slices(1, job.bytes, 1)[0]!;
+    const source = slices(1, job.bytes, 2)[0]!;
+    if (job.role === 'bc-acquire') op = (k) => { const v = cache.acquire(k)!; sink += v.bytes[0]!; v.release(); };
+    else if (job.role === 'bc-get') op = (k) => { sink += cache.getInto(k, target); };
+    else op = (k) => { cache.put(k + job.seed * 1_000_000, source); };
+    close = () => cache.close();
+  }
+  Atomics.wait(start, 0, 0); // all threads start together
+  let ops = 0;
+  let i = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < job.durationMs) {
+    for (let b = 0; b < job.batch; b++) op(order[i++ & ORDER_MASK]!);
+    ops += job.batch;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  close();
+  parentPort!.postMessage({ opsPerSec: ops / seconds, sink });
+}
+
+async function inThreads(threads: number, job: Omit<ThreadJob, 'seed'>): Promise<number> {
+  const start = new Int32Array(new SharedArrayBuffer(4));
+  const workers = Array.from({ length: threads }, (_, t) => new Worker(fileURLToPath(import.meta.url), { workerData: { job: { ...job, seed: t + 1 }, start } }));
+  const exited = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)));
+  const ready = workers.map((w) => new Promise<number>((resolve, reject) => {
+    w.once('message', (m: { opsPerSec: number }) => resolve(m.opsPerSec));
+    w.once('error', reject);
+  }));
+  await new Promise((r) => setTimeout(r, 300)); // let them attach and warm up their code
+  Atomics.store(start, 0, 1);
+  Atomics.notify(start, 0);
+  const rates = await Promise.all(ready);
+  await Promise.all(exited);
+  return rates.reduce((a, b) => a + b, 0);
+}
+
+// ---------------------------------------------------------------- main thread side
+
+async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
+  for (const size of SIZES) {
+    const s = size.label;
+    const values = slices(Math.min(size.hitKeys, 64), size.bytes, 7);
+    const valueOf = (k: number): Uint8Array => values[k % values.length]!;
+    const order = randomOrder(size.hitKeys, 11);
+    let sink = 0;
+    let i = 0;
+    const B = size.batch;
+
+    const lru = new LRUCache<number, Uint8Array>({ maxSize: HIT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
+    for (let k = 0; k < size.hitKeys; k++) lru.set(k, valueOf(k).slice());
+    const cache = BlockCache.create({ capacityBytes: HIT_CAPACITY_BYTES });
+    for (let k = 0; k < size.hitKeys; k++) cache.put(k, valueOf(k));
+    const db = open({ path: join(lmdbDir, `hit-${size.bytes}`), encoding: 'binary' });
+    for (let k = 0; k < size.hitKeys; k++) db.putSync(k, valueOf(k));
+    const target = slices(1, size.bytes, 3)[0]!;
+
+    const lruGet = `lru-cache get ${s}`;
+    rows.push({ name: lruGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += lru.get(order[i++ & ORDER_MASK]!)![0]!; }, B), note: 'reference, no copy' });
+    const lmdbGet = `lmdb getBinaryFast ${s}`;
+    rows.push({ name: lmdbGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += db.getBinaryFast(order[i++ & ORDER_MASK]!)![0]!; }, B) });
+    const acquire = await rate(() => {
+      for (let b = 0; b < B; b++) {
+        const v = cache.acquire(order[i++ & ORDER_MASK]!)!;
+        sink += v.bytes[0]!;
+        v.release();
+      }
+    }, B);
+    rows.push({ name: `BlockCache acquire+release ${s}`, opsPerSec: acquire, baseline: lruGet, note: 'zero-copy view' });
+    rows.push({ name: `BlockCache acquire+release ${s} (vs lmdb)`, opsPerSec: acquire, baseline: lmdbGet });
+    const read0 = (bytes: Uint8Array): number => bytes[0]!;
+    rows.push({ name: `BlockCache withView ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.withView(order[i++ & ORDER_MASK]!, read0)!; }, B), baseline: lruGet });
+    rows.push({ name: `BlockCache get (copy) ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.get(order[i++ & ORDER_MASK]!)![0]!; }, B), baseline: lmdbGet, note: 'new buffer per call', bytesPerSec: undefined });
+    const getInto = await rate(() => { for (let b = 0; b < B; b++) sink += cache.getInto(order[i++ & ORDER_MASK]!, target); }, B);
+    rows.push({ name: `BlockCache getInto (copy) ${s}`, opsPerSec: getInto, bytesPerSec: getInto * size.bytes, baseline: lmdbGet, note: 'into a caller buffer' });
+    cache.close();
+    await db.close();
+    lru.clear();
+
+    // Evicting puts: a working set of 4x the capacity, every put (after the first fill) evicts.
+    const evictKeys = Math.max(8, Math.ceil((4 * EVICT_CAPACITY_BYTES) / size.bytes));
+    const evictOrder = randomOrder(evictKeys, 13);
+    const lruSet = `lru-cache set evicting ${s}`;
+    const lruEvict = new LRUCache<number, Uint8Array>({ maxSize: EVICT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
+    rows.push({ name: lruSet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; lruEvict.set(k, valueOf(k)); } }, B), note: 'stores the reference' });
+    lruEvict.clear();
+    const lruCopy = new LRUCache<number, Uint8Array>({ maxSize: EVICT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
+    rows.push({ name: `lru-cache set evicting ${s} (copy)`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; lruCopy.set(k, valueOf(k).slice()); } }, B), note: 'stores a copy, as BlockCache does' });
+    lruCopy.clear();
+    for (const policy of ['sieve', 'lru'] as const) {
+      const evicting = BlockCache.create({ capacityBytes: EVICT_CAPACITY_BYTES, policy });
+      const put = await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; evicting.put(k, valueOf(k)); } }, B);
+      rows.push({ name: `BlockCache put evicting ${s} (${policy})`, opsPerSec: put, bytesPerSec: put * size.bytes, baseline: lruSet, note: `evictions ${evicting.stats().evictions}` });
+      evicting.close();
+    }
+    if (sink === 0.5) console.log(sink); // keep the reads alive
+  }
+}
+
+async function threadRows(rows: Row[], lmdbDir: string): Promise<void> {
+  const bytes = 4 * KIB;
+  const keys = 4096;
+  const values = slices(64, bytes, 5);
+  const cache = BlockCache.create({ capacityBytes: HIT_CAPACITY_BYTES });
+  for (let k = 0; k < keys; k++) cache.put(k, values[k % 64]!);
+  const path = join(lmdbDir, 'threads');
+  const db = open({ path, encoding: 'binary' });
+  for (let k = 0; k < keys; k++) db.putSync(k, values[k % 64]!);
+  await db.close();
+  const base = { bytes, keys, durationMs: THREAD_MS, batch: 256 };
+  for (const [role, label] of [['bc-acquire', 'BlockCache acquire+release 4 KiB'], ['bc-get', 'BlockCache getInto (copy) 4 KiB'], ['lmdb-get', 'lmdb getBinaryFast 4 KiB']] as const) {
+    const one = await inThreads(1, { ...base, role, handle: cache.handle, lmdbPath: path });
+    const two = await inThreads(2, { ...base, role, handle: cache.handle, lmdbPath: path });
+    rows.push({ name: `${label}, 1 thread`, opsPerSec: one, note: 'worker_thread' });
+    rows.push({ name: `${label}, 2 threads`, opsPerSec: two, baseline: `${label}, 1 thread`, note: 'sum of 2 worker_threads' });
+  }
+  cache.close();
+  const evicting = BlockCache.create({ capacityBytes: EVICT_CAPACITY_BYTES });
+  const putBase = { ...base, keys: 16_384, role: 'bc-put' as const, handle: evicting.handle };
+  const one = await inThreads(1, putBase);
+  const two = await inThreads(2, putBase);
+  rows.push({ name: 'BlockCache put evicting 4 KiB, 1 thread', opsPerSec: one, note: 'worker_thread' });
+  rows.push({ name: 'BlockCache put evicting 4 KiB, 2 threads', opsPerSec: two, baseline: 'BlockCache put evicting 4 KiB, 1 thread', note: 'one engine lock' });
+  evicting.close();
+}
+
+/** Steady evicting workload of mixed sizes: how much of the capacity holds blocks. */
+function fragmentation(policy: 'sieve' | 'lru'): Record<string, number> {
+  const capacityBytes = 256 * MIB;
+  const cache = BlockCache.create({ capacityBytes, policy });
+  const rand = mulberry32(99);
+  const fill = (): void => {};
+  let samples = 0;
+  let sum = 0;
+  let min = 1;
+  let fragSum = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < FRAGMENTATION_PUTS; i++) {
+    const size = Math.floor(4 * KIB * 1024 ** rand()); // log-uniform in [4 KiB, 4 MiB)
+    if (!cache.putWith(i, size, fill)) failed++;
+    if (i >= 20_000 && i % 1000 === 0) {
+      const s = cache.stats();
+      const ratio = s.usedBytes / capacityBytes;
+      samples++;
+      sum += ratio;
+      min = Math.min(min, ratio);
+      fragSum += s.fragmentation;
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const s = cache.stats();
+  cache.close();
+  return {
+    puts: FRAGMENTATION_PUTS, putsPerSec: Math.round(FRAGMENTATION_PUTS / seconds), failedPuts: failed, meanUsedOverCapacity: sum / samples,
+    minUsedOverCapacity: min, meanFragmentation: fragSum / samples, evictions: s.evictions, blocksAtEnd: s.blockCount,
+  };
+}
+
+async function main(): Promise<void> {
+  const lmdbDir = mkdtempSync(join(tmpdir(), 'tessera-bench-cache-'));
+  const rows: Row[] = [];
+  try {
+    await singleThreadRows(rows, lmdbDir);
+    await threadRows(rows, lmdbDir);
+  } finally {
+    rmSync(lmdbDir, { recursive: true, force: true });
+  }
+  const frag = { sieve: fragmentation('sieve'), lru: fragmentation('lru') };
+  report('cache', rows, { fragmentation: { workload: 'putWith of log-uniform sizes 4 KiB..4 MiB, unique ids, capacity 256 MiB', ...frag } });
+}
+
+if (isMainThread) {
+  await main();
+} else {
+  const { job, start } = workerData as { job: ThreadJob; start: Int32Array };
+  threadMain(job, start);
+}
