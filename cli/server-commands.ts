@@ -58,7 +58,8 @@ async function serveUntilSignal(servers: RunningServers, out: Out): Promise<numb
 
 function printAddresses(servers: RunningServers, out: Out): void {
   out.value(servers.info, (v) => [
-    ...(v.masterAddress ? [`master  rpc ${v.masterAddress}${v.masterWebAddress ? `  web ${v.masterWebAddress}` : ''}`] : []),
+    ...(v.masterAddress && v.masterHere ? [`master  rpc ${v.masterAddress}${v.masterWebAddress ? `  web ${v.masterWebAddress}` : ''}`] : []),
+    ...(v.masterAddress && !v.masterHere ? [`master  ${v.masterAddress} (registering with it)`] : []),
     ...v.workers.map((w) => `worker  rpc ${w.address}${w.webAddress ? `  web ${w.webAddress}` : ''}  mem ${formatBytes(w.memBytes)}`),
     ...(v.journalDir ? [`journal ${v.journalDir}`] : []),
     ...(v.ufsRoot ? [`ufs     ${v.ufsRoot} mounted at ${UFS_MOUNT_PATH}`] : []),

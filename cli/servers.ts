@@ -21,6 +21,8 @@ export const UFS_MOUNT_PATH = '/ufs';
 
 export interface ServersInfo {
   masterAddress?: string;
+  /** True when the master runs in this process. */
+  masterHere?: boolean;
   masterWebAddress?: string;
   journalDir?: string;
   ufsRoot?: string;
@@ -102,7 +104,7 @@ export async function startMasterProcess(cfg: TesseraConfig): Promise<RunningSer
   const master = await startMaster(cfg, { mountUfsRoot: true });
   return {
     master, workers: [], stop: stopper([], master),
-    info: { masterAddress: master.address, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}), journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [] },
+    info: { masterAddress: master.address, masterHere: true, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}), journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [] },
   };
 }
 
@@ -124,7 +126,7 @@ export async function startLocalCluster(cfg: TesseraConfig): Promise<RunningServ
   return {
     master, workers: [w], stop: stopper([w], master),
     info: {
-      masterAddress: master.address, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}),
+      masterAddress: master.address, masterHere: true, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}),
       journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [workerInfo(w, cfg)],
     },
   };
