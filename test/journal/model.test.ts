@@ -5,7 +5,8 @@
  * moment that keeps any prefix of the unsynced bytes (torn at any byte, optionally zero-filled)
  * and any prefix of the unsynced renames/creates/unlinks, replay yields exactly the model's
  * state after some sequence L, with L at least the last acknowledged sequence. Then the
- * recovered journal keeps working and its recovery itself survives a second crash.
+ * recovered journal keeps working and its recovery itself survives a second crash (also one
+ * that interrupts the first restart).
  * A failing run prints its seed; FC_SEED=<seed> replays it.
  */
 import { test } from 'uvu';
@@ -22,6 +23,8 @@ interface Scenario {
   crashAfterStep: number;
   crashDelayTicks: number;
   picks: number[];
+  /** When > 0, a first restart is cut off by another crash after this many ticks. */
+  recoveryCrashTicks: number;
 }
 
 const keyArb = fc.constantFrom('a', 'b', 'c', 'd', 'e');
@@ -39,6 +42,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   crashAfterStep: fc.nat({ max: 100 }), // past the end: crash after the last step
   crashDelayTicks: fc.nat({ max: 20 }),
   picks: fc.array(fc.nat(), { minLength: 1, maxLength: 8 }),
+  recoveryCrashTicks: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 40 })),
 });
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -89,7 +93,14 @@ async function runScenario(s: Scenario, ackBeforeFsync: boolean): Promise<void> 
   for (let t = 0; t < s.crashDelayTicks; t++) await tick();
   const ackedAtCrash = acked;
   let k = 0;
-  const after = fs.crash({ choose: (limit) => s.picks[k++ % s.picks.length]! % (limit + 1) });
+  const choose = (limit: number) => s.picks[k++ % s.picks.length]! % (limit + 1);
+  let after = fs.crash({ choose });
+  if (s.recoveryCrashTicks > 0) {
+    // Power fails again while the first restart replays, cuts tails, creates logs.
+    void Journal.open('/j', [new KvMachine()], { fs: after, logRollBytes: s.logRollBytes }).catch(() => undefined);
+    for (let t = 0; t < s.recoveryCrashTicks; t++) await tick();
+    after = after.crash({ choose });
+  }
 
   const kv2 = new KvMachine();
   const journal2 = await Journal.open('/j', [kv2], { fs: after, logRollBytes: s.logRollBytes });
