@@ -257,6 +257,33 @@ test('the namespace matches a plain tree model, with the same errors, across res
   }), { numRuns: Number(process.env.SOAK ? 1000 : 60) });
 });
 
+test('operations in flight together (one group commit) replay to the same tree', async () => {
+  const op = fc.tuple(fc.constantFrom('create', 'mkdir', 'rename', 'delete', 'complete', 'attr'), comps, comps);
+  await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), async (ops) => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-ns-concurrent-'));
+    let m = await FileSystemMaster.open({ journalDir: dir, format: true, clock: () => 5 });
+    try {
+      await Promise.allSettled(ops.map(([kind, a, b]) => {
+        switch (kind) {
+          case 'create': return m.createFile({ path: pathOf(a), recursive: true });
+          case 'mkdir': return m.mkdir({ path: pathOf(a), recursive: true, allowExists: true });
+          case 'rename': return m.rename({ src: pathOf(a), dst: pathOf(b) });
+          case 'delete': return m.delete({ path: pathOf(a), recursive: b.length > 1 });
+          case 'complete': return m.completeFile({ path: pathOf(a), lengthBytes: b.length * 1000 });
+          default: return m.setAttribute({ path: pathOf(a), pinned: b.length > 1, ttlMs: b.length });
+        }
+      }));
+      const before = await dumpReal(m);
+      await m.close();
+      m = await FileSystemMaster.open({ journalDir: dir, clock: () => 5 });
+      assert.equal(await dumpReal(m), before);
+    } finally {
+      await m.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }), { numRuns: 30 });
+});
+
 test('invalid paths are refused with INVALID_PATH before anything is journaled', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tessera-ns-bad-'));
   const m = await FileSystemMaster.open({ journalDir: dir, format: true });
