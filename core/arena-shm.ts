@@ -11,8 +11,9 @@
  * Lifecycle: `create` replaces any file at the path with a fresh zero-filled one (a process
  * still mapping the old file keeps its own, now unlinked, copy); `attach` maps an existing
  * file; `close` unmaps (idempotent) and detaches the buffer, so a view used after close reads
- * nothing instead of crashing the process. `ShmArena.remove(path)` deletes the file; the
- * memory is freed when the last process unmaps it.
+ * nothing instead of crashing the process, and the arena that created the file removes it
+ * (processes still attached keep their mappings; the memory is freed when the last one
+ * unmaps). `ShmArena.remove(path)` deletes a file left behind by a process that died.
  *
  * Fault model: a process killed while attached leaves the file and its bytes intact; pins it
  * held are the engine's business (owner slots with pid + start time, see core/block-cache.ts).
@@ -60,15 +61,18 @@ export class ShmArena implements Arena {
   readonly i32: Int32Array;
   readonly handle: ShmArenaHandle;
   readonly locked: boolean;
+  /** Created (not attached) here: close() removes the file. */
+  readonly #owner: boolean;
   #closed = false;
 
-  private constructor(buffer: ArrayBuffer, path: string, locked: boolean) {
+  private constructor(buffer: ArrayBuffer, path: string, locked: boolean, owner: boolean) {
     this.buffer = buffer;
     this.byteLength = buffer.byteLength;
     this.u8 = new Uint8Array(buffer);
     this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
     this.handle = { kind: 'shm', path, byteLength: buffer.byteLength };
     this.locked = locked;
+    this.#owner = owner;
   }
 
   /** A fresh zero-filled region in a new file at `path` (an existing file there is replaced). */
@@ -80,14 +84,14 @@ export class ShmArena implements Arena {
     const byteLength = checkByteLength(options.byteLength, 'create');
     const lock = options.lock === true;
     rmSync(path, { force: true });
-    return new ShmArena(mapShared(path, byteLength, { create: true, lock }), path, lock);
+    return new ShmArena(mapShared(path, byteLength, { create: true, lock }), path, lock, true);
   }
 
   /**
    * Maps the file of an existing arena. `handle.byteLength` may be left out (another process
    * knows only the path); the file's size is used then.
    */
-  static attach(handle: { kind: 'shm'; path: string; byteLength?: number }, options: ShmArenaAttachOptions = {}): ShmArena {
+  static attach(handle: ShmArenaHandle, options: ShmArenaAttachOptions = {}): ShmArena {
     if (handle === null || typeof handle !== 'object' || handle.kind !== 'shm') {
       throw new TesseraError(ErrorCode.BAD_HANDLE, 'Cannot attach arena: handle is not a shm arena handle');
     }
@@ -104,7 +108,7 @@ export class ShmArena implements Arena {
     }
     checkByteLength(byteLength, 'attach');
     const lock = options.lock === true;
-    return new ShmArena(mapShared(path, byteLength, { create: false, lock }), path, lock);
+    return new ShmArena(mapShared(path, byteLength, { create: false, lock }), path, lock, false);
   }
 
   /** Deletes the arena's file (attached processes keep their mappings until they close). */
@@ -128,5 +132,6 @@ export class ShmArena implements Arena {
     if (this.#closed) return;
     this.#closed = true;
     unmap(this.buffer);
+    if (this.#owner) rmSync(this.handle.path, { force: true });
   }
 }

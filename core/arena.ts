@@ -33,7 +33,8 @@ export interface ShmArenaHandle {
   readonly kind: 'shm';
   /** Absolute path of the shared file, e.g. /dev/shm/tessera-worker-1. */
   readonly path: string;
-  readonly byteLength: number;
+  /** Size of the mapping; another process that knows only the path leaves it out (the file's size is used). */
+  readonly byteLength?: number;
 }
 
 export type ArenaHandle = SabArenaHandle | ShmArenaHandle;
