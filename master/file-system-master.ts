@@ -61,7 +61,7 @@ function checkRequest(req: unknown, what: string): asserts req is Record<string,
 }
 
 export class FileSystemMaster {
-  readonly ns = new NamespaceMachine();
+  readonly ns: NamespaceMachine;
   readonly blocks: BlockMaster;
   readonly clock: Clock;
   readonly startTimeMs: number;
@@ -77,13 +77,13 @@ export class FileSystemMaster {
   private constructor(o: FileSystemMasterOptions) {
     this.clock = o.clock ?? Date.now;
     this.startTimeMs = this.clock();
+    this.ns = new NamespaceMachine(o.initialInodeCapacity);
     this.#checkpointPeriodEntries = o.checkpointPeriodEntries ?? DEFAULT_CHECKPOINT_PERIOD_ENTRIES;
     if (!Number.isInteger(this.#checkpointPeriodEntries) || this.#checkpointPeriodEntries < 1) {
       throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option checkpointPeriodEntries: ${String(o.checkpointPeriodEntries)} (a positive integer)`);
     }
     this.blocks = new BlockMaster({ clock: this.clock, ...(o.workerTimeoutMs !== undefined ? { workerTimeoutMs: o.workerTimeoutMs } : {}),
       ...(o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}) });
-    if (o.initialInodeCapacity !== undefined) (this as { ns: NamespaceMachine }).ns = new NamespaceMachine(o.initialInodeCapacity);
   }
 
   /** Opens a master: replays the journal (checkpoint, then logs) into the namespace. */
