@@ -5,7 +5,7 @@
  * Contract as agreed with the master (issue 6), with these refinements of the sketch:
  * - `snapshot()` returns a `CheckpointWriter`, which is simply an Iterable or AsyncIterable of
  *   Uint8Array chunks captured consistently at the call; `loadCheckpoint()` receives the same
- *   chunks (boundaries preserved) as an AsyncIterable, verified as they stream.
+ *   chunks (boundaries kept up to 4 MiB a chunk) as an AsyncIterable, verified as they stream.
  * - Sequence numbers are per component (each component has its own log), starting at 1.
  * - `append()` throws synchronously for everything found before the entry is accepted (bad
  *   argument, unknown component, JOURNAL_CLOSED, JOURNAL_FAILED, the machine's apply error);

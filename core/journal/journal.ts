@@ -737,16 +737,16 @@ async function writeCheckpointFile(fs: Fs, path: string, sequence: number, write
     };
     await stage(encodeCheckpointHeader(sequence));
     let runningCrc = 0;
-    for await (const chunk of writer) {
-      if (!(chunk instanceof Uint8Array)) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot checkpoint '${component}': snapshot() yielded a ${typeof chunk}, not a Uint8Array`);
-      if (chunk.length === 0) continue;
-      if (chunk.length > JOURNAL_CHECKPOINT_CHUNK_BYTES) {
-        throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot checkpoint '${component}': a snapshot chunk is ${chunk.length} bytes (JOURNAL_CHECKPOINT_CHUNK_BYTES ${JOURNAL_CHECKPOINT_CHUNK_BYTES})`);
+    for await (const whole of writer) {
+      if (!(whole instanceof Uint8Array)) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot checkpoint '${component}': snapshot() yielded a ${typeof whole}, not a Uint8Array`);
+      // A chunk above the frame limit goes out as several frames (and is read back so).
+      for (let at = 0; at < whole.length; at += JOURNAL_CHECKPOINT_CHUNK_BYTES) {
+        const chunk = whole.subarray(at, Math.min(whole.length, at + JOURNAL_CHECKPOINT_CHUNK_BYTES));
+        await stage(encodeFrameHeader(chunk.length, crc32c(chunk)));
+        // The chunk may belong to the machine: copy it if it stays staged across an await.
+        await stage(stagedBytes + chunk.length >= JOURNAL_CHECKPOINT_WRITE_BYTES ? chunk : chunk.slice());
+        runningCrc = crc32c(chunk, runningCrc);
       }
-      await stage(encodeFrameHeader(chunk.length, crc32c(chunk)));
-      // The chunk may belong to the machine: copy it if it stays staged across an await.
-      await stage(stagedBytes + chunk.length >= JOURNAL_CHECKPOINT_WRITE_BYTES ? chunk : chunk.slice());
-      runningCrc = crc32c(chunk, runningCrc);
     }
     await stage(encodeFrameHeader(0, runningCrc));
     await flush();

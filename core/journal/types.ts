@@ -22,7 +22,10 @@ export interface JournalEntry {
 /**
  * A consistent snapshot of a component, produced synchronously by `snapshot()` and written out
  * later (possibly while more entries are applied). Its chunks are the component's own bytes;
- * the journal frames and checksums them. Empty chunks are allowed and skipped.
+ * the journal frames and checksums them. Empty chunks are allowed and skipped. The loader
+ * receives the same chunks, except that one above JOURNAL_CHECKPOINT_CHUNK_BYTES (4 MiB)
+ * arrives split into pieces of at most that size: treat the checkpoint as a byte stream
+ * (or keep chunks small) and nothing changes.
  */
 export type CheckpointWriter = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile, readdir, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
-import { Journal, SimFs, formatJournal, type FsOpenMode } from '../../core/journal/index.js';
+import { Journal, SimFs, formatJournal, type FsOpenMode, type JournaledStateMachine } from '../../core/journal/index.js';
 import { KvMachine, KV_PUT, encodeKv, kvView } from './kv-machine.js';
 
 const dirs: string[] = [];
@@ -228,6 +228,28 @@ test('a failed checkpoint is not fatal: appends go on and the logs it would have
   await j2.checkpoint('kv');
   assert.is(j2.checkpointSequence('kv'), 6);
   assert.equal(await fs.readdir('/j/kv/completed'), [], 'the covered logs are removed once a checkpoint succeeds');
+  await j2.close();
+});
+
+test('a snapshot chunk above 4 MiB is written as several frames and loads back as the same bytes', async () => {
+  const dir = await tempDir();
+  await Journal.format(dir);
+  const big = Uint8Array.from({ length: 10 * 1024 * 1024 + 3 }, (_, i) => (i * 131) & 0xff);
+  const loaded: Uint8Array[] = [];
+  const machine = (): JournaledStateMachine => ({
+    name: 'blob',
+    apply() { /* the state is the snapshot */ },
+    reset() { loaded.length = 0; },
+    snapshot: () => [big, new Uint8Array(0), Uint8Array.of(1, 2)],
+    async loadCheckpoint(chunks) { for await (const c of chunks) loaded.push(c); },
+  });
+  const j = await Journal.open(dir, [machine()]);
+  await j.append('blob', 1, new Uint8Array(1));
+  await j.checkpoint();
+  await j.close();
+  const j2 = await Journal.open(dir, [machine()]);
+  assert.equal(loaded.map((c) => c.length), [4 * 1024 * 1024, 4 * 1024 * 1024, 2 * 1024 * 1024 + 3, 2]);
+  assert.ok(Buffer.concat(loaded.slice(0, 3)).equals(big));
   await j2.close();
 });
 
