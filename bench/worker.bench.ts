@@ -87,13 +87,13 @@ async function child(): Promise<void> {
   });
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
   process.send!({ workerAddress: host.address, rawPort: (raw.address() as AddressInfo).port, memBacking: host.memBacking, fallback: host.store.mem?.fallbackReason });
-  process.on('message', async (m) => {
-    if (m === 'stop') {
-      raw.close();
-      await host.stop();
-      process.exit(0);
-    }
-  });
+  const stop = async (): Promise<void> => {
+    raw.close();
+    await host.stop();
+    process.exit(0);
+  };
+  process.on('message', (m) => { if (m === 'stop') void stop(); });
+  process.once('disconnect', () => void stop()); // the parent died: do not leave the arena behind
 }
 
 // ---- parent: the client side and the peers -----------------------------------------------

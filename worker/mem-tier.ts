@@ -31,6 +31,24 @@ export interface MemTierOptions {
   onEvict: (id: number, bytes: Uint8Array) => void;
 }
 
+/**
+ * Arena files of this process's open MEM tiers: removed at process exit if a tier was never
+ * closed (an uncaught error, process.exit), so /dev/shm does not fill with dead arenas. A
+ * SIGKILL still leaves the file; the next worker on the host does not reuse its name.
+ */
+const liveShmPaths = new Set<string>();
+let exitHookInstalled = false;
+function trackShm(path: string): void {
+  liveShmPaths.add(path);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const p of liveShmPaths) {
+      try { rmSync(p, { force: true }); } catch { /* best effort at exit */ }
+    }
+  });
+}
+
 export class MemTier {
   readonly backing: MemBacking;
   /** Why shm is not used (or not mlocked), when it is not. */
@@ -50,6 +68,7 @@ export class MemTier {
     this.capacityBytes = capacityBytes;
     this.shmPath = shmPath;
     this.fallbackReason = fallbackReason;
+    if (shmPath) trackShm(shmPath);
   }
 
   static create(options: MemTierOptions): MemTier {
@@ -135,7 +154,13 @@ export class MemTier {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#cache.close();
-    if (this.shmPath) rmSync(this.shmPath, { force: true });
+    try {
+      this.#cache.close();
+    } finally {
+      if (this.shmPath) {
+        rmSync(this.shmPath, { force: true });
+        liveShmPaths.delete(this.shmPath);
+      }
+    }
   }
 }

@@ -236,13 +236,25 @@ export class WorkerHost {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#sweepTimer) clearInterval(this.#sweepTimer);
-      await this.#link?.stop();
-      await this.server.close().catch(() => undefined);
-      this.leases.clear();
-      await this.through.abortAll();
-      await this.#persist?.close();
-      await this.pool.close();
-      await this.store.close();
+      // Every step runs even if an earlier one fails: the arena file must not outlive us.
+      const steps: (() => Promise<unknown> | unknown)[] = [
+        () => this.#link?.stop(),
+        () => this.server.close(),
+        () => this.leases.clear(),
+        () => this.through.abortAll(),
+        () => this.#persist?.close(),
+        () => this.pool.close(),
+        () => this.store.close(),
+      ];
+      let first: unknown;
+      for (const step of steps) {
+        try {
+          await step();
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      if (first !== undefined) this.#options.onError?.(first);
     })();
     return this.#stopping;
   }
