@@ -252,11 +252,20 @@ function addFsCommands(fs: Command): void {
   fs.command('chmod').description('change the mode of a file or directory').argument('<mode>').argument('<path>')
     .option('-R, --recursive', 'the whole tree')
     .action(fsAction((f, out, cmd, m, p) => fsc.chmod(f, m as string, p as string, o(cmd), out)));
-  fs.command('test').description('test a path like test(1): exit 0 if true, 1 if false')
+  fs.command('test').description('test a path like test(1): exit 0 if true, 1 if false, 2 on an error')
     .argument('<path>')
     .option('-d', 'is a directory').option('-e', 'exists').option('-f', 'is a file')
     .option('-s', 'is a non-empty file or directory').option('-z', 'is a zero-length file')
-    .action(fsAction(async (f, _out, cmd, p) => ((await fsc.testPath(f, p as string, o(cmd))) ? 0 : 1)));
+    .action(run(async (out, cmd, p) => {
+      // test(1): 0 true, 1 false, and 2 when the question could not be answered (so an
+      // unreachable master never reads as "false").
+      try {
+        return await withFs(cmd, async (f) => ((await fsc.testPath(f, p as string, o(cmd))) ? 0 : 1));
+      } catch (err) {
+        reportError(err, out.json);
+        return EXIT_USAGE;
+      }
+    }));
 }
 
 export async function main(argv: string[]): Promise<number> {

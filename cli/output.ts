@@ -5,7 +5,7 @@
  *   0  success
  *   1  operating error (the TesseraError code is printed: `tessera: TESSERA_ERR_FILE_NOT_FOUND: ...`)
  *   2  usage error (unknown command or option, missing argument, bad configuration value)
- * `tessera fs test` follows test(1) instead: 0 true, 1 false.
+ * `tessera fs test` follows test(1) instead: 0 true, 1 false, 2 when it could not tell.
  */
 import cliProgress from 'cli-progress';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';

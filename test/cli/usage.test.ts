@@ -62,6 +62,12 @@ test('an unreachable master exits 1 with a stable error code, as JSON with --jso
   assert.match(body.error.code, /^TESSERA_ERR_/);
 });
 
+test('fs test exits 2, not 1 (false), when the master cannot be reached', async () => {
+  const r = await tessera(['fs', 'test', '-e', '/x', '--master', 'tcp://127.0.0.1:1']);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /TESSERA_ERR_[A-Z_]+/);
+});
+
 test('doctor prints which native path is in use and exits 0', async () => {
   const r = await tessera(['doctor']);
   assert.is(r.code, 0, r.stderr);
