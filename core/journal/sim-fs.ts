@@ -5,7 +5,8 @@
  * - File data: every file has durable bytes (as of its last datasync) and a list of writes and
  *   truncates since. A crash keeps the durable bytes plus a prefix of those operations cut at
  *   a chosen byte; optionally the rest of the torn write reads back as zeros (the size reached
- *   the disk, the data did not).
+ *   the disk, the data did not). Or, when the unsynced operations are all writes, any subset
+ *   of their 512-byte sectors (the disk reordered them).
  * - Names (create, rename, unlink, mkdir, rmdir): one ordered list of operations since the
  *   last directory fsync. A crash keeps a chosen prefix of the list. `syncDir(d)` makes durable
  *   every operation up to the last one that touched d. A file's datasync does not make its
@@ -19,6 +20,8 @@
 import { posix } from 'node:path';
 import { assert } from '../assert.js';
 import type { Fs, FsFile, FsOpenMode, FsStat } from './fs.js';
+
+const SECTOR_BYTES = 512;
 
 type DataOp = { kind: 'write'; position: number; bytes: Uint8Array } | { kind: 'truncate'; lengthBytes: number };
 
@@ -95,8 +98,10 @@ export interface CrashOptions {
   /**
    * Picks how much unsynced state survives: returns an integer in [0, limit]. Called with
    * what = 'metadata' (limit = unsynced name operations), 'data:<path>' (limit = unsynced
-   * bytes of that file, a truncate counting 1) and 'zero:<path>' (limit 1: does the rest of a
-   * torn write read back as zeros). Default: keep nothing unsynced.
+   * bytes of that file, a truncate counting 1), 'zero:<path>' (limit 1: does the rest of a
+   * torn write read back as zeros), 'sectors:<path>' (limit 1: keep a subset of sectors
+   * instead of a prefix) and 'sector:<path>:<offset>' (limit 1: keep this sector).
+   * Default: keep nothing unsynced.
    */
   choose?: (limit: number, what: string) => number;
 }
@@ -184,6 +189,19 @@ export class SimFs implements Fs {
 
   static #survivor(old: Inode, path: string, choose: (limit: number, what: string) => number): Uint8Array {
     const disk = new Inode(old.durable);
+    if (old.ops.length > 0 && old.ops.every((op) => op.kind === 'write') && choose(1, `sectors:${path}`) === 1) {
+      // Out of order: each 512-byte sector of each unsynced write reached the disk or not.
+      for (const op of old.ops) {
+        if (op.kind !== 'write') continue;
+        const end = op.position + op.bytes.length;
+        for (let at = op.position; at < end;) {
+          const sectorEnd = Math.min(end, (Math.floor(at / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+          if (choose(1, `sector:${path}:${at}`) === 1) disk.write(op.bytes.subarray(at - op.position, sectorEnd - op.position), at);
+          at = sectorEnd;
+        }
+      }
+      return disk.content();
+    }
     let keep = choose(old.pendingBytes(), `data:${path}`);
     for (const op of old.ops) {
       if (op.kind === 'truncate') {

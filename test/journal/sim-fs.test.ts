@@ -32,11 +32,22 @@ test('a crash can tear an unsynced write at any byte, or zero-fill the rest of i
       const f = await fileWith(fs, '/a', bytes(9), true);
       await fs.syncDir('/');
       await f.write(bytes(1, 2, 3, 4), 1);
-      const after = fs.crash({ choose: (limit, what) => (what.startsWith('zero') ? zero : Math.min(keep, limit)) });
+      const after = fs.crash({ choose: (limit, what) => (what.startsWith('zero') ? zero : what.startsWith('sector') ? 0 : Math.min(keep, limit)) });
       const expected = keep === 4 ? [9, 1, 2, 3, 4] : zero ? [9, ...[1, 2, 3, 4].map((b, i) => (i < keep ? b : 0))] : [9, 1, 2, 3, 4].slice(0, 1 + keep);
       assert.equal([...(await after.readFile('/a'))], expected, `keep ${keep}, zero ${zero}`);
     }
   }
+});
+
+test('a crash can keep any subset of the sectors of unsynced writes', async () => {
+  const fs = new SimFs();
+  const f = await fileWith(fs, '/a', new Uint8Array(0), true);
+  await fs.syncDir('/');
+  await f.write(new Uint8Array(1536).fill(7), 0);
+  const after = fs.crash({ choose: (limit, what) => (what.startsWith('sectors') ? 1 : what.endsWith(':512') ? 1 : 0) });
+  const content = await after.readFile('/a');
+  assert.is(content.length, 1024, 'only the middle sector landed; the file size reaches its end');
+  assert.ok(content.subarray(0, 512).every((b) => b === 0) && content.subarray(512).every((b) => b === 7));
 });
 
 test('a created file whose directory was not fsynced is gone after a crash, even if its data was synced', async () => {
