@@ -11,6 +11,9 @@
  * host then read by short-circuit), mlocked only when RLIMIT_MEMLOCK allows the whole arena.
  */
 import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Gauge, Registry } from 'prom-client';
 import { MasterHost } from '../master/index.js';
 import { WorkerHost, type TierSpec } from '../worker/index.js';
 import { memlockLimit, nativeAvailable } from '../native/index.js';
@@ -84,15 +87,40 @@ export async function startWorker(cfg: TesseraConfig, masterAddress: string): Pr
   });
 }
 
-function workerInfo(w: WorkerHost, cfg: TesseraConfig): ServersInfo['workers'][number] {
-  const info = w.info();
-  return { workerId: info.workerId, address: w.address, memBytes: cfg.workerMemBytes, memBacking: info.memBacking };
+/**
+ * The worker's web endpoint (the worker host has none of its own): /api/info (WorkerHostInfo
+ * as JSON) and /metrics (Prometheus: capacity, used bytes, blocks, pending persists).
+ */
+async function startWorkerWeb(w: WorkerHost, host: string, port: number): Promise<{ server: Server; address: string }> {
+  const reg = new Registry();
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({ name, help, registers: [reg], collect() { this.set(value()); } });
+  gauge('tessera_worker_capacity_bytes', 'Capacity of every tier', () => w.info().capacityBytes);
+  gauge('tessera_worker_used_bytes', 'Bytes used in every tier', () => w.info().usedBytes);
+  gauge('tessera_worker_blocks', 'Blocks held', () => w.info().blockCount);
+  gauge('tessera_worker_pending_persists', 'Files waiting to be persisted', () => w.info().pendingPersists);
+  const server = createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    const send = (code: number, type: string, body: string) => { res.writeHead(code, { 'content-type': type }); res.end(body); };
+    if (url === '/metrics') reg.metrics().then((t) => send(200, reg.contentType, t), (e: Error) => send(500, 'text/plain', e.message));
+    else if (url === '/api/info' || url === '/') send(200, 'application/json', JSON.stringify(w.info(), null, 2));
+    else send(404, 'text/plain', 'not found: try /api/info or /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()); });
+  const a = server.address() as AddressInfo;
+  return { server, address: `http://${host}:${a.port}` };
 }
 
-function stopper(workers: WorkerHost[], master: MasterHost | undefined): () => Promise<void> {
+function workerInfo(w: WorkerHost, cfg: TesseraConfig, webAddress?: string): ServersInfo['workers'][number] {
+  const info = w.info();
+  return { workerId: info.workerId, address: w.address, memBytes: cfg.workerMemBytes, memBacking: info.memBacking, ...(webAddress ? { webAddress } : {}) };
+}
+
+function stopper(workers: WorkerHost[], master: MasterHost | undefined, webs: Server[] = []): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   return () => {
     stopping ??= (async () => {
+      await Promise.allSettled(webs.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); })));
       await Promise.allSettled(workers.map((w) => w.stop()));
       await master?.stop();
     })();
@@ -110,24 +138,34 @@ export async function startMasterProcess(cfg: TesseraConfig): Promise<RunningSer
 
 export async function startWorkerProcess(cfg: TesseraConfig): Promise<RunningServers> {
   const w = await startWorker(cfg, cfg.masterAddress);
-  return { workers: [w], stop: stopper([w], undefined), info: { masterAddress: cfg.masterAddress, workers: [workerInfo(w, cfg)] } };
+  let web: { server: Server; address: string };
+  try {
+    web = await startWorkerWeb(w, cfg.host, cfg.workerWebPort);
+  } catch (err) {
+    await w.stop();
+    throw err;
+  }
+  return { workers: [w], stop: stopper([w], undefined, [web.server]), info: { masterAddress: cfg.masterAddress, workers: [workerInfo(w, cfg, web.address)] } };
 }
 
 /** A master and one worker in this process, over TCP on the configured ports. */
 export async function startLocalCluster(cfg: TesseraConfig): Promise<RunningServers> {
   const master = await startMaster(cfg, { mountUfsRoot: true });
-  let w: WorkerHost;
+  let w: WorkerHost | undefined;
+  let web: { server: Server; address: string };
   try {
     w = await startWorker(cfg, master.address);
+    web = await startWorkerWeb(w, cfg.host, cfg.workerWebPort);
   } catch (err) {
+    await w?.stop();
     await master.stop();
     throw err;
   }
   return {
-    master, workers: [w], stop: stopper([w], master),
+    master, workers: [w], stop: stopper([w], master, [web.server]),
     info: {
       masterAddress: master.address, masterHere: true, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}),
-      journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [workerInfo(w, cfg)],
+      journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [workerInfo(w, cfg, web.address)],
     },
   };
 }

@@ -15,6 +15,7 @@ const bin = join(root, 'bin', 'tessera.js');
 const cwd = mkdtempSync(join(tmpdir(), 'tessera-cli-local-'));
 let server: ChildProcess;
 let master = '';
+const webs: string[] = [];
 
 function tessera(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -47,7 +48,7 @@ function sha256File(path: string): Promise<string> {
 
 test.before(async () => {
   server = spawn(process.execPath, [bin, 'local', '--data-dir', join(cwd, 'data'), '--master-rpc-port', '0', '--worker-rpc-port', '0',
-    '--master-web-port', '0', '--worker-mem-bytes', '512MiB'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--master-web-port', '0', '--worker-web-port', '0', '--worker-mem-bytes', '512MiB'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let errText = '';
   server.stderr!.on('data', (d) => { errText += d; });
   const rl = createInterface({ input: server.stdout! });
@@ -57,6 +58,8 @@ test.before(async () => {
     rl.on('line', (line) => {
       const m = /^master\s+rpc\s+(\S+)/.exec(line);
       if (m) addr = m[1]!;
+      const web = /\sweb\s+(http:\S+)/.exec(line);
+      if (web) webs.push(web[1]!);
       if (line.startsWith('ready')) { clearTimeout(timer); resolve(addr); }
     });
     server.once('exit', (code) => { clearTimeout(timer); reject(new Error(`tessera local exited ${code}: ${errText}`)); });
@@ -70,6 +73,16 @@ test.after(async () => {
     await new Promise((r) => server.once('exit', r));
   }
   rmSync(cwd, { recursive: true, force: true });
+});
+
+test('the master and the worker serve /api/info and /metrics on their web ports', async () => {
+  assert.is(webs.length, 2, 'master and worker web addresses printed');
+  for (const w of webs) {
+    const info = await fetch(`${w}/api/info`);
+    assert.is(info.status, 200);
+    const metrics = await (await fetch(`${w}/metrics`)).text();
+    assert.match(metrics, /tessera_(master|worker)_/);
+  }
 });
 
 test('mkdir -p, touch, ls -R and stat --json describe the namespace', async () => {
