@@ -1,46 +1,61 @@
 /**
  * CRC32C (Castagnoli), the one checksum of the project: journal entries, frames, blocks.
- * This file is the pure-TS path (slice-by-8 tables); `native/` may install a faster
+ * This file is the pure-TS path (slice-by-16 tables over 32-bit words); `native/` may install a faster
  * implementation with `setCrc32cImplementation`, and every caller goes through `crc32c()`.
  * The value is the standard one: crc32c("123456789") === 0xe3069283.
  */
 
 const POLY_REFLECTED = 0x82f63b78;
-const TABLES = buildTables();
+/** Table t (0..15) at [t * 256, t * 256 + 256): t0 is the byte table, t[k] advances k more zero bytes. */
+const TABLE = buildTable();
+/** Below this length a word view is not worth creating. */
+const WORD_PATH_MIN_BYTES = 64;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-function buildTables(): Uint32Array[] {
-  const tables: Uint32Array[] = [];
-  const t0 = new Uint32Array(256);
+function buildTable(): Int32Array {
+  // Int32 (not Uint32) entries stay small integers in V8, with no conversion to doubles.
+  const t = new Int32Array(16 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY_REFLECTED : c >>> 1;
-    t0[n] = c >>> 0;
+    t[n] = c;
   }
-  tables.push(t0);
-  for (let t = 1; t < 8; t++) {
-    const prev = tables[t - 1]!;
-    const cur = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) cur[n] = ((prev[n]! >>> 8) ^ t0[prev[n]! & 0xff]!) >>> 0;
-    tables.push(cur);
+  for (let k = 1; k < 16; k++) {
+    for (let n = 0; n < 256; n++) {
+      const prev = t[(k - 1) * 256 + n]!;
+      t[k * 256 + n] = (prev >>> 8) ^ t[prev & 0xff]!;
+    }
   }
-  return tables;
+  return t;
 }
 
-/** Pure-TS CRC32C. `seed` is a previous result, to checksum data in pieces. */
+/**
+ * Pure-TS CRC32C. `seed` is a previous result, to checksum data in pieces.
+ * Slice-by-16 over 32-bit little-endian words (an Int32Array view of the 4-byte aligned
+ * middle of the input): four word loads and sixteen table lookups per 16 bytes.
+ */
 export function crc32cTs(bytes: Uint8Array, seed = 0): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array,
-    Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-  let crc = ~seed >>> 0;
+  const t = TABLE;
+  let crc = ~seed;
   let i = 0;
   const n = bytes.length;
-  const end8 = n - (n & 7);
-  while (i < end8) {
-    const a = (crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
-    crc = t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]!
-      ^ t3[bytes[i + 4]!]! ^ t2[bytes[i + 5]!]! ^ t1[bytes[i + 6]!]! ^ t0[bytes[i + 7]!]!;
-    i += 8;
+  if (n >= WORD_PATH_MIN_BYTES && LITTLE_ENDIAN) {
+    while (((bytes.byteOffset + i) & 3) !== 0) crc = t[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8);
+    const groups = (n - i) >>> 4;
+    const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, groups * 4);
+    for (let k = 0; k < w.length; k += 4) {
+      const a = crc ^ w[k]!;
+      const b = w[k + 1]!;
+      const c = w[k + 2]!;
+      const d = w[k + 3]!;
+      crc = t[3840 + (a & 0xff)]! ^ t[3584 + ((a >>> 8) & 0xff)]! ^ t[3328 + ((a >>> 16) & 0xff)]! ^ t[3072 + (a >>> 24)]!
+        ^ t[2816 + (b & 0xff)]! ^ t[2560 + ((b >>> 8) & 0xff)]! ^ t[2304 + ((b >>> 16) & 0xff)]! ^ t[2048 + (b >>> 24)]!
+        ^ t[1792 + (c & 0xff)]! ^ t[1536 + ((c >>> 8) & 0xff)]! ^ t[1280 + ((c >>> 16) & 0xff)]! ^ t[1024 + (c >>> 24)]!
+        ^ t[768 + (d & 0xff)]! ^ t[512 + ((d >>> 8) & 0xff)]! ^ t[256 + ((d >>> 16) & 0xff)]! ^ t[d >>> 24]!;
+    }
+    i += groups * 16;
   }
-  while (i < n) crc = t0[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8);
+  while (i < n) crc = t[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;
 }
 
