@@ -1,0 +1,105 @@
+// The FileSystem API's metadata operations and its errors, over embedded() (inproc): every
+// error that reaches a caller is a TesseraError with a stable code.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { embedded, isTesseraError } from '../../index.js';
+import type { FileSystem } from '../../client/file-system.js';
+import { MIB, pattern, waitFor } from './cluster-fixture.js';
+
+let fs: FileSystem;
+const dir = mkdtempSync(join(tmpdir(), 'tessera-api-'));
+
+async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string): Promise<void> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+    assert.unreachable(`expected ${code}`);
+  } catch (err) {
+    assert.ok(isTesseraError(err), `not a TesseraError: ${String(err)}`);
+    assert.is((err as { code: string }).code, code, (err as Error).message);
+  }
+}
+
+test.before(async () => { fs = await embedded({ workers: 1, ufsUri: dir, heartbeatIntervalMs: 100 }); });
+test.after(async () => { await fs.close(); rmSync(dir, { recursive: true, force: true }); });
+
+test('mkdir, listStatus, getStatus, exists, rename and delete shape the namespace', async () => {
+  await fs.mkdir('/a/b/c', { recursive: true });
+  await fs.writeFile('/a/b/c/f', 'x');
+  await fs.writeFile('/a/g', 'yy');
+  assert.equal((await fs.listStatus('/a')).map((s) => s.name), ['b', 'g']);
+  assert.equal((await fs.listStatus('/a', { recursive: true })).map((s) => s.path), ['/a/b', '/a/b/c', '/a/b/c/f', '/a/g']);
+  assert.is((await fs.getStatus('/a/g')).lengthBytes, 2);
+  assert.ok(await fs.exists('/a/b/c/f'));
+  await fs.rename('/a/g', '/a/h');
+  assert.not.ok(await fs.exists('/a/g'));
+  await rejectsWith(fs.delete('/a'), 'TESSERA_ERR_DIRECTORY_NOT_EMPTY');
+  await fs.delete('/a', { recursive: true });
+  assert.not.ok(await fs.exists('/a'));
+});
+
+test('setAttribute sets pin, TTL and mode, and null removes the TTL', async () => {
+  await fs.writeFile('/attr', 'z');
+  let st = await fs.setAttribute('/attr', { pinned: true, ttlMs: 60_000, ttlAction: 'FREE', mode: 0o600 });
+  assert.equal([st.pinned, st.ttlMs, st.ttlAction, st.mode], [true, 60_000, 'FREE', 0o600]);
+  st = await fs.setAttribute('/attr', { ttlMs: null, pinned: false });
+  assert.equal([st.pinned, st.ttlMs], [false, -1]);
+});
+
+test('mount, persist, free, load and unmount work through the API', async () => {
+  const ufs2 = mkdtempSync(join(dir, 'm2-'));
+  writeFileSync(join(ufs2, 'old.bin'), pattern(MIB + 1, 8));
+  await fs.mount('/m2', ufs2);
+  assert.ok((await fs.getMountTable()).some((m) => m.path === '/m2'));
+  assert.ok((await fs.readFile('/m2/old.bin')).equals(pattern(MIB + 1, 8)), 'a file already in the UFS reads through');
+  await fs.writeFile('/m2/new.bin', pattern(2 * MIB, 9), { blockSize: MIB });
+  const st = await fs.persist('/m2/new.bin', { wait: true, timeoutMs: 30_000 });
+  assert.is(st.persistenceState, 'PERSISTED');
+  assert.ok(readFileSync(join(ufs2, 'new.bin')).equals(pattern(2 * MIB, 9)));
+  await fs.free('/m2/new.bin');
+  await waitFor(async () => (await fs.getBlockLocations('/m2/new.bin')).blocks.every((b) => b.locations.length === 0), 'blocks freed');
+  const progress: number[] = [];
+  const r = await fs.load('/m2/new.bin', { onProgress: (done) => progress.push(done) });
+  assert.is(r.loadedBytes, 2 * MIB);
+  assert.is(progress[progress.length - 1], 2 * MIB);
+  assert.ok((await fs.getBlockLocations('/m2/new.bin')).blocks.every((b) => b.locations.length === 1));
+  await fs.unmount('/m2');
+  assert.not.ok(await fs.exists('/m2'));
+});
+
+test('errors reaching the caller carry stable codes', async () => {
+  await rejectsWith(fs.openFile('/missing'), 'TESSERA_ERR_FILE_NOT_FOUND');
+  await fs.mkdir('/dir');
+  await rejectsWith(fs.openFile('/dir'), 'TESSERA_ERR_IS_A_DIRECTORY');
+  await rejectsWith(fs.mkdir('/dir'), 'TESSERA_ERR_FILE_ALREADY_EXISTS');
+  await rejectsWith(fs.getStatus('relative'), 'TESSERA_ERR_INVALID_PATH');
+  await rejectsWith(fs.createFile('/x', { writeType: 'FAST' as never }), 'TESSERA_ERR_INVALID_ARGUMENT');
+  await rejectsWith(fs.createFile('/x', { blockSize: 'huge' }), 'TESSERA_ERR_INVALID_ARGUMENT');
+  await rejectsWith(fs.createFile('/not-mounted', { writeType: 'THROUGH' }), 'TESSERA_ERR_NOT_MOUNTED');
+  const out = await fs.createFile('/incomplete');
+  await out.write(Buffer.from('abc'));
+  await rejectsWith(fs.openFile('/incomplete'), 'TESSERA_ERR_FILE_INCOMPLETE');
+  await out.close();
+  await rejectsWith(out.write(Buffer.from('more')), 'TESSERA_ERR_CLOSED');
+  const input = await fs.openFile('/incomplete');
+  await input.close();
+  await rejectsWith(input.read(Buffer.alloc(1)), 'TESSERA_ERR_CLOSED');
+  await rejectsWith(() => input.seek(-1), 'TESSERA_ERR_INVALID_ARGUMENT');
+});
+
+test('cancel() drops a file being written', async () => {
+  const out = await fs.createFile('/cancelled', { blockSize: MIB });
+  await out.write(pattern(MIB + 5, 1));
+  await out.cancel();
+  assert.not.ok(await fs.exists('/cancelled'));
+});
+
+test('a closed FileSystem refuses calls with TESSERA_ERR_CLOSED', async () => {
+  const other = await embedded({ workers: 0 });
+  await other.close();
+  await rejectsWith(other.getStatus('/'), 'TESSERA_ERR_CLOSED');
+});
+
+test.run();
