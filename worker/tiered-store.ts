@@ -384,9 +384,11 @@ export class TieredBlockStore {
   // ---- eviction ----------------------------------------------------------------------
 
   #canEvictMem(id: number): boolean {
+    // Locked first: a block being put (or promoted) holds its exclusive lock and has no
+    // metadata yet; it must not be a victim of a concurrent put while its writer awaits.
+    if (this.locks.isLocked(id)) return false;
     const m = this.#meta.get(id);
     if (!m) return true; // not ours (should not happen); let the engine decide
-    if (this.locks.isLocked(id)) return false;
     if (!sticky(m)) return true;
     const next = this.fileTiers[0];
     return next !== undefined && next.capacityBytes - next.usedBytes - this.#demotingBytes >= m.lengthBytes;
@@ -405,18 +407,20 @@ export class TieredBlockStore {
     copy.set(bytes);
     this.#demoting.set(id, copy);
     this.#demotingBytes += copy.byteLength;
-    this.#demoteChain = this.#demoteChain.then(() => this.#finishDemotion(id, copy));
+    this.#demoteChain = this.#demoteChain.then(() => this.#finishDemotion(id, copy, m));
   }
 
-  async #finishDemotion(id: number, copy: Uint8Array): Promise<void> {
+  /** `victim` is the metadata at eviction: a block removed and written again meanwhile is another block. */
+  async #finishDemotion(id: number, copy: Uint8Array, victim: BlockMeta): Promise<void> {
     try {
       const m = this.#meta.get(id);
-      if (!m || m.tier !== 'MEM') return; // removed meanwhile
+      if (m !== victim || m.tier !== 'MEM') return; // removed meanwhile
       let placed: TierAlias | undefined;
       for (let i = 0; i < this.fileTiers.length && !placed; i++) {
         if (await this.#writeToFileTier(i, id, [copy])) placed = this.fileTiers[i]!.alias as TierAlias;
       }
-      const still = this.#meta.get(id);
+      const got = this.#meta.get(id);
+      const still = got === victim ? got : undefined;
       if (placed && still) {
         still.tier = placed;
       } else if (placed) {
@@ -429,13 +433,18 @@ export class TieredBlockStore {
         return; // stays in #demoting (readable) until removed
       }
     } catch {
+      // The copy could not go down (I/O error): a droppable block goes; a sticky one stays
+      // readable from its copy.
       const m = this.#meta.get(id);
-      if (m && !sticky(m)) this.#forget(id);
+      if (m === victim && !sticky(m)) this.#forget(id);
       return;
     } finally {
       const m = this.#meta.get(id);
-      if (!m || m.tier !== 'MEM' || this.mem?.has(id)) {
-        if (this.#demoting.delete(id)) this.#demotingBytes -= copy.byteLength;
+      if (m !== victim || m.tier !== 'MEM' || this.mem?.has(id)) {
+        if (this.#demoting.get(id) === copy) {
+          this.#demoting.delete(id);
+          this.#demotingBytes -= copy.byteLength;
+        }
       }
     }
   }
