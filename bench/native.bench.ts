@@ -151,9 +151,15 @@ if (status.loaded) {
 } else {
   readRows.push(['SharedArrayBuffer scan 1 MiB', scan(sabSrc)]);
 }
-for (const [name, fn, baseline] of readRows) {
-  const ops = await measureThroughput(fn, TIME_MS);
-  rows.push({ name, opsPerSec: ops, bytesPerSec: ops * BLOCK_BYTES, ...(baseline ? { baseline } : {}), note: '64-byte aligned' });
+// Interleaved rounds, best of each: on a shared machine a single pass compares noise.
+const READ_ROUNDS = 3;
+const best = new Map<string, number>();
+for (let round = 0; round < READ_ROUNDS; round++) {
+  for (const [name, fn] of readRows) best.set(name, Math.max(best.get(name) ?? 0, await measureThroughput(fn, TIME_MS / 2)));
+}
+for (const [name, , baseline] of readRows) {
+  const ops = best.get(name)!;
+  rows.push({ name, opsPerSec: ops, bytesPerSec: ops * BLOCK_BYTES, ...(baseline ? { baseline } : {}), note: `64-byte aligned, best of ${READ_ROUNDS}` });
 }
 
 // ---- 2b. The same through BlockCache: acquire + checksum a 1 MiB block, sab vs shm backing --
