@@ -14,7 +14,7 @@ import {
   decodeEntryAt, decodeLogHeader,
 } from './format.js';
 import { type Fs, isNotFound, nodeFs } from './fs.js';
-import { openCheckpoint } from './reader.js';
+import { openCheckpoint } from './checkpoint-file.js';
 
 export interface FormatJournalOptions {
   fs?: Fs;

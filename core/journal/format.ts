@@ -59,6 +59,7 @@
  *   (detects a dropped or reordered frame); the file ends right after it.
  */
 import { crc32c } from '../crc32c.js';
+import { ErrorCode, TesseraError } from '../errors.js';
 
 export const JOURNAL_FORMAT_VERSION = 1;
 export const VERSION_FILE = 'VERSION';
@@ -216,6 +217,13 @@ export function encodeFrameHeader(length: number, crc: number): Uint8Array {
 export function decodeFrameHeader(bytes: Uint8Array): { length: number; crc: number } {
   const dv = view(bytes);
   return { length: dv.getUint32(0, true), crc: dv.getUint32(4, true) };
+}
+
+// ---- errors ----
+
+/** The one error for a journal that is not what it should be: names the file and the offset. */
+export function corrupt(path: string, offsetBytes: number, reason: string, cause?: unknown): TesseraError {
+  return new TesseraError(ErrorCode.JOURNAL_CORRUPT, `Journal is corrupt: ${path} at offset ${offsetBytes}: ${reason}`, cause === undefined ? undefined : { cause });
 }
 
 // ---- names ----

@@ -22,23 +22,23 @@
  */
 import { join } from 'node:path';
 import { assert } from '../assert.js';
-import { crc32c } from '../crc32c.js';
 import {
-  DEFAULT_JOURNAL_LOG_ROLL_BYTES, JOURNAL_CHECKPOINT_CHUNK_BYTES, JOURNAL_CHECKPOINT_WRITE_BYTES,
-  JOURNAL_MAX_BATCH_BYTES, JOURNAL_MAX_ENTRY_BYTES, JOURNAL_MAX_PENDING_ENTRIES, JOURNAL_MAX_TORN_TAIL_BYTES,
+  DEFAULT_JOURNAL_LOG_ROLL_BYTES, JOURNAL_MAX_BATCH_BYTES, JOURNAL_MAX_ENTRY_BYTES, JOURNAL_MAX_PENDING_ENTRIES,
   JOURNAL_PREALLOCATE_BYTES,
 } from '../constants.js';
-import { ErrorCode, TesseraError, isTesseraError } from '../errors.js';
+import { ErrorCode, TesseraError } from '../errors.js';
+import { writeCheckpointFile } from './checkpoint-file.js';
+import { ComponentLog, type JournalStats, type Pending } from './component-log.js';
 import { failpoint } from './failpoints.js';
 import {
-  CHECKPOINT_FILE, CHECKPOINT_FRAME_HEADER_BYTES, CHECKPOINT_TEMP_FILE, COMPLETED_DIR, COMPONENT_NAME_PATTERN,
-  CURRENT_LOG_FILE, ENTRY_HEADER_BYTES, LOG_HEADER_BYTES, VERSION_FILE, VERSION_PREFIX, VERSION_TEXT,
-  EntryScanner, completedLogName, decodeLogHeader, encodeCheckpointHeader, encodeEntry, encodeFrameHeader,
-  encodeLogHeader, parseCompletedLogName,
+  CHECKPOINT_FILE, CHECKPOINT_TEMP_FILE, COMPONENT_NAME_PATTERN, ENTRY_HEADER_BYTES, LOG_HEADER_BYTES, VERSION_FILE,
+  VERSION_TEXT, completedLogName, encodeEntry,
 } from './format.js';
-import { type Fs, type FsFile, isNotFound, nodeFs } from './fs.js';
-import { corrupt, openCheckpoint } from './reader.js';
+import { type Fs, nodeFs } from './fs.js';
+import { checkVersion, createCurrentLog, removeCoveredLogs, replayComponent } from './replay.js';
 import type { CheckpointWriter, JournaledStateMachine, TailRecovery } from './types.js';
+
+export type { JournalStats };
 
 export interface JournalFormatOptions {
   fs?: Fs;
@@ -57,68 +57,7 @@ export interface JournalOpenOptions {
   unsafeAckBeforeFsync?: boolean;
 }
 
-/** Counters of one component since open, for metrics and benchmarks. */
-export interface JournalStats {
-  /** Entries written and fdatasynced (acknowledged, or about to be). */
-  entriesWritten: number;
-  /** Group-commit batches: each one write and one fdatasync. */
-  batches: number;
-  bytesWritten: number;
-  rolls: number;
-  checkpoints: number;
-}
-
-interface Pending {
-  sequence: number;
-  frame: Uint8Array;
-  resolve: (sequence: number) => void;
-  reject: (err: unknown) => void;
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 type JournalState = 'open' | 'closing' | 'closed' | 'failed';
-
-/** One component's log: its files, its sequence counters and its group-commit loop. */
-class ComponentLog {
-  readonly dir: string;
-  readonly completedDir: string;
-  readonly currentPath: string;
-  /** Last sequence applied to the machine (accepted by append or replayed). */
-  appliedSequence = 0;
-  /** Last sequence known durable. */
-  durableSequence = 0;
-  /** Sequence covered by the durable checkpoint (0: none). */
-  checkpointSequence = 0;
-  file: FsFile | undefined;
-  fileFirstSequence = 1;
-  /** Where the next entry goes: the end of the last entry. */
-  fileSizeBytes = 0;
-  /** The file's real size: fileSizeBytes plus preallocated zeros. */
-  allocatedBytes = 0;
-  pending: Pending[] = [];
-  pendingHead = 0;
-  inflight: Pending[] = [];
-  running = false;
-  idleWaiters: (() => void)[] = [];
-  rollAt: number | undefined;
-  rollWaiters: Waiter[] = [];
-  checkpointChain: Promise<void> = Promise.resolve();
-  writeBuffer = new Uint8Array(64 * 1024);
-  readonly stats: JournalStats = { entriesWritten: 0, batches: 0, bytesWritten: 0, rolls: 0, checkpoints: 0 };
-
-  constructor(readonly journalDir: string, readonly machine: JournaledStateMachine) {
-    this.dir = join(journalDir, machine.name);
-    this.completedDir = join(this.dir, COMPLETED_DIR);
-    this.currentPath = join(this.dir, CURRENT_LOG_FILE);
-  }
-
-  get name(): string { return this.machine.name; }
-  get pendingCount(): number { return this.pending.length - this.pendingHead; }
-}
 
 export class Journal {
   readonly dir: string;
@@ -503,268 +442,6 @@ export class Journal {
       for (const w of waiters) w.reject(failure);
     }
   }
-}
-
-// ---- open: version, replay, torn tails ----
-
-async function checkVersion(fs: Fs, dir: string): Promise<void> {
-  const s = await fs.stat(dir);
-  if (s === undefined || s.kind !== 'directory') {
-    throw new TesseraError(ErrorCode.JOURNAL_NOT_FORMATTED, `Cannot open journal: ${dir} does not exist; run \`tessera format\` first`);
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(join(dir, VERSION_FILE));
-  } catch (err) {
-    if (isNotFound(err)) throw new TesseraError(ErrorCode.JOURNAL_NOT_FORMATTED, `Cannot open journal: ${dir} has no ${VERSION_FILE} file; run \`tessera format\` first`);
-    throw err;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text === VERSION_TEXT) return;
-  const shown = JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
-  if (text.startsWith(VERSION_PREFIX)) {
-    throw new TesseraError(ErrorCode.JOURNAL_VERSION, `Cannot open journal: ${join(dir, VERSION_FILE)} says ${shown}, a format this build does not know (it knows ${JSON.stringify(VERSION_TEXT)})`);
-  }
-  throw new TesseraError(ErrorCode.JOURNAL_VERSION, `Cannot open journal: ${join(dir, VERSION_FILE)} holds ${shown}, not a Tessera journal version`);
-}
-
-async function ensureDir(fs: Fs, path: string, parent: string): Promise<void> {
-  if ((await fs.stat(path)) !== undefined) return;
-  await fs.mkdir(path);
-  await fs.syncDir(parent);
-}
-
-async function replayComponent(fs: Fs, log: ComponentLog, recoveries: TailRecovery[]): Promise<void> {
-  await ensureDir(fs, log.dir, log.journalDir);
-  await ensureDir(fs, log.completedDir, log.dir);
-  log.machine.reset();
-  const temp = join(log.dir, CHECKPOINT_TEMP_FILE);
-  if ((await fs.stat(temp)) !== undefined) await fs.unlink(temp);
-
-  let checkpointSequence = 0;
-  const checkpointPath = join(log.dir, CHECKPOINT_FILE);
-  if ((await fs.stat(checkpointPath)) !== undefined) {
-    const reader = await openCheckpoint(fs, checkpointPath);
-    try {
-      await log.machine.loadCheckpoint(reader.chunks());
-      await reader.finish();
-    } catch (err) {
-      if (isTesseraError(err, ErrorCode.JOURNAL_CORRUPT)) throw err;
-      const detail = err instanceof Error ? err.message : String(err);
-      throw corrupt(checkpointPath, reader.offsetBytes, `the state machine '${log.name}' could not load it: ${detail}`, err);
-    } finally {
-      await reader.close();
-    }
-    checkpointSequence = reader.sequence;
-  }
-  log.checkpointSequence = checkpointSequence;
-
-  let last = checkpointSequence; // last sequence applied so far
-  let replayedLog = false;
-  const completed = [];
-  for (const name of await fs.readdir(log.completedDir)) {
-    const parsed = parseCompletedLogName(name);
-    if (parsed === undefined) throw corrupt(join(log.completedDir, name), 0, 'unexpected file in completed/ (expected <first>-<last>.log)');
-    completed.push({ name, ...parsed });
-  }
-  completed.sort((a, b) => a.firstSequence - b.firstSequence);
-  for (const c of completed) {
-    const path = join(log.completedDir, c.name);
-    if (c.lastSequence <= checkpointSequence) continue; // covered by the checkpoint; removed below
-    if (c.firstSequence > last + 1) throw corrupt(path, 0, `sequence gap: the journal holds entries up to ${last}, this log starts at ${c.firstSequence}`);
-    if (replayedLog && c.firstSequence <= last) throw corrupt(path, 0, `sequence disorder: this log starts at ${c.firstSequence}, but the previous log already reached ${last}`);
-    const bytes = await fs.readFile(path);
-    const header = decodeLogHeader(bytes);
-    if (!header.ok) throw corrupt(path, 0, header.reason);
-    if (header.sequence !== c.firstSequence) throw corrupt(path, 8, `log header says first sequence ${header.sequence}, its name says ${c.firstSequence}`);
-    let expected = c.firstSequence;
-    let offset = LOG_HEADER_BYTES;
-    const scanner = new EntryScanner(bytes, JOURNAL_MAX_ENTRY_BYTES);
-    while (offset < bytes.length) {
-      if (!scanner.decodeAt(offset)) throw corrupt(path, offset, scanner.reason);
-      if (scanner.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${scanner.sequence}`);
-      if (expected > checkpointSequence) applyReplayed(log, path, offset, scanner);
-      expected += 1;
-      offset += scanner.frameBytes;
-    }
-    if (expected - 1 !== c.lastSequence) throw corrupt(path, offset, `log holds entries up to ${expected - 1}, its name says ${c.lastSequence}`);
-    last = c.lastSequence;
-    replayedLog = true;
-  }
-  await replayCurrentLog(fs, log, last, replayedLog, recoveries);
-  await removeCoveredLogs(fs, log);
-}
-
-function applyReplayed(log: ComponentLog, path: string, offset: number, scanner: EntryScanner): void {
-  const { sequence, type } = scanner;
-  const start = offset + ENTRY_HEADER_BYTES;
-  try {
-    log.machine.apply({ sequence, type, payload: scanner.bytes.subarray(start, start + scanner.payloadLength) });
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw corrupt(path, offset, `the state machine '${log.name}' rejected entry ${sequence} (type ${type}): ${detail}`, err);
-  }
-  log.appliedSequence = sequence;
-}
-
-async function replayCurrentLog(fs: Fs, log: ComponentLog, last: number, replayedLog: boolean, recoveries: TailRecovery[]): Promise<void> {
-  const path = log.currentPath;
-  log.appliedSequence = Math.max(log.appliedSequence, last);
-  if ((await fs.stat(path)) === undefined) {
-    await createCurrentLog(fs, log, last + 1);
-    log.durableSequence = log.appliedSequence;
-    return;
-  }
-  const bytes = await fs.readFile(path);
-  const header = decodeLogHeader(bytes);
-  if (!header.ok) {
-    // The header is written and fdatasynced before any entry: a torn header has nothing after it.
-    if (bytes.length > LOG_HEADER_BYTES) throw corrupt(path, 0, `${header.reason}, and the log is ${bytes.length} bytes long`);
-    if (bytes.length > 0) await saveBroken(fs, log, bytes, 0, last + 1, header.reason, recoveries);
-    await createCurrentLog(fs, log, last + 1);
-    log.durableSequence = log.appliedSequence;
-    return;
-  }
-  const first = header.sequence;
-  if (first > last + 1) throw corrupt(path, 8, `sequence gap: the journal holds entries up to ${last}, the current log starts at ${first}`);
-  if (replayedLog && first <= last) throw corrupt(path, 8, `sequence disorder: the current log starts at ${first}, but the completed logs already reached ${last}`);
-  let expected = first;
-  let offset = LOG_HEADER_BYTES;
-  const scanner = new EntryScanner(bytes, JOURNAL_MAX_ENTRY_BYTES);
-  while (offset < bytes.length) {
-    if (!scanner.decodeAt(offset)) {
-      // Only zeros from here: the end of the log and its preallocated space. Otherwise a crash
-      // leaves at most one unsynced batch at the end: bad bytes that close to the end are a
-      // torn tail; further from it, corruption of acknowledged entries.
-      const dataEnd = endOfNonZero(bytes, offset);
-      if (dataEnd === offset) break;
-      if (dataEnd - offset > JOURNAL_MAX_TORN_TAIL_BYTES) throw corrupt(path, offset, `${scanner.reason}, and ${dataEnd - offset} bytes of data follow (more than one batch, JOURNAL_MAX_TORN_TAIL_BYTES ${JOURNAL_MAX_TORN_TAIL_BYTES})`);
-      await saveBroken(fs, log, bytes.subarray(0, dataEnd), offset, first, scanner.reason, recoveries);
-      break;
-    }
-    if (scanner.sequence !== expected) throw corrupt(path, offset, `sequence disorder: expected ${expected}, found ${scanner.sequence}`);
-    if (expected > log.checkpointSequence) applyReplayed(log, path, offset, scanner);
-    expected += 1;
-    offset += scanner.frameBytes;
-  }
-  if (expected === first && first !== last + 1) {
-    // No entries, and a first sequence that would not follow what was replayed: start afresh.
-    await createCurrentLog(fs, log, last + 1);
-    log.durableSequence = log.appliedSequence;
-    return;
-  }
-  if (expected - 1 < last) throw corrupt(path, offset, `the current log ends at sequence ${expected - 1}, before the checkpoint and completed logs (${last})`);
-  log.file = await fs.open(path, 'readwrite');
-  log.fileFirstSequence = first;
-  log.fileSizeBytes = offset;
-  log.allocatedBytes = await log.file.sizeBytes();
-  log.durableSequence = log.appliedSequence;
-  assert(log.appliedSequence === Math.max(last, expected - 1), 'replay applied every entry up to the end of the current log');
-}
-
-/** Index after the last non-zero byte of bytes[from..]; `from` when there is none. */
-function endOfNonZero(bytes: Uint8Array, from: number): number {
-  let end = bytes.length;
-  while (end > from && bytes[end - 1] === 0) end -= 1;
-  return end;
-}
-
-/** Saves bytes[offset..] of the current log in a .broken file and cuts the log at offset. */
-async function saveBroken(fs: Fs, log: ComponentLog, bytes: Uint8Array, offset: number, first: number, reason: string, recoveries: TailRecovery[]): Promise<void> {
-  let brokenPath = join(log.dir, `current-${first}-${offset}.broken`);
-  for (let n = 1; (await fs.stat(brokenPath)) !== undefined; n++) brokenPath = join(log.dir, `current-${first}-${offset}-${n}.broken`);
-  const broken = await fs.open(brokenPath, 'create');
-  try {
-    await broken.write(bytes.subarray(offset), 0);
-    await broken.datasync();
-  } finally {
-    await broken.close();
-  }
-  await fs.syncDir(log.dir);
-  const current = await fs.open(log.currentPath, 'readwrite');
-  try {
-    await current.truncate(offset);
-    await current.datasync();
-  } finally {
-    await current.close();
-  }
-  recoveries.push({ component: log.name, file: log.currentPath, offsetBytes: offset, cutBytes: bytes.length - offset, brokenFile: brokenPath, reason });
-}
-
-async function createCurrentLog(fs: Fs, log: ComponentLog, firstSequence: number): Promise<void> {
-  const file = await fs.open(log.currentPath, 'truncate');
-  await file.write(encodeLogHeader(firstSequence), 0);
-  await file.datasync();
-  await fs.syncDir(log.dir);
-  log.file = file;
-  log.fileFirstSequence = firstSequence;
-  log.fileSizeBytes = LOG_HEADER_BYTES;
-  log.allocatedBytes = LOG_HEADER_BYTES;
-}
-
-async function removeCoveredLogs(fs: Fs, log: ComponentLog): Promise<void> {
-  let removed = 0;
-  for (const name of await fs.readdir(log.completedDir)) {
-    const parsed = parseCompletedLogName(name);
-    if (parsed !== undefined && parsed.lastSequence <= log.checkpointSequence) {
-      await fs.unlink(join(log.completedDir, name));
-      removed += 1;
-    }
-  }
-  if (removed > 0) await fs.syncDir(log.completedDir);
-}
-
-// ---- checkpoint writing ----
-
-async function writeCheckpointFile(fs: Fs, path: string, sequence: number, writer: CheckpointWriter, component: string): Promise<void> {
-  const file = await fs.open(path, 'truncate');
-  try {
-    let position = 0;
-    const staged: Uint8Array[] = [];
-    let stagedBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (stagedBytes === 0) return;
-      const out = staged.length === 1 ? staged[0]! : concat(staged, stagedBytes);
-      await file.write(out, position);
-      position += stagedBytes;
-      staged.length = 0;
-      stagedBytes = 0;
-    };
-    const stage = async (bytes: Uint8Array): Promise<void> => {
-      staged.push(bytes);
-      stagedBytes += bytes.length;
-      if (stagedBytes >= JOURNAL_CHECKPOINT_WRITE_BYTES) await flush();
-    };
-    await stage(encodeCheckpointHeader(sequence));
-    let runningCrc = 0;
-    for await (const whole of writer) {
-      if (!(whole instanceof Uint8Array)) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot checkpoint '${component}': snapshot() yielded a ${typeof whole}, not a Uint8Array`);
-      // A chunk above the frame limit goes out as several frames (and is read back so).
-      for (let at = 0; at < whole.length; at += JOURNAL_CHECKPOINT_CHUNK_BYTES) {
-        const chunk = whole.subarray(at, Math.min(whole.length, at + JOURNAL_CHECKPOINT_CHUNK_BYTES));
-        await stage(encodeFrameHeader(chunk.length, crc32c(chunk)));
-        // The chunk may belong to the machine: copy it if it stays staged across an await.
-        await stage(stagedBytes + chunk.length >= JOURNAL_CHECKPOINT_WRITE_BYTES ? chunk : chunk.slice());
-        runningCrc = crc32c(chunk, runningCrc);
-      }
-    }
-    await stage(encodeFrameHeader(0, runningCrc));
-    await flush();
-    await file.datasync();
-    assert(position >= CHECKPOINT_FRAME_HEADER_BYTES, 'a checkpoint has at least its header and end frame');
-  } finally {
-    await file.close();
-  }
-}
-
-function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
-  const out = new Uint8Array(totalBytes);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 async function removeTree(fs: Fs, path: string): Promise<void> {

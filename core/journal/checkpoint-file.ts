@@ -1,20 +1,23 @@
 /**
- * Reading checkpoints back, verified as they stream: each chunk's CRC32C, the running CRC32C
- * of all chunks in the end frame, and nothing after it. Any mismatch throws
- * TESSERA_ERR_JOURNAL_CORRUPT naming the file and the byte offset. Used by replay and by the
- * dump tool. (Logs are small enough, a roll's worth, to be read whole; see journal.ts.)
+ * Checkpoint files (layout in format.ts). Writing: frames of the machine's snapshot chunks,
+ * gathered into writes of about JOURNAL_CHECKPOINT_WRITE_BYTES, then fdatasync; the caller
+ * renames the temp file into place. Reading back, verified as it streams: each chunk's
+ * CRC32C, the running CRC32C of all chunks in the end frame, and nothing after it. Any
+ * mismatch throws TESSERA_ERR_JOURNAL_CORRUPT naming the file and the byte offset. Used by
+ * replay and by the dump tool. (Logs are a roll's worth and are read whole; see replay.ts.)
  */
 import { crc32c } from '../crc32c.js';
-import { JOURNAL_CHECKPOINT_CHUNK_BYTES, MIB } from '../constants.js';
+import { assert } from '../assert.js';
+import { JOURNAL_CHECKPOINT_CHUNK_BYTES, JOURNAL_CHECKPOINT_WRITE_BYTES, MIB } from '../constants.js';
 import { ErrorCode, TesseraError } from '../errors.js';
-import { CHECKPOINT_FRAME_HEADER_BYTES, CHECKPOINT_HEADER_BYTES, decodeCheckpointHeader, decodeFrameHeader, hex32 } from './format.js';
+import {
+  CHECKPOINT_FRAME_HEADER_BYTES, CHECKPOINT_HEADER_BYTES, corrupt, decodeCheckpointHeader, decodeFrameHeader,
+  encodeCheckpointHeader, encodeFrameHeader, hex32,
+} from './format.js';
 import type { Fs, FsFile } from './fs.js';
+import type { CheckpointWriter } from './types.js';
 
 const READ_BLOCK_BYTES = 1 * MIB;
-
-export function corrupt(path: string, offsetBytes: number, reason: string, cause?: unknown): TesseraError {
-  return new TesseraError(ErrorCode.JOURNAL_CORRUPT, `Journal is corrupt: ${path} at offset ${offsetBytes}: ${reason}`, cause === undefined ? undefined : { cause });
-}
 
 export class CheckpointFileReader {
   /** The sequence the checkpoint covers. */
@@ -98,4 +101,56 @@ export async function openCheckpoint(fs: Fs, path: string): Promise<CheckpointFi
     await file.close();
     throw err;
   }
+}
+
+/** Writes a complete, fdatasynced checkpoint of `writer` (covering 1..sequence) at `path`. */
+export async function writeCheckpointFile(fs: Fs, path: string, sequence: number, writer: CheckpointWriter, component: string): Promise<void> {
+  const file = await fs.open(path, 'truncate');
+  try {
+    let position = 0;
+    const staged: Uint8Array[] = [];
+    let stagedBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (stagedBytes === 0) return;
+      const out = staged.length === 1 ? staged[0]! : concat(staged, stagedBytes);
+      await file.write(out, position);
+      position += stagedBytes;
+      staged.length = 0;
+      stagedBytes = 0;
+    };
+    const stage = async (bytes: Uint8Array): Promise<void> => {
+      staged.push(bytes);
+      stagedBytes += bytes.length;
+      if (stagedBytes >= JOURNAL_CHECKPOINT_WRITE_BYTES) await flush();
+    };
+    await stage(encodeCheckpointHeader(sequence));
+    let runningCrc = 0;
+    for await (const whole of writer) {
+      if (!(whole instanceof Uint8Array)) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot checkpoint '${component}': snapshot() yielded a ${typeof whole}, not a Uint8Array`);
+      // A chunk above the frame limit goes out as several frames (and is read back so).
+      for (let at = 0; at < whole.length; at += JOURNAL_CHECKPOINT_CHUNK_BYTES) {
+        const chunk = whole.subarray(at, Math.min(whole.length, at + JOURNAL_CHECKPOINT_CHUNK_BYTES));
+        await stage(encodeFrameHeader(chunk.length, crc32c(chunk)));
+        // The chunk may belong to the machine: copy it if it stays staged across an await.
+        await stage(stagedBytes + chunk.length >= JOURNAL_CHECKPOINT_WRITE_BYTES ? chunk : chunk.slice());
+        runningCrc = crc32c(chunk, runningCrc);
+      }
+    }
+    await stage(encodeFrameHeader(0, runningCrc));
+    await flush();
+    await file.datasync();
+    assert(position >= CHECKPOINT_FRAME_HEADER_BYTES, 'a checkpoint has at least its header and end frame');
+  } finally {
+    await file.close();
+  }
+}
+
+function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
+  const out = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }
