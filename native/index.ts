@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { markAsUntransferable } from 'node:worker_threads';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { setCrc32cImplementation } from '../core/crc32c.js';
 
@@ -192,6 +193,9 @@ export function mapShared(path: string, sizeBytes: number, options?: MapSharedOp
   const b = need('mapShared');
   const buffer = call(`mapping of ${path} (${sizeBytes} bytes)`, () => b.mapShared(path, sizeBytes, create, lock, readOnly));
   mapped.add(buffer);
+  // The mapping belongs to this thread (its finalizer runs here): in a postMessage transfer
+  // list it is copied, never moved. Other threads attach by path.
+  markAsUntransferable(buffer);
   return buffer;
 }
 

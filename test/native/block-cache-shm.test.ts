@@ -4,6 +4,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { BlockCache } from '../../core/block-cache.js';
 import { crc32c, crc32cImplementationName, crc32cTs } from '../../core/crc32c.js';
 import { isTesseraError } from '../../core/errors.js';
@@ -65,6 +66,19 @@ if (!native) {
     v.release();
     cache.close();
     assert.not.ok(existsSync(path));
+  });
+
+  test('a worker_thread attaches to a shm cache from its cloned handle', async () => {
+    const path = join(dir, 'thread');
+    const cache = BlockCache.create({ backing: 'shm', path, capacityBytes: 2 * MIB });
+    assert.ok(cache.put('main', pattern(7, 40_000)));
+    const w = new Worker(new URL('./fixtures/cache-thread.js', import.meta.url), { workerData: cache.handle });
+    const r = await new Promise<{ crc: number; ok: boolean }>((res, rej) => { w.once('message', res); w.once('error', rej); });
+    await w.terminate();
+    assert.is(r.crc, crc32cTs(pattern(7, 40_000)));
+    assert.ok(r.ok);
+    assert.equal(cache.get('thread'), pattern(8, 50_000));
+    cache.close();
   });
 
   test('two processes put and acquire blocks through one /dev/shm cache', async () => {

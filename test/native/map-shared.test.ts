@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
 import { isTesseraError } from '../../core/errors.js';
 import { isMapped, liveMappings, madvise, mapShared, memlockLimit, msync, nativeStatus, unmap } from '../../native/index.js';
 import { isFallbackChild, runUnderFallback } from './both-paths.js';
@@ -67,6 +68,22 @@ if (!native) {
     assert.not.ok(isMapped(a));
     unmap(a);
     assert.throws(() => madvise(a, 'willneed'), TypeError);
+  });
+
+  test('a mapping in a postMessage transfer list is copied, not moved away from its thread', async () => {
+    const a = mapShared(join(dir, 'transfer'), 4096, { create: true });
+    new Uint8Array(a)[0] = 5;
+    const { port1, port2 } = new MessageChannel();
+    const got = new Promise<ArrayBuffer>((r) => port2.once('message', r));
+    port1.postMessage(a, [a]);
+    const copy = await got;
+    assert.is(a.byteLength, 4096);
+    assert.is(new Uint8Array(copy)[0], 5);
+    assert.ok(isMapped(a));
+    assert.not.ok(isMapped(copy));
+    port1.close();
+    port2.close();
+    unmap(a);
   });
 
   test('unmap of an ArrayBuffer that mapShared did not return is a TypeError', () => {
