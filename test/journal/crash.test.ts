@@ -22,7 +22,25 @@ const FAILPOINTS = ['after-write', 'after-fsync', 'after-roll-rename', 'after-ch
 
 interface CycleResult { opened: { last: number; digest: string; cuts: number }; acks: number[]; signal: string | null; code: number | null; stderr: string; guardFired: boolean }
 
-function runChild(dir: string, failpoint: string | undefined, killAfterMs: number): Promise<CycleResult> {
+/**
+ * Starts a child; retries (up to 3 times) a child that exited 0 without a word: on this shared
+ * machine another build may be rewriting dist/ while the child loads it (an empty module runs
+ * nothing). Any other early end is a failure.
+ */
+async function runChild(dir: string, failpoint: string | undefined, killAfterMs: number): Promise<CycleResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runChildOnce(dir, failpoint, killAfterMs);
+    } catch (err) {
+      if (!(err instanceof SilentExit) || attempt === 3) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+class SilentExit extends Error {}
+
+function runChildOnce(dir: string, failpoint: string | undefined, killAfterMs: number): Promise<CycleResult> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     if (failpoint) env.TESSERA_JOURNAL_FAILPOINT = failpoint;
@@ -52,6 +70,7 @@ function runChild(dir: string, failpoint: string | undefined, killAfterMs: numbe
     child.on('close', (code, signal) => {
       clearTimeout(guard);
       if (timer) clearTimeout(timer);
+      if (!opened && code === 0 && stderr === '') return reject(new SilentExit('the child exited 0 without output'));
       if (!opened) return reject(new Error(`child never opened the journal (code ${code}, signal ${signal}): ${stderr}`));
       resolve({ opened, acks, signal, code, stderr, guardFired });
     });
