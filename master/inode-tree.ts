@@ -3,8 +3,8 @@
  *
  * One JS object per inode costs ~400 bytes in V8 (times and sizes above 2^31 become boxed
  * heap numbers). Here an inode is a slot index into typed arrays (76 bytes per slot) plus its
- * name string, an entry in its parent's child map and an entry in the id map: ~220 bytes in
- * all at 1 M files (bench/master.bench.ts measures it). A checkpoint is the arrays' bytes.
+ * name string, an entry in its parent's child map and 8-16 bytes of the id index: ~180 bytes
+ * in all at 1 M files (bench/master.bench.ts measures it). A checkpoint is the arrays' bytes.
  *
  * Per-slot layout (one typed array per column):
  *
@@ -37,6 +37,7 @@ import {
 import type { FileInfo, PersistenceState, TtlAction } from '../transports/protocol/master.js';
 import { blockIdOf, FileInfoRecord } from '../transports/protocol/master.js';
 import { joinComponents, joinPath } from './path.js';
+import { IdIndex } from './id-index.js';
 
 export const F_LIVE = 1;
 export const F_DIR = 2;
@@ -117,7 +118,7 @@ export class InodeTree {
   replMaxs = new Int16Array(0);
   names: string[] = [];
   children: (Map<string, number> | undefined)[] = [];
-  idToSlot = new Map<number, number>();
+  idToSlot = new IdIndex();
   strings: string[] = [];
   stringIds = new Map<string, number>();
   /** Slots of inodes that carry a TTL. */
@@ -137,7 +138,7 @@ export class InodeTree {
     this.inodeCount = 0;
     this.names = [];
     this.children = [];
-    this.idToSlot = new Map();
+    this.idToSlot = new IdIndex(this.initialCapacity);
     this.strings = [];
     this.stringIds = new Map();
     this.ttlSlots = new Set();
@@ -611,7 +612,7 @@ export class InodeTree {
 
   /** Re-derives the per-slot indexes (child maps, id map, TTL set) after the columns are loaded. */
   rebuildIndexes(): void {
-    this.idToSlot = new Map();
+    this.idToSlot = new IdIndex(this.slotCount);
     this.children = new Array(this.slotCount);
     this.ttlSlots = new Set();
     this.#sorted = new Map();
