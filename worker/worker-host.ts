@@ -13,7 +13,7 @@
  * the master (when one is given) and heartbeats. `stop()` undoes all of it, idempotently.
  */
 import { hostname as osHostname } from 'node:os';
-import { ErrorCode, TesseraError } from '../core/errors.js';
+import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { DEFAULT_WORKER_RPC_PORT, WORKER_LEASE_MS, WORKER_LEASE_SWEEP_INTERVAL_MS } from '../core/constants.js';
 import { RpcServer, type RpcServerOptions } from '../transports/rpc-server.js';
 import type { RpcClientOptions } from '../transports/rpc-client.js';
@@ -112,7 +112,7 @@ export class WorkerHost {
 
     this.server.register(WorkerService, createDataServerHandlers({
       store: this.store, leases: this.leases, pool: this.pool, persist: this.#persist, through: this.through,
-      commitToMaster: async (blockId, lengthBytes, tier) => { await this.#link?.commitBlock(blockId, lengthBytes, tier); },
+      commitToMaster: (blockId, lengthBytes, tier) => this.#commitToMaster(blockId, lengthBytes, tier),
       info: () => this.info(),
     }));
     const address = o.address ?? `tcp://127.0.0.1:${DEFAULT_WORKER_RPC_PORT}`;
@@ -166,6 +166,18 @@ export class WorkerHost {
       blockCount: this.store.blockCount,
       pendingPersists: this.#persist.pendingCount,
     };
+  }
+
+  /** Tells the master; a block whose file the master does not know is dropped again. */
+  async #commitToMaster(blockId: number, lengthBytes: number, tier: TierAlias): Promise<void> {
+    try {
+      await this.#link?.commitBlock(blockId, lengthBytes, tier);
+    } catch (err) {
+      if (isTesseraError(err, ErrorCode.FILE_NOT_FOUND)) {
+        if (await this.store.remove(blockId)) await this.#persist.forgetBlock(blockId);
+      }
+      throw err;
+    }
   }
 
   /** Carries out one master command. */

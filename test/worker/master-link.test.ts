@@ -13,6 +13,7 @@ import { WorkerHost, type WorkerHostOptions } from '../../worker/index.js';
 import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
+import { isTesseraError } from '../../core/errors.js';
 
 const MIB = 1024 * 1024;
 let root = '';
@@ -82,6 +83,15 @@ test('a worker registers with a real master over TCP; committed blocks become lo
   const locs = await master.getBlockLocations({ path: '/a/file' });
   assert.equal(locs.blocks.map((b) => [b.blockId, b.lengthBytes, b.locations.map((l) => l.address)]), [[blockId, 3 * MIB, [w.address]]]);
   await until('a heartbeat carries capacity', async () => (await master.getWorkers({}))[0]!.usedBytes >= 3 * MIB);
+  // A block of a file the master does not know is refused and not kept.
+  const wc = (await rpc(w.address)).service(WorkerService);
+  try {
+    await wc.writeBlock({ blockId: 999 * 2 ** 24, reserveBytes: 10 }).pipeFrom([new Uint8Array(10)]);
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(isTesseraError(e, 'TESSERA_ERR_FILE_NOT_FOUND'), String(e));
+  }
+  assert.is(w.store.has(999 * 2 ** 24), false);
   await master.delete({ path: '/a/file' });
   await until('the delete command removes the block', () => !w.store.has(blockId));
 });
