@@ -33,6 +33,12 @@ export abstract class Connection extends EventEmitter {
   readonly remoteAddress: string;
   /** Set by the RPC layer: called for each received frame, in order. */
   onFrame: ((f: Frame) => void) | undefined;
+  /**
+   * Set by the RPC layer: called (asynchronously) with a frame that could not be sent because
+   * it is over the peer's frame limit or cannot be encoded; the connection stays up. Without
+   * it, such a frame closes the connection.
+   */
+  onFrameRejected: ((f: Frame, err: TesseraError) => void) | undefined;
   #state: 'open' | 'closing' | 'closed' = 'open';
   #reason: TesseraError | undefined;
   #outbox: Frame[] = [];
@@ -107,11 +113,27 @@ export abstract class Connection extends EventEmitter {
     }
   }
 
+  /**
+   * Tells the connection the largest frame the peer accepts (learned in the handshake), so a
+   * frame over it is refused on this side (`onFrameRejected`) instead of killing the connection
+   * on the other. Until then, our own limit is assumed.
+   */
+  setPeerMaxFrameBytes(bytes: number): void {
+    void bytes;
+  }
+
   /** Called by implementations when the peer or the network ended the connection. */
   protected _peerGone(reason?: TesseraError): void {
     if (this.#state === 'closed') return;
     this.#reason ??= reason ?? new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: closed by peer ${this.remoteAddress}`);
     this.destroy();
+  }
+
+  /** Implementations call this for a frame they cannot send (FRAME_TOO_LARGE, INVALID_ARGUMENT). */
+  protected _rejectFrame(f: Frame, err: TesseraError): void {
+    const handler = this.onFrameRejected;
+    if (handler === undefined) throw err;
+    queueMicrotask(() => handler(f, err));
   }
 
   /** Called by implementations for every received frame, in order. */
@@ -180,9 +202,20 @@ export abstract class ByteConnection extends Connection {
     return this.#parser.midFrame;
   }
 
+  override setPeerMaxFrameBytes(bytes: number): void {
+    this.#encoder.maxFrameBytes = bytes;
+  }
+
   protected override _sendFrames(frames: Frame[]): void {
     const enc = this.#encoder;
-    for (const f of frames) enc.add(f);
+    for (const f of frames) {
+      try {
+        enc.add(f);
+      } catch (err) {
+        if (!(err instanceof TesseraError)) throw err;
+        this._rejectFrame(f, err);
+      }
+    }
     this._writeBuffers(enc.take());
   }
 

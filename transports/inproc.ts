@@ -14,7 +14,7 @@
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { Connection } from './connection.js';
 import { parseAddress } from './address.js';
-import { type Frame, frameKindName, packBody, unpackBody } from './wire.js';
+import { type Frame, frameKindName, framePayload, unpackBody } from './wire.js';
 import { checkMaxFrameBytes, type ConnectOptions, type Listener, type ListenOptions, type Transport } from './transport.js';
 
 export interface InprocFaults {
@@ -169,15 +169,21 @@ export class InprocConnection extends Connection {
     if (net.isPartitioned(this.localName, peer.localName)) return;
     const clone = net.isolation === 'clone';
     for (let f of frames) {
-      if (f.bytes !== undefined && f.bytes.byteLength > peer.maxFrameBytes) {
-        throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${f.bytes.byteLength} bytes exceeds maxFrameBytes ${peer.maxFrameBytes}`);
-      }
-      if (clone && f.body !== undefined) {
-        const packed = packBody(f.body);
-        if (packed.byteLength > peer.maxFrameBytes) {
-          throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${packed.byteLength} bytes exceeds maxFrameBytes ${peer.maxFrameBytes}`);
+      try {
+        if (f.bytes !== undefined && f.bytes.byteLength > peer.maxFrameBytes) {
+          throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${f.bytes.byteLength} bytes exceeds maxFrameBytes ${peer.maxFrameBytes}`);
         }
-        f = { kind: f.kind, flags: f.flags, id: f.id, body: unpackBody(packed), bytes: undefined };
+        if (clone && f.body !== undefined) {
+          const packed = framePayload(f)!;
+          if (packed.byteLength > peer.maxFrameBytes) {
+            throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${packed.byteLength} bytes exceeds maxFrameBytes ${peer.maxFrameBytes}`);
+          }
+          f = { kind: f.kind, flags: f.flags, id: f.id, body: unpackBody(packed), bytes: undefined };
+        }
+      } catch (err) {
+        if (!(err instanceof TesseraError)) throw err;
+        this._rejectFrame(f, err);
+        continue;
       }
       const { copies, delayMs } = net.fate();
       for (let i = 0; i < copies; i++) peer.#enqueue(f, delayMs);

@@ -175,6 +175,7 @@ class ClientSession {
   #nextId = 1;
   #streamCount = 0;
   #peerWindowBytes = 0;
+  #uploadChunkBytes = 0;
   #ready = false;
 
   constructor(connection: Connection, limits: RpcLimits, onPush: (key: string, body: unknown) => void) {
@@ -217,7 +218,7 @@ class ClientSession {
         }
         if (f.kind === FrameKind.READY) {
           const r = f.body as Partial<ReadyBody> | undefined;
-          if (!r || !Number.isInteger(r.windowBytes) || r.windowBytes! < 1024) { fail(new TesseraError(ErrorCode.PROTOCOL, 'Bad READY frame')); return; }
+          if (!r || !Number.isInteger(r.windowBytes) || r.windowBytes! < 1024 || !Number.isInteger(r.maxFrameBytes) || r.maxFrameBytes! < 1024) { fail(new TesseraError(ErrorCode.PROTOCOL, 'Bad READY frame')); return; }
           if (serverNonce !== undefined && !proofMatches(r.proof, authProof(auth!.token!, 'server', clientNonce, serverNonce))) {
             fail(new TesseraError(ErrorCode.UNAUTHENTICATED, `Cannot connect to ${conn.remoteAddress}: the server did not prove it knows the token`));
             return;
@@ -225,8 +226,15 @@ class ClientSession {
           clearTimeout(timer);
           conn.off('close', onClose);
           this.#peerWindowBytes = r.windowBytes!;
+          this.#uploadChunkBytes = Math.min(this.#limits.streamChunkBytes, r.maxFrameBytes!);
+          conn.setPeerMaxFrameBytes(r.maxFrameBytes!);
           this.#ready = true;
           conn.onFrame = (fr) => this.#onFrame(fr);
+          conn.onFrameRejected = (fr, err) => {
+            // A request over the server's frame limit fails that call only.
+            if (fr.kind === FrameKind.REQUEST) this.#calls.get(fr.id)?.fail(err);
+            else void conn.fail(err);
+          };
           conn.once('close', (reason: TesseraError) => this.#onClose(reason));
           resolve();
           return;
@@ -234,7 +242,9 @@ class ClientSession {
         fail(new TesseraError(ErrorCode.PROTOCOL, `Unexpected ${frameKindName(f.kind)} frame during the handshake`));
       };
       conn.drainInbox();
-      const hello: HelloBody = { magic: PROTOCOL_MAGIC, version: PROTOCOL_VERSION, windowBytes: this.#limits.streamWindowBytes, nonce: clientNonce };
+      const hello: HelloBody = {
+        magic: PROTOCOL_MAGIC, version: PROTOCOL_VERSION, windowBytes: this.#limits.streamWindowBytes, maxFrameBytes: this.#limits.maxFrameBytes, nonce: clientNonce,
+      };
       conn.send(frame(FrameKind.HELLO, 0, hello));
     });
   }
@@ -262,7 +272,7 @@ class ClientSession {
     if (streaming) this.#streamCount++;
     conn.send(frame(FrameKind.REQUEST, id, call.deadlineMs === undefined ? [call.key, call.request] : [call.key, call.request, call.deadlineMs]));
     if (call.input) call.input.bindGrant((n) => conn.send(frame(FrameKind.CREDIT, id, n)));
-    if (call.output) call.output.bind((bytes, end) => conn.send(dataFrame(id, bytes, end)), this.#peerWindowBytes);
+    if (call.output) call.output.bind((bytes, end) => conn.send(dataFrame(id, bytes, end)), this.#peerWindowBytes, this.#uploadChunkBytes);
   }
 
   cancel(call: ClientCall): void {

@@ -5,11 +5,11 @@
  * Handshake (first exchange of every connection, before any call):
  *
  *   client                                   server
- *   HELLO { magic, version, windowBytes, nonce: Nc }  ──>  version checked (PROTOCOL_VERSION)
- *                      auth 'none' / 'mtls' <──  READY { windowBytes, method }
+ *   HELLO { magic, version, windowBytes, maxFrameBytes, nonce: Nc }  ──>  version checked (PROTOCOL_VERSION)
+ *                      auth 'none' / 'mtls' <──  READY { windowBytes, maxFrameBytes, method }
  *                      auth 'token'         <──  CHALLENGE { nonce: Ns }
  *   AUTH { proof: HMAC(secret, "client" Ns Nc) }  ──>  timing-safe compare
- *                                           <──  READY { windowBytes, method, proof: HMAC(secret, "server" Nc Ns) }
+ *                                           <──  READY { ..., proof: HMAC(secret, "server" Nc Ns) }
  *   anything wrong                          <──  ERROR { code, message }, then close
  *
  * Both nonces are fresh random bytes per connection, so a recorded proof is worthless on
@@ -58,6 +58,8 @@ export const DEFAULT_LIMITS: Readonly<RpcLimits> = Object.freeze({
 
 export function checkLimits(partial: Partial<RpcLimits> | undefined): RpcLimits {
   const l: RpcLimits = { ...DEFAULT_LIMITS, ...(partial ?? {}) };
+  // A smaller frame limit without an explicit chunk size brings the chunk size down with it.
+  if (partial?.streamChunkBytes === undefined && Number.isInteger(l.maxFrameBytes)) l.streamChunkBytes = Math.min(l.streamChunkBytes, l.maxFrameBytes);
   const bad = (name: string, why: string): never => {
     throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option limits.${name}: ${why}, got ${String((l as unknown as Record<string, unknown>)[name])}`);
   };
@@ -94,8 +96,9 @@ export interface PeerIdentity {
   remoteAddress: string;
 }
 
-export interface HelloBody { magic: string; version: number; windowBytes: number; nonce: Uint8Array }
-export interface ReadyBody { windowBytes: number; method: PeerIdentity['method']; proof?: Uint8Array }
+/** `maxFrameBytes`: the largest frame the sender accepts; the other side caps its stream chunks to it. */
+export interface HelloBody { magic: string; version: number; windowBytes: number; maxFrameBytes: number; nonce: Uint8Array }
+export interface ReadyBody { windowBytes: number; maxFrameBytes: number; method: PeerIdentity['method']; proof?: Uint8Array }
 
 export function newNonce(): Buffer {
   return randomBytes(AUTH_NONCE_BYTES);

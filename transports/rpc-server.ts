@@ -134,6 +134,7 @@ class ServerSession {
   #clientNonce: Uint8Array | undefined;
   #serverNonce: Buffer | undefined;
   #peerWindowBytes = 0;
+  #downloadChunkBytes = 0;
   #peer: Peer | undefined;
   readonly #calls = new Map<number, ServerCall>();
   #streamCount = 0;
@@ -147,6 +148,7 @@ class ServerSession {
     this.#conn = conn;
     this.#limits = server.limits;
     conn.onFrame = (f) => this.#onFrame(f);
+    conn.onFrameRejected = (f, err) => this.#onFrameRejected(f, err);
     conn.once('close', (reason: TesseraError) => this.#onClose(reason));
     this.#handshakeTimer = setTimeout(() => {
       void conn.fail(new TesseraError(ErrorCode.HANDSHAKE_TIMEOUT, `Handshake timed out: no complete HELLO/auth within handshakeTimeoutMs ${this.#limits.handshakeTimeoutMs}`));
@@ -174,6 +176,15 @@ class ServerSession {
     const err = closedError(reason, 'Call aborted');
     for (const c of this.#calls.values()) this.#finish(c, err);
     this.#server.sessionClosed(this.#conn, this.#peer, reason);
+  }
+
+  /** A frame over the client's limit: a response becomes a FAILURE of that call; a push is dropped. */
+  #onFrameRejected(f: Frame, err: TesseraError): void {
+    if (f.kind === FrameKind.RESPONSE) {
+      this.#conn.send(frame(FrameKind.FAILURE, f.id, { code: err.code, message: `Cannot send the response: ${err.message}` }));
+    } else if (f.kind !== FrameKind.PUSH) {
+      void this.#conn.fail(err);
+    }
   }
 
   #protocolError(message: string, code: typeof ErrorCode.PROTOCOL | typeof ErrorCode.UNAUTHENTICATED = ErrorCode.PROTOCOL): void {
@@ -209,8 +220,13 @@ class ServerSession {
         void this.#conn.fail(new TesseraError(ErrorCode.PROTOCOL_VERSION, `Unsupported protocol version ${String(h.version)}: this server speaks version ${PROTOCOL_VERSION}`));
         return;
       }
-      if (!Number.isInteger(h.windowBytes) || h.windowBytes! < 1024 || !isNonce(h.nonce)) { this.#protocolError('Bad HELLO: windowBytes or nonce missing'); return; }
+      if (!Number.isInteger(h.windowBytes) || h.windowBytes! < 1024 || !Number.isInteger(h.maxFrameBytes) || h.maxFrameBytes! < 1024 || !isNonce(h.nonce)) {
+        this.#protocolError('Bad HELLO: windowBytes, maxFrameBytes or nonce missing');
+        return;
+      }
       this.#peerWindowBytes = h.windowBytes!;
+      this.#downloadChunkBytes = Math.min(this.#limits.streamChunkBytes, h.maxFrameBytes!);
+      this.#conn.setPeerMaxFrameBytes(h.maxFrameBytes!);
       this.#clientNonce = h.nonce;
       const auth = this.#server.auth;
       if (auth.mode === 'token') {
@@ -251,7 +267,7 @@ class ServerSession {
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     this.#phase = Phase.READY;
-    const body: ReadyBody = { windowBytes: this.#limits.streamWindowBytes, method: identity.method };
+    const body: ReadyBody = { windowBytes: this.#limits.streamWindowBytes, maxFrameBytes: this.#limits.maxFrameBytes, method: identity.method };
     if (proof) body.proof = proof;
     this.#conn.send(frame(FrameKind.READY, 0, body));
     this.#peer = new Peer(this.#conn, identity);
@@ -294,7 +310,7 @@ class ServerSession {
     let stream: InStream | OutStream | undefined;
     if (entry.kind === 'serverStream') {
       this.#streamCount++;
-      stream = call.output = new OutStream(this.#peerWindowBytes, this.#limits.streamChunkBytes, (bytes, end) => this.#conn.send(dataFrame(id, bytes, end)));
+      stream = call.output = new OutStream(this.#peerWindowBytes, this.#downloadChunkBytes, (bytes, end) => this.#conn.send(dataFrame(id, bytes, end)));
     } else if (entry.kind === 'clientStream') {
       this.#streamCount++;
       stream = call.input = new InStream(this.#limits.streamWindowBytes, (n) => this.#conn.send(frame(FrameKind.CREDIT, id, n)), () => undefined);

@@ -40,7 +40,7 @@ const noop = (): void => undefined;
 
 export class OutStream implements ByteSink {
   #credit: number;
-  readonly #chunkBytes: number;
+  #chunkBytes: number;
   #send: ((bytes: Uint8Array, end: boolean) => void) | undefined;
   #error: TesseraError | undefined;
   #finished = false;
@@ -64,8 +64,11 @@ export class OutStream implements ByteSink {
     return this.#bytesWritten;
   }
 
-  bind(send: (bytes: Uint8Array, end: boolean) => void, credit: number): void {
+  /** Binds the stream to its call: the sender, the peer's window, and its largest chunk. */
+  bind(send: (bytes: Uint8Array, end: boolean) => void, credit: number, chunkBytes: number): void {
+    assert(chunkBytes > 0, 'stream chunk size is positive');
     this.#send = send;
+    this.#chunkBytes = Math.min(this.#chunkBytes, chunkBytes);
     this.addCredit(credit);
   }
 

@@ -19,10 +19,10 @@
  *                               for `undefined`
  *
  *   kind        dir   id    body
- *   HELLO  1    c->s  0     { magic: 'tessera', version, windowBytes, nonce: bytes }   (first frame)
+ *   HELLO  1    c->s  0     { magic: 'tessera', version, windowBytes, maxFrameBytes, nonce }  (first frame)
  *   CHALLENGE 2 s->c  0     { nonce: bytes }                    token auth only
  *   AUTH   3    c->s  0     { proof: bytes }                    HMAC-SHA256, see auth.ts
- *   READY  4    s->c  0     { windowBytes, proof?: bytes, method }   handshake done
+ *   READY  4    s->c  0     { windowBytes, maxFrameBytes, method, proof?: bytes }   handshake done
  *   ERROR  5    both  0     { code, message }   connection-level error; the sender closes
  *   REQUEST 16  c->s  call  [methodKey: string, request, deadlineMs?: number]
  *   RESPONSE 17 s->c  call  response value (ends the call, and its download stream)
@@ -105,7 +105,12 @@ export function framePayload(f: Frame): Uint8Array | undefined {
     assert(f.bytes !== undefined, 'a DATA frame has bytes');
     return f.bytes;
   }
-  return f.body === undefined ? undefined : packr.pack(f.body);
+  if (f.body === undefined) return undefined;
+  try {
+    return packr.pack(f.body);
+  } catch (err) {
+    throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot encode ${frameKindName(f.kind)} frame: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** Payloads at least this big are written as their own buffer instead of being copied. */
@@ -117,7 +122,8 @@ const COPY_LIMIT_BYTES = 16 * 1024;
  * returns the buffers of everything added since the last take, for one vectored write.
  */
 export class FrameEncoder {
-  readonly maxFrameBytes: number;
+  /** Frames over this are refused (FRAME_TOO_LARGE): the receiving peer's limit, once known. */
+  maxFrameBytes: number;
   #batch: Buffer;
   #start = 0;
   #pos = 0;

@@ -14,7 +14,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
 import { formatAddress, parseAddress } from './address.js';
-import { FRAME_HEADER_BYTES, type Frame, FrameEncoder, framePayload } from './wire.js';
+import { FRAME_HEADER_BYTES, type Frame, FrameEncoder, frameKindName, framePayload } from './wire.js';
 import {
   checkMaxFrameBytes, checkTimeoutMs, type ConnectOptions, type Listener, type ListenOptions, type Transport,
 } from './transport.js';
@@ -39,7 +39,7 @@ export class WsConnection extends ByteConnection {
   readonly #ws: WebSocket;
   readonly #socket: net.Socket | undefined;
   readonly #encoder: FrameEncoder;
-  readonly #messageLimitBytes: number;
+  #messageLimitBytes: number;
 
   constructor(ws: WebSocket, socket: net.Socket | undefined, localAddress: string, remoteAddress: string, maxFrameBytes: number) {
     super(localAddress, remoteAddress, maxFrameBytes);
@@ -72,11 +72,28 @@ export class WsConnection extends ByteConnection {
     return tlsInfo(this.#socket);
   }
 
+  /** The peer's maxPayload is its frame limit plus a header: our messages must fit it. */
+  override setPeerMaxFrameBytes(bytes: number): void {
+    this.#messageLimitBytes = bytes + FRAME_HEADER_BYTES;
+    this.#encoder.maxFrameBytes = bytes;
+  }
+
   protected override _sendFrames(frames: Frame[]): void {
     const enc = this.#encoder;
     let messageBytes = 0;
     for (const f of frames) {
-      const payload = framePayload(f);
+      let payload: Uint8Array | undefined;
+      try {
+        payload = framePayload(f);
+        if (payload !== undefined && payload.byteLength > this.#messageLimitBytes - FRAME_HEADER_BYTES) {
+          throw new TesseraError(ErrorCode.FRAME_TOO_LARGE,
+            `Cannot send ${frameKindName(f.kind)} frame: payload of ${payload.byteLength} bytes exceeds maxFrameBytes ${this.#messageLimitBytes - FRAME_HEADER_BYTES}`);
+        }
+      } catch (err) {
+        if (!(err instanceof TesseraError)) throw err;
+        this._rejectFrame(f, err);
+        continue;
+      }
       const bytes = FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
       if (messageBytes > 0 && messageBytes + bytes > this.#messageLimitBytes) {
         this._writeBuffers(enc.take());

@@ -32,7 +32,7 @@ async function rawClient(address: string): Promise<{ conn: Connection; frames: F
   return { conn, frames, next };
 }
 
-const helloFrame = (nonce: Buffer): Frame => frame(FrameKind.HELLO, 0, { magic: 'tessera', version: PROTOCOL_VERSION, windowBytes: MIB, nonce });
+const helloFrame = (nonce: Buffer): Frame => frame(FrameKind.HELLO, 0, { magic: 'tessera', version: PROTOCOL_VERSION, windowBytes: MIB, maxFrameBytes: MIB, nonce });
 
 const tokenSuite = suite('token auth');
 let server: RpcServer;
@@ -107,7 +107,7 @@ tokenSuite('a client refuses a server that cannot prove it knows the token', asy
   const fake = await tcpTransport.listen('tcp://127.0.0.1:0', (conn) => {
     conn.onFrame = (f) => {
       if (f.kind === FrameKind.HELLO) conn.send(frame(FrameKind.CHALLENGE, 0, { nonce: Buffer.alloc(32, 9) }));
-      if (f.kind === FrameKind.AUTH) conn.send(frame(FrameKind.READY, 0, { windowBytes: MIB, method: 'token', proof: Buffer.alloc(32) }));
+      if (f.kind === FrameKind.AUTH) conn.send(frame(FrameKind.READY, 0, { windowBytes: MIB, maxFrameBytes: MIB, method: 'token', proof: Buffer.alloc(32) }));
     };
     conn.drainInbox();
   });

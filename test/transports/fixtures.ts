@@ -28,6 +28,8 @@ export const TestService = defineService('test', {
   /** Reads nothing; waits until cancelled. */
   stall: clientStream<{ tag: string }, null>(),
   pushMe: method<{ n: number }, null>(),
+  /** A small request with a response of `bytes` characters. */
+  big: method<{ bytes: number }, { text: string }>(),
   /** Closes the caller's connection from the server side after writing `bytes`. */
   closeMidStream: serverStream<{ bytes: number }, null>(),
   tick: event<{ n: number }>(),
@@ -116,6 +118,7 @@ export function makeServer(options: RpcServerOptions = {}): { server: RpcServer;
       return { bytes: off, ok };
     },
     stall: async (req, ctx) => { await waitAbort(ctx, req.tag, 600_000); return null; },
+    big: (req) => ({ text: 'x'.repeat(req.bytes) }),
     pushMe: (req, ctx) => { ctx.peer.push(TestService, 'tick', { n: req.n }); return null; },
     closeMidStream: async (req, ctx, out: ByteSink) => {
       await out.write(new Uint8Array(req.bytes));

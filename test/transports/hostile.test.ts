@@ -73,7 +73,7 @@ function header(len: number, kind: number, id = 0): Buffer {
 }
 
 function hello(version = PROTOCOL_VERSION): Buffer {
-  return encodeFrames([frame(FrameKind.HELLO, 0, { magic: 'tessera', version, windowBytes: MIB, nonce: Buffer.alloc(32, 1) })], MAX_FRAME_BYTES);
+  return encodeFrames([frame(FrameKind.HELLO, 0, { magic: 'tessera', version, windowBytes: MIB, maxFrameBytes: MIB, nonce: Buffer.alloc(32, 1) })], MAX_FRAME_BYTES);
 }
 
 /** Waits for the close (bounded) and returns the code of the ERROR frame the server sent. */

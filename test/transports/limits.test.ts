@@ -8,7 +8,7 @@ import { ErrorCode, TesseraError } from '../../core/errors.js';
 import { KIB } from '../../core/constants.js';
 import { type Connection, RpcClient, RpcServer, transportFor } from '../../transports/index.js';
 import { FrameKind, frame } from '../../transports/wire.js';
-import { TestService, codeOf, makeServer, sleep, waitFor } from './fixtures.js';
+import { TestService, checkPattern, codeOf, makeServer, pattern, sleep, waitFor } from './fixtures.js';
 
 test('a listener refuses connections beyond maxConnections with LIMIT_EXCEEDED; the others keep working', async () => {
   const { server } = makeServer({ limits: { maxConnections: 2 } });
@@ -76,6 +76,37 @@ test('a call with an invalid deadline is refused with INVALID_ARGUMENT', async (
   await c.close();
   await server.close();
 });
+
+for (const address of ['inproc://big', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/big']) {
+  const scheme = address.split(':')[0];
+  test(`${scheme}: a message over the peer's frame limit fails only its call with FRAME_TOO_LARGE; stream chunks are cut to the limit`, async () => {
+    const { server } = makeServer({ limits: { maxFrameBytes: 64 * KIB, streamChunkBytes: 64 * KIB } });
+    const l = await server.listen(address);
+    const c = await RpcClient.connect(l.address, { limits: { maxFrameBytes: 32 * KIB } });
+    const s = c.service(TestService);
+    // Request over the server's limit: refused before it leaves the client.
+    assert.is(await codeOf(s.echo({ text: 'y'.repeat(70 * KIB) })), ErrorCode.FRAME_TOO_LARGE);
+    // Response over the client's limit: the server turns it into a failure of that call.
+    assert.is(await codeOf(s.big({ bytes: 40 * KIB })), ErrorCode.FRAME_TOO_LARGE);
+    assert.equal(await s.big({ bytes: 20 * KIB }), { text: 'x'.repeat(20 * KIB) });
+    // Uploads in 1 MiB writes and downloads of 64 KiB server chunks fit the limits of each side.
+    const up = s.upload({ seed: 1 });
+    await up.write(pattern(1, 0, 300 * KIB));
+    assert.equal(await up.end(), { bytes: 300 * KIB, ok: true });
+    const dl = s.download({ totalBytes: 200 * KIB, chunkBytes: 64 * KIB, seed: 2 });
+    let off = 0;
+    for await (const chunk of dl) {
+      assert.ok(chunk.byteLength <= 32 * KIB, `chunk of ${chunk.byteLength} bytes`);
+      assert.ok(checkPattern(2, off, chunk));
+      off += chunk.byteLength;
+    }
+    assert.is(off, 200 * KIB);
+    assert.equal(await s.echo({ text: 'fine' }), { text: 'fine' });
+    assert.ok(c.connected, 'the connection survived');
+    await c.close();
+    await server.close();
+  });
+}
 
 for (const address of ['inproc://lifecycle', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/l']) {
   const scheme = address.split(':')[0];

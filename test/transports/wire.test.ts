@@ -28,10 +28,10 @@ const mk = (kind: Frame['kind'], id: number, body: unknown): Frame => ({ kind, f
 
 /** One arbitrary per message kind, with the body that kind carries. */
 const frameArb: fc.Arbitrary<Frame> = fc.oneof(
-  fc.record({ version: fc.nat(9), windowBytes: fc.nat(), nonce: nonceArb }).map((b) => mk(FrameKind.HELLO, 0, { magic: 'tessera', ...b })),
+  fc.record({ version: fc.nat(9), windowBytes: fc.nat(), maxFrameBytes: fc.nat(), nonce: nonceArb }).map((b) => mk(FrameKind.HELLO, 0, { magic: 'tessera', ...b })),
   nonceArb.map((nonce) => mk(FrameKind.CHALLENGE, 0, { nonce })),
   nonceArb.map((proof) => mk(FrameKind.AUTH, 0, { proof })),
-  fc.record({ windowBytes: fc.nat(), method: fc.constantFrom('none', 'token', 'mtls') }).map((b) => mk(FrameKind.READY, 0, b)),
+  fc.record({ windowBytes: fc.nat(), maxFrameBytes: fc.nat(), method: fc.constantFrom('none', 'token', 'mtls') }).map((b) => mk(FrameKind.READY, 0, b)),
   fc.record({ code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string() }).map((b) => mk(FrameKind.ERROR, 0, b)),
   fc.tuple(idArb, fc.string({ maxLength: 30 }), valueArb, fc.option(fc.nat(), { nil: undefined }))
     .map(([id, key, req, d]) => mk(FrameKind.REQUEST, id, d === undefined ? [key, req] : [key, req, d])),
