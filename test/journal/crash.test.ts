@@ -23,22 +23,22 @@ const FAILPOINTS = ['after-write', 'after-fsync', 'after-roll-rename', 'after-ch
 interface CycleResult { opened: { last: number; digest: string; cuts: number }; acks: number[]; signal: string | null; code: number | null; stderr: string; guardFired: boolean }
 
 /**
- * Starts a child; retries (up to 3 times) a child that exited 0 without a word: on this shared
- * machine another build may be rewriting dist/ while the child loads it (an empty module runs
- * nothing). Any other early end is a failure.
+ * Starts a child; retries (up to 5 times) a child whose modules failed to load (it exited 0
+ * without a word, or with a SyntaxError or a missing module): on a shared machine another
+ * build may be rewriting dist/ while the child loads it. Any other early end is a failure.
  */
 async function runChild(dir: string, failpoint: string | undefined, killAfterMs: number): Promise<CycleResult> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await runChildOnce(dir, failpoint, killAfterMs);
     } catch (err) {
-      if (!(err instanceof SilentExit) || attempt === 3) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+      if (!(err instanceof LoadFailure) || attempt === 5) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 }
 
-class SilentExit extends Error {}
+class LoadFailure extends Error {}
 
 function runChildOnce(dir: string, failpoint: string | undefined, killAfterMs: number): Promise<CycleResult> {
   return new Promise((resolve, reject) => {
@@ -70,7 +70,8 @@ function runChildOnce(dir: string, failpoint: string | undefined, killAfterMs: n
     child.on('close', (code, signal) => {
       clearTimeout(guard);
       if (timer) clearTimeout(timer);
-      if (!opened && code === 0 && stderr === '') return reject(new SilentExit('the child exited 0 without output'));
+      const loadFailed = (code === 0 && stderr === '') || /SyntaxError|ERR_MODULE_NOT_FOUND/.test(stderr);
+      if (!opened && loadFailed) return reject(new LoadFailure(`the child's modules did not load (code ${code}): ${stderr}`));
       if (!opened) return reject(new Error(`child never opened the journal (code ${code}, signal ${signal}): ${stderr}`));
       resolve({ opened, acks, signal, code, stderr, guardFired });
     });
