@@ -115,7 +115,9 @@ if (!native) {
     assert.ok(cache.delete('a'), 'delete of a pinned block is accepted; its bytes wait for the last pin');
     c.child.kill('SIGKILL');
     assert.is(await c.exited, null);
-    assert.ok(cache.reapDeadOwners() >= 1, 'the dead process is found by pid + start time, without waiting for its lease');
+    // The lease is 30 s: pins gone right away mean the pid + start-time check found the death.
+    // (The cache's own timer may reap first, so the count returned here is not asserted.)
+    cache.reapDeadOwners();
     const s = cache.stats();
     assert.is(s.pinnedBlocks, 0);
     assert.is(s.owners, 1);
@@ -141,13 +143,13 @@ if (!native) {
       assert.ok(pid > 0, 'the child pinned the block');
       assert.is(cache.stats().pinnedBlocks, 1);
       process.kill(pid, 'SIGKILL');
-      let reaped = 0;
-      for (let i = 0; i < 1000 && reaped === 0; i++) {
+      // Reaped by this loop or by the cache's own timer, whichever runs first after the lease.
+      for (let i = 0; i < 1000 && cache.stats().pinnedBlocks > 0; i++) {
         await new Promise((r) => setTimeout(r, 20));
-        reaped = cache.reapDeadOwners();
+        cache.reapDeadOwners();
       }
-      assert.is(reaped, 1);
       assert.is(cache.stats().pinnedBlocks, 0);
+      assert.is(cache.stats().owners, 1);
     } finally {
       sh.kill('SIGKILL');
       cache.close();
