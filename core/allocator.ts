@@ -284,6 +284,40 @@ export class TlsfAllocator {
     this.#insertFree(g, size);
   }
 
+  /** Granule of the largest free extent, or -1 (walks only the highest non-empty class). */
+  largestFreeExtent(): number {
+    const w = this.#w;
+    const m = this.#meta;
+    const flMap = w[m + M_FL]!;
+    if (flMap === 0) return -1;
+    const fl = 31 - Math.clz32(flMap);
+    const sl = 31 - Math.clz32(w[m + M_SL + fl]!);
+    let best = -1;
+    let bestSize = 0;
+    let g = w[m + M_HEADS + fl * SL_COUNT + sl]!;
+    for (let n = 0; g >= 0 && n < 1 << 16; n++) {
+      const s = w[this.#h(g) + H_SIZE]!;
+      if (s > bestSize) {
+        bestSize = s;
+        best = g;
+      }
+      g = w[this.#h(g) + H_NEXT_FREE]!;
+    }
+    return best;
+  }
+
+  /**
+   * The allocated physical neighbours of free extent `g` as [before, after] granules (-1 when
+   * there is none: region start or sentinel). Evicting them grows the hole at `g`.
+   */
+  neighboursOf(g: number): [number, number] {
+    const w = this.#w;
+    const h = this.#h(g);
+    const next = g + w[h + H_SIZE]!;
+    const after = next < w[this.#meta + M_GRANULES]! - 1 ? next : -1;
+    return [w[h + H_PREV_PHYS]!, after];
+  }
+
   /** Size in granules of the largest free extent (walks only the highest non-empty class). */
   largestFreeGranules(): number {
     const w = this.#w;

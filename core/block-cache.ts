@@ -91,7 +91,7 @@ import {
   BLOCK_CACHE_DEFAULT_PINS_PER_OWNER, BLOCK_CACHE_HEARTBEAT_EVERY_CALLS, BLOCK_CACHE_LOCK_SPIN_COUNT,
   BLOCK_CACHE_LOCK_WAIT_SLICE_MS, BLOCK_CACHE_LOOKUP_RETRIES, BLOCK_CACHE_MAX_BLOCKS, BLOCK_CACHE_MAX_CAPACITY_BYTES,
   BLOCK_CACHE_MAX_KEY_CHARS, BLOCK_CACHE_MAX_OWNERS, BLOCK_CACHE_MAX_PINS_PER_OWNER, BLOCK_CACHE_MIN_BLOCKS,
-  BLOCK_CACHE_MIN_OWNER_LEASE_MS, BLOCK_CACHE_COPY_UNDER_LOCK_BYTES,
+  BLOCK_CACHE_MIN_OWNER_LEASE_MS, BLOCK_CACHE_COPY_UNDER_LOCK_BYTES, BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING,
 } from './constants.js';
 import { ErrorCode, TesseraError } from './errors.js';
 import { O_GEN, OwnerTable, R_PINS, readProcessStartToken } from './owners.js';
@@ -934,13 +934,14 @@ export class BlockCache {
   #reserve(granules: number, length: number): number {
     const w = this.#w;
     const f = this.#f;
+    let policyVictims = 0;
     for (;;) {
       if (f[HF_USED_BYTES]! + length <= this.#capacityBytes && w[H_FREE_TOP]! > 0) {
-        const g = this.#alloc.alloc(granules, -1);
+        const top = w[H_FREE_TOP]! - 1;
+        const e = w[this.#freeStack + top]!;
+        const g = this.#alloc.alloc(granules, e);
         if (g >= 0) {
-          const top = w[H_FREE_TOP]! - 1;
           w[H_FREE_TOP] = top;
-          const e = w[this.#freeStack + top]!;
           const base = this.#entries + e * ENTRY_WORDS;
           assert(Atomics.load(w, base + E_STATE) === BlockState.FREE, 'an entry on the free stack is FREE');
           w[base + E_EXTENT] = g;
@@ -948,16 +949,39 @@ export class BlockCache {
           f[HF_USED_BYTES] = f[HF_USED_BYTES]! + length;
           return e;
         }
+        // Room in total but no extent large enough: after a few victims in policy order,
+        // grow the largest hole by evicting its neighbours (bounded fragmentation).
+        if (policyVictims >= BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING && this.#alloc.freeGranules >= granules && this.#evictNextToLargestHole()) continue;
       }
       if (!this.#evictOne()) return -1;
+      policyVictims++;
     }
+  }
+
+  /** Under the lock: evicts an evictable block next to the largest free extent; false if none. */
+  #evictNextToLargestHole(): boolean {
+    const hole = this.#alloc.largestFreeExtent();
+    if (hole < 0) return false;
+    for (const g of this.#alloc.neighboursOf(hole)) {
+      if (g < 0) continue;
+      const e = this.#alloc.tagOf(g);
+      if (e < 0 || !this.#tryClaimVictim(e)) continue;
+      this.#evictClaimed(e);
+      return true;
+    }
+    return false;
   }
 
   /** Under the lock: publishes WRITING entry `e` as `id`, replacing an older block of that id. */
   #commit(e: number, id: BlockId, h: number): void {
     const w = this.#w;
     const base = this.#entries + e * ENTRY_WORDS;
-    assert(Atomics.load(w, base + E_STATE) === BlockState.WRITING && w[base + E_WRITER] === this.#owner, 'commit of our WRITING entry');
+    if (Atomics.load(w, base + E_STATE) !== BlockState.WRITING || w[base + E_WRITER] !== this.#owner) {
+      // Only a reaper takes a WRITING entry away: this thread's lease ran out mid-put.
+      assert(this.#owners.gen(this.#owner) !== this.#ownerGen, 'commit of our WRITING entry');
+      this.#expired = true;
+      throw new TesseraError(ErrorCode.LEASE_EXPIRED, `Cannot put block: this thread's owner lease expired during the put (ownerLeaseMs ${this.#leaseMs})`);
+    }
     w[base + E_WRITER] = -1;
     const tick = this.#f[HF_EPOCH]! + 1;
     this.#f[HF_EPOCH] = tick;
@@ -1102,6 +1126,12 @@ export class BlockCache {
   #evictOne(): boolean {
     const e = this.#isLru ? lruVictim(this.#lru, this.#claimVictim) : sieveVictim(this.#sieve, this.#claimVictim);
     if (e < 0) return false;
+    this.#evictClaimed(e);
+    return true;
+  }
+
+  /** Under the lock: evicts entry `e`, which #tryClaimVictim turned EVICTING. */
+  #evictClaimed(e: number): void {
     this.#policyRemove(e);
     this.#unindex(e);
     if (this.#onEvict !== undefined) {
@@ -1117,7 +1147,6 @@ export class BlockCache {
     }
     this.#freeEntry(e);
     this.#f[HF_EVICTIONS] = this.#f[HF_EVICTIONS]! + 1;
-    return true;
   }
 
   /** Removes `id`; true if it was there. Views of it stay valid until released. */
@@ -1314,6 +1343,7 @@ export class BlockCache {
         const g = w[base + E_EXTENT]!;
         const size = byExtent.get(g);
         assert(size !== undefined, `entry ${e} owns an allocated extent`);
+        assert(this.#alloc.tagOf(g) === e, `extent of entry ${e} is tagged with it`);
         const fb = base >> 1;
         const length = this.#f[fb + EF_LENGTH]!;
         const end = this.#f[fb + EF_DATA_OFFSET]! + length;

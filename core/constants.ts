@@ -176,6 +176,11 @@ export const BLOCK_CACHE_LOCK_SPIN_COUNT = 100;
 export const BLOCK_CACHE_LOCK_WAIT_SLICE_MS = 100;
 /** Lock-free lookup attempts before a lookup falls back to the lock. */
 export const BLOCK_CACHE_LOOKUP_RETRIES = 16;
+/**
+ * A put that finds room in total but no extent large enough evicts this many blocks in
+ * policy order, then evicts the neighbours of the largest free extent to grow it.
+ */
+export const BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING = 2;
 /** put() copies blocks up to this size while it holds the engine lock (one lock round trip). */
 export const BLOCK_CACHE_COPY_UNDER_LOCK_BYTES = 64 * KIB;
 /** acquire()/get()/put() refresh the owner heartbeat once per this many calls. */

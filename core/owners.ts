@@ -35,7 +35,7 @@
  *   | 10-11 | 5   | HITS          | hits flushed by the owner                                 |
  *   | 12-13 | 6   | MISSES        | misses flushed by the owner                               |
  *   | 14-15 |     | -             |                                                           |
- *   | 16+4r |     | record r      | [entry + 1 (0 = empty), views, pins, unused]             |
+ *   | 16+4r |     | record r      | [entry + 1 (0 = empty), unused, pins, unused]            |
  *
  * Records form a linear-probing hash (entry -> counts) with backward-shift deletion; only
  * the owner writes its records (plain stores), a reaper reads them after the owner died.

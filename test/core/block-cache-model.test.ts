@@ -75,11 +75,12 @@ function reconcile(m: Model, r: Real): void {
 }
 
 class Put implements fc.Command<Model, Real> {
-  constructor(readonly id: BlockId, readonly size: number, readonly seed: number) {}
+  constructor(readonly id: BlockId, readonly size: number, readonly seed: number, readonly inPlace: boolean) {}
   check = (): boolean => true;
   run(m: Model, r: Real): void {
     const bytes = bytesOf(this.size, this.seed);
-    if (r.put(this.id, bytes)) {
+    const ok = this.inPlace ? r.putWith(this.id, this.size, (target) => target.set(bytes)) : r.put(this.id, bytes);
+    if (ok) {
       m.blocks.set(this.id, { bytes, version: m.nextVersion++ });
     } else {
       for (const id of r.keys()) {
@@ -89,20 +90,29 @@ class Put implements fc.Command<Model, Real> {
     }
     reconcile(m, r);
   }
-  toString = (): string => `put(${String(this.id)}, ${this.size})`;
+  toString = (): string => `${this.inPlace ? 'putWith' : 'put'}(${String(this.id)}, ${this.size})`;
 }
 
 class Get implements fc.Command<Model, Real> {
-  constructor(readonly id: BlockId) {}
+  constructor(readonly id: BlockId, readonly how: 'get' | 'getInto' | 'withView') {}
   check = (): boolean => true;
   run(m: Model, r: Real): void {
-    const got = r.get(this.id);
+    let got: Uint8Array | undefined;
+    if (this.how === 'get') {
+      got = r.get(this.id);
+    } else if (this.how === 'withView') {
+      got = r.withView(this.id, (bytes) => bytes.slice());
+    } else {
+      const target = new Uint8Array(CAPACITY_BYTES);
+      const n = r.getInto(this.id, target);
+      got = n < 0 ? undefined : target.subarray(0, n);
+    }
     const want = m.blocks.get(this.id);
     if (got !== undefined) assert.equal(got, want?.bytes);
     else if (want) assert.not.ok(isProtected(m, this.id, want.version), 'a protected block is always found');
     reconcile(m, r);
   }
-  toString = (): string => `get(${String(this.id)})`;
+  toString = (): string => `${this.how}(${String(this.id)})`;
 }
 
 class Acquire implements fc.Command<Model, Real> {
@@ -199,8 +209,8 @@ class Invalid implements fc.Command<Model, Real> {
 
 const id = fc.constantFrom(...IDS);
 const commands = [
-  fc.tuple(id, fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constantFrom(0, 1, 64, 4096, CAPACITY_BYTES)), fc.integer()).map(([i, s, seed]) => new Put(i, s, seed)),
-  id.map((i) => new Get(i)),
+  fc.tuple(id, fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constantFrom(0, 1, 64, 4096, CAPACITY_BYTES)), fc.integer(), fc.boolean()).map(([i, s, seed, inPlace]) => new Put(i, s, seed, inPlace)),
+  fc.tuple(id, fc.constantFrom('get' as const, 'getInto' as const, 'withView' as const)).map(([i, how]) => new Get(i, how)),
   id.map((i) => new Acquire(i)),
   fc.nat().map((n) => new Release(n)),
   fc.nat().map((n) => new ReleaseTwice(n)),

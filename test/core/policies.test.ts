@@ -2,6 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lruCount, lruCreate, lruInsert, lruRemove, lruTouch, lruVictim } from '../../core/policies/lru.js';
 import { sieveCount, sieveCreate, sieveInsert, sieveRemove, sieveTouch, sieveVictim } from '../../core/policies/sieve.js';
+import {
+  s3fifoCount, s3fifoCreate, s3fifoInSmall, s3fifoInsert, s3fifoRemember, s3fifoRemove, s3fifoTouch, s3fifoVictim,
+} from '../../core/policies/s3fifo.js';
 
 const all = (): boolean => true;
 
@@ -108,6 +111,49 @@ sieve('sieveVictim on an empty queue is -1', () => {
 
 sieve.run();
 
+const s3 = suite('S3-FIFO policy (pure functions)');
+
+s3('a new entry hit once is evicted from the small queue before an old entry of the main queue', () => {
+  const s = s3fifoCreate(16);
+  for (let e = 0; e < 10; e++) s3fifoInsert(s, e, 1000 + e);
+  // Everything starts in S; entries hit twice move to M when they reach S's tail.
+  s3fifoTouch(s, 0);
+  s3fifoTouch(s, 0);
+  const v = s3fifoVictim(s, () => true);
+  assert.is(v, 1, '0 was promoted to M, 1 (never hit) is the victim');
+  assert.ok(s3fifoInSmall(s, 1));
+  assert.not.ok(s3fifoInSmall(s, 0));
+  s3fifoRemove(s, v);
+  assert.is(s3fifoCount(s), 9);
+});
+
+s3('an id evicted from the small queue comes back into the main queue (ghost)', () => {
+  const s = s3fifoCreate(8);
+  s3fifoInsert(s, 0, 77);
+  s3fifoInsert(s, 1, 78);
+  const v = s3fifoVictim(s, () => true);
+  assert.is(v, 0);
+  s3fifoRemember(s, 77);
+  s3fifoRemove(s, v);
+  s3fifoInsert(s, 0, 77);
+  assert.not.ok(s3fifoInSmall(s, 0), 'remembered by the ghost: straight to M');
+  s3fifoInsert(s, 2, 79);
+  assert.ok(s3fifoInSmall(s, 2));
+});
+
+s3('s3fifoVictim skips refused entries in both queues and returns -1 when all are refused', () => {
+  const s = s3fifoCreate(8);
+  s3fifoInsert(s, 0, 1);
+  s3fifoRemember(s, 2);
+  s3fifoInsert(s, 1, 2); // to M
+  s3fifoTouch(s, 1);
+  assert.is(s3fifoVictim(s, () => false), -1);
+  assert.is(s3fifoCount(s), 2);
+  assert.is(s3fifoVictim(s, (e) => e === 1), 1, 'M is searched when every S entry is refused');
+});
+
+s3.run();
+
 // ---------------------------------------------------------------- hit ratios on traces
 
 function mulberry32(seed: number): () => number {
@@ -153,9 +199,10 @@ function scanTrace(seed: number, keys: number, length: number, scanLength: numbe
   return out;
 }
 
-function hitRatio(policy: 'lru' | 'sieve', trace: number[], capacity: number): number {
+function hitRatio(policy: 'lru' | 'sieve' | 's3fifo', trace: number[], capacity: number): number {
   const lruState = lruCreate(capacity);
   const sieveState = sieveCreate(capacity);
+  const s3State = s3fifoCreate(capacity);
   const slotOf = new Map<number, number>();
   const keyOf = new Int32Array(capacity);
   const free: number[] = [];
@@ -166,26 +213,40 @@ function hitRatio(policy: 'lru' | 'sieve', trace: number[], capacity: number): n
     if (e !== undefined) {
       hits++;
       if (policy === 'lru') lruTouch(lruState, e, tick);
-      else sieveTouch(sieveState, e);
+      else if (policy === 'sieve') sieveTouch(sieveState, e);
+      else s3fifoTouch(s3State, e);
       return;
     }
     if (free.length === 0) {
-      const v = policy === 'lru' ? lruVictim(lruState, all) : sieveVictim(sieveState, all);
-      if (policy === 'lru') lruRemove(lruState, v);
-      else sieveRemove(sieveState, v);
-      slotOf.delete(keyOf[v]!);
-      free.push(v);
+      if (policy === 'lru') {
+        const v = lruVictim(lruState, all);
+        lruRemove(lruState, v);
+        slotOf.delete(keyOf[v]!);
+        free.push(v);
+      } else if (policy === 'sieve') {
+        const v = sieveVictim(sieveState, all);
+        sieveRemove(sieveState, v);
+        slotOf.delete(keyOf[v]!);
+        free.push(v);
+      } else {
+        const v = s3fifoVictim(s3State, all);
+        if (s3fifoInSmall(s3State, v)) s3fifoRemember(s3State, keyOf[v]!);
+        s3fifoRemove(s3State, v);
+        slotOf.delete(keyOf[v]!);
+        free.push(v);
+      }
     }
     const slot = free.pop()!;
     keyOf[slot] = key;
     slotOf.set(key, slot);
     if (policy === 'lru') lruInsert(lruState, slot, tick);
-    else sieveInsert(sieveState, slot);
+    else if (policy === 'sieve') sieveInsert(sieveState, slot);
+    else s3fifoInsert(s3State, slot, key);
   });
   return hits / trace.length;
 }
 
-const ratios = suite('hit ratios of LRU and SIEVE on the same seeded traces');
+const ratios = suite('hit ratios of LRU, SIEVE and S3-FIFO on the same seeded traces');
 
 ratios('a loop larger than the cache never hits under either policy; a loop that fits always hits after the first pass', () => {
   const loop = (keys: number): number[] => {
@@ -199,7 +260,7 @@ ratios('a loop larger than the cache never hits under either policy; a loop that
   assert.is(hitRatio('sieve', loop(100), 100), 19 / 20);
 });
 
-ratios('on Zipf and scan traces SIEVE hits at least as often as LRU (ratios printed)', () => {
+ratios('on Zipf and scan traces SIEVE and S3-FIFO hit at least as often as LRU (ratios printed)', () => {
   const rows: Array<Record<string, string>> = [];
   const cases: Array<[string, number[], number]> = [
     ['zipf 0.8, 10k keys, cache 10%', zipfTrace(42, 10_000, 0.8, 200_000), 1_000],
@@ -210,9 +271,11 @@ ratios('on Zipf and scan traces SIEVE hits at least as often as LRU (ratios prin
   for (const [name, trace, capacity] of cases) {
     const l = hitRatio('lru', trace, capacity);
     const s = hitRatio('sieve', trace, capacity);
-    rows.push({ trace: name, lru: l.toFixed(4), sieve: s.toFixed(4) });
-    assert.ok(l > 0.05 && l < 1 && s > 0.05 && s < 1, `${name}: ratios in range`);
+    const f = hitRatio('s3fifo', trace, capacity);
+    rows.push({ trace: name, lru: l.toFixed(4), sieve: s.toFixed(4), s3fifo: f.toFixed(4) });
+    assert.ok(l > 0.05 && l < 1 && s > 0.05 && s < 1 && f > 0.05 && f < 1, `${name}: ratios in range`);
     assert.ok(s >= l, `${name}: SIEVE ${s} >= LRU ${l}`);
+    assert.ok(f >= l, `${name}: S3-FIFO ${f} >= LRU ${l}`);
   }
   console.table(rows);
 });
