@@ -11,7 +11,10 @@
  * `nativeStatus()` says so and why; CRC32C stays on the TS path and arenas stay
  * SharedArrayBuffers. When it loads, its SSE4.2 CRC32C is installed in core/crc32c.ts.
  *
- * Not here: policy. Which arena to use is BlockCache's choice (core/block-cache.ts).
+ * Not here: policy. Which arena to use is BlockCache's choice (core/block-cache.ts). Nor
+ * pread/pwrite/fallocate for the SSD/HDD tiers: bench/native.bench.ts (section 4) shows
+ * fs.readSync of 1-64 MiB blocks from the page cache already at 0.8-1.1x of memcpy, the
+ * ceiling any pread reaches, so a native one cannot beat node:fs there.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
