@@ -1,5 +1,5 @@
 /**
- * End to end: a MasterHost served over inproc:// and over tcp://, the same test for both.
+ * End to end: a MasterHost served over inproc://, tcp:// and ws://, the same test for each.
  * A client and a fake worker (plain RPC calls, as issue 7's worker makes them) drive it;
  * the host is stopped and started again on the same journal.
  */
@@ -23,10 +23,10 @@ async function code(p: Promise<unknown>): Promise<string> {
   }
 }
 
-for (const scheme of ['inproc', 'tcp'] as const) {
+for (const scheme of ['inproc', 'tcp', 'ws'] as const) {
   test(`the master serves clients and workers over ${scheme}, and comes back after a restart`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tessera-master-host-'));
-    const address = scheme === 'inproc' ? `inproc://master-host-test-${process.pid}` : 'tcp://127.0.0.1:0';
+    const address = scheme === 'inproc' ? `inproc://master-host-test-${process.pid}` : scheme === 'ws' ? 'ws://127.0.0.1:0/master' : 'tcp://127.0.0.1:0';
     let host = await MasterHost.start({ address, journalDir: dir, format: true, tickIntervalMs: 0, webPort: scheme === 'tcp' ? 0 : undefined });
     let client = await RpcClient.connect(host.address);
     try {
