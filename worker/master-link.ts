@@ -46,6 +46,7 @@ export class MasterLink {
   #stopped = false;
   #failures = 0;
   #loop: Promise<void> | undefined;
+  #commands: Promise<void> = Promise.resolve();
   /** Counters for tests and metrics. */
   registrations = 0;
   heartbeats = 0;
@@ -132,7 +133,9 @@ export class MasterLink {
           await this.#register(master);
           continue;
         }
-        await this.#o.onCommand(cmd).catch((err) => this.#o.onError?.(err));
+        // Commands run in order but off the heartbeat loop: a delete that waits for a
+        // reader's lease must not make us miss heartbeats and be declared lost.
+        this.#commands = this.#commands.then(() => this.#o.onCommand(cmd)).catch((err) => this.#o.onError?.(err));
       }
     } catch (err) {
       this.#failures++;
@@ -162,12 +165,19 @@ export class MasterLink {
     await master.reportPersisted({ ...(this.#workerId !== undefined ? { workerId: this.#workerId } : {}), fileId, ok });
   }
 
-  /** Forces a heartbeat now (tests). */
+  /** Forces a heartbeat now and waits for the commands it brought (tests). */
   async beatNow(): Promise<void> {
     if (this.#loop) await this.#loop;
     await this.#beat();
+    await this.#commands;
   }
 
+  /** Resolves when the commands received so far have run (the host awaits it after it released client pins). */
+  commandsDone(): Promise<void> {
+    return this.#commands;
+  }
+
+  /** Stops heartbeats; commands already received keep running (see commandsDone). */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);

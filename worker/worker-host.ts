@@ -253,6 +253,7 @@ export class WorkerHost {
         () => this.#link?.stop(),
         () => this.server.close(),
         () => this.leases.clear(),
+        () => this.#link?.commandsDone(),
         () => this.through.abortAll(),
         () => this.#persist?.close(),
         () => this.pool.close(),

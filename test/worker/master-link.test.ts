@@ -96,6 +96,24 @@ test('a worker registers with a real master over TCP; committed blocks become lo
   await until('the delete command removes the block', () => !w.store.has(blockId));
 });
 
+test('a delete waits for a short-circuit reader while heartbeats go on', async () => {
+  const m = await startMaster();
+  const w = await startWorker(m.address);
+  const mc = await rpc(m.address);
+  const master = mc.service(MasterService);
+  const blockId = await writeFileThroughWorker(mc, w, '/sc/file', pattern(6, 100_000));
+  const wc = (await rpc(w.address)).service(WorkerService);
+  const sc = await wc.openShortCircuit({ blockId });
+  await master.delete({ path: '/sc/file' });
+  if (sc.kind === 'shm') {
+    const beats = w.masterLink!.heartbeats;
+    await until('heartbeats continue while the delete waits', () => w.masterLink!.heartbeats >= beats + 3);
+    assert.ok(w.store.has(blockId), 'the pinned block stays until its reader lets go');
+    assert.equal(await wc.closeShortCircuit({ pinId: sc.pinId }), { released: true });
+  }
+  await until('the block is deleted', () => !w.store.has(blockId));
+});
+
 test('the worker registers again with its full block report after the master restarts', async () => {
   let m = await startMaster();
   const address = m.address;
