@@ -13,7 +13,7 @@
  *   |-------------------|------------------------------|------------------------------------------|
  *   | 0                 | 512                          | header (table below)                     |
  *   | OFF_OWNERS        | ownerCount * ownerStride * 4 | owner slots (core/owners.ts)             |
- *   | OFF_OWNEVIEW   | ownerCount * entryCount * 2  | per owner, per entry: views held (Uint16)|
+ *   | OFF_OWNER_VIEWS   | ownerCount * entryCount * 2  | per owner, per entry: views held (Uint16)|
  *   | OFF_ENTRIES       | entryCount * 64              | block table entries (core/block-table.ts)|
  *   | OFF_BUCKETS       | bucketCount * 4              | index buckets (core/block-table.ts)      |
  *   | OFF_FREE_STACK    | entryCount * 4               | stack of free entry indexes              |
@@ -23,7 +23,11 @@
  *   | OFF_HEAP_POS      | entryCount * 4               | LRU: position of an entry in the heap    |
  *   | OFF_SCRATCH       | entryCount * 4               | LRU: entries set aside during a search   |
  *   | OFF_PREV, OFF_NEXT| entryCount * 4 each          | SIEVE: queue links (policies/sieve)      |
- *   | OFF_VISITED       | entryCount                   | SIEVE: visited bits                      |
+ *   | OFF_VISITED       | entryCount                   | SIEVE: visited bits; S3-FIFO: frequency  |
+ *   | OFF_QUEUE         | entryCount                   | S3-FIFO: queue of an entry (PREV/NEXT    |
+ *   |                   |                              | link its small and main FIFOs)           |
+ *   | OFF_GHOST_RING    | entryCount * 4               | S3-FIFO: ghost hashes, FIFO ring         |
+ *   | OFF_GHOST_FILTER  | pow2(entryCount * 4)         | S3-FIFO: ghost counting filter           |
  *   | OFF_POLICY_META   | 64                           | policy counters (count, head, tail, hand)|
  *   | OFF_ALLOC_META    | ALLOCATOR_META_WORDS * 4     | TLSF metadata (core/allocator.ts)        |
  *   | OFF_DATA          | dataGranules * 64            | extents: [64 B header][key][bytes]       |
@@ -36,7 +40,7 @@
  *   | 0     |     | MAGIC           | 0x54535241 ('TSRA')                                   |
  *   | 1     |     | VERSION         | LAYOUT_VERSION                                        |
  *   | 2     |     | STATE           | 1 OPEN, 2 CLOSED                                      |
- *   | 3     |     | POLICY          | 0 LRU, 1 SIEVE                                        |
+ *   | 3     |     | POLICY          | 0 LRU, 1 SIEVE, 2 S3-FIFO                             |
  *   | 4     |     | ENTRY_COUNT     | block table entries                                   |
  *   | 5     |     | BUCKET_COUNT    | index buckets (power of two)                          |
  *   | 6     |     | OWNER_COUNT     | owner slots                                           |
@@ -98,12 +102,14 @@ import { O_GEN, OwnerTable, R_PINS, readProcessStartToken } from './owners.js';
 import { lruInsert, lruRemove, lruReset, lruVictim } from './policies/lru.js';
 import type { LruState } from './policies/lru.js';
 import { sieveInsert, sieveRemove, sieveReset, sieveVictim } from './policies/sieve.js';
+import { s3fifoCount, s3fifoInSmall, s3fifoInsert, s3fifoRemember, s3fifoRemove, s3fifoReset, s3fifoVictim } from './policies/s3fifo.js';
+import type { S3FifoState } from './policies/s3fifo.js';
 import type { SieveState } from './policies/sieve.js';
 
 /** A block id: a safe integer or a string of at most BLOCK_CACHE_MAX_KEY_CHARS code units. */
 export type BlockId = number | string;
 
-export type EvictionPolicyName = 'lru' | 'sieve';
+export type EvictionPolicyName = 'lru' | 'sieve' | 's3fifo';
 
 export interface BlockCacheHooks {
   /**
@@ -121,7 +127,7 @@ export interface BlockCacheHooks {
 export interface BlockCacheOptions extends BlockCacheHooks {
   /** Bytes of block payload the cache may hold; usedBytes never exceeds it. */
   capacityBytes: number;
-  /** Eviction policy (default 'sieve'). */
+  /** Eviction policy (default 'sieve'): 'lru', 'sieve' (SIEVE) or 's3fifo' (S3-FIFO). */
   policy?: EvictionPolicyName;
   /** 'sab' (default): SharedArrayBuffer; 'shm': mmap of a /dev/shm file (native module). */
   backing?: 'sab' | 'shm';
@@ -182,6 +188,8 @@ const CACHE_OPEN = 1;
 const CACHE_CLOSED = 2;
 const POLICY_LRU = 0;
 const POLICY_SIEVE = 1;
+const POLICY_S3FIFO = 2;
+const POLICY_NAMES: readonly EvictionPolicyName[] = ['lru', 'sieve', 's3fifo'];
 /** Kinds of owner pins: views (acquire, withView, get) and explicit pins (pin/unpin). */
 const VIEW = 1;
 const PIN = 2;
@@ -212,7 +220,7 @@ const HF_REAPED_HITS = 21;
 const HF_REAPED_MISSES = 22;
 const HF_EPOCH = 24;
 const H_OFFSETS = 64;
-const REGIONS = ['OWNERS', 'OWNEVIEW', 'ENTRIES', 'BUCKETS', 'FREE_STACK', 'LAST_ACCESS', 'HEAP_KEY', 'HEAP', 'HEAP_POS', 'SCRATCH', 'PREV', 'NEXT', 'VISITED', 'POLICY_META', 'ALLOC_META', 'DATA'] as const;
+const REGIONS = ['OWNERS', 'OWNER_VIEWS', 'ENTRIES', 'BUCKETS', 'FREE_STACK', 'LAST_ACCESS', 'HEAP_KEY', 'HEAP', 'HEAP_POS', 'SCRATCH', 'PREV', 'NEXT', 'VISITED', 'QUEUE', 'GHOST_RING', 'GHOST_FILTER', 'POLICY_META', 'ALLOC_META', 'DATA'] as const;
 type Region = (typeof REGIONS)[number];
 type Layout = Record<Region, number> & { arenaBytes: number; dataGranules: number };
 
@@ -231,7 +239,7 @@ function align64(n: number): number {
 function computeLayout(g: Geometry): Layout {
   const sizes: Record<Region, number> = {
     OWNERS: g.ownerCount * OwnerTable.strideWords(g.recordSlots) * 4,
-    OWNEVIEW: g.ownerCount * g.entryCount * 2,
+    OWNER_VIEWS: g.ownerCount * g.entryCount * 2,
     ENTRIES: g.entryCount * ENTRY_BYTES,
     BUCKETS: g.bucketCount * 4,
     FREE_STACK: g.entryCount * 4,
@@ -243,6 +251,9 @@ function computeLayout(g: Geometry): Layout {
     PREV: g.entryCount * 4,
     NEXT: g.entryCount * 4,
     VISITED: g.entryCount,
+    QUEUE: g.entryCount,
+    GHOST_RING: g.entryCount * 4,
+    GHOST_FILTER: nextPowerOfTwo(g.entryCount * 4),
     POLICY_META: 64,
     ALLOC_META: ALLOCATOR_META_WORDS * 4,
     DATA: 0,
@@ -279,18 +290,21 @@ function describeId(id: unknown): string {
 }
 
 class View implements BlockView {
-  released = false;
-  readonly id: BlockId;
-  readonly bytes: Uint8Array;
-  /** Internal (plain fields, not #private: this object is made on every acquire). */
-  readonly cache: BlockCache;
-  readonly entry: number;
+  // `declare`d and set in the constructor only: one shape, no field initialisers (this
+  // object is made on every acquire, so its construction is on the hot path).
+  declare released: boolean;
+  declare readonly id: BlockId;
+  declare readonly bytes: Uint8Array;
+  /** Internal: the instance and entry the view pins. */
+  declare readonly cache: BlockCache;
+  declare readonly entry: number;
 
   constructor(cache: BlockCache, entry: number, id: BlockId, bytes: Uint8Array) {
-    this.cache = cache;
-    this.entry = entry;
+    this.released = false;
     this.id = id;
     this.bytes = bytes;
+    this.cache = cache;
+    this.entry = entry;
   }
 
   release(): void {
@@ -316,6 +330,8 @@ export class BlockCache {
   readonly #lru: LruState;
   readonly #sieve: SieveState;
   readonly #isLru: boolean;
+  readonly #s3: S3FifoState;
+  readonly #policy: number;
   readonly #entries: number;
   readonly #entryCount: number;
   readonly #buckets: number;
@@ -362,7 +378,8 @@ export class BlockCache {
     this.#freeStack = off('FREE_STACK') >>> 2;
     this.#capacityBytes = this.#f[HF_CAPACITY_BYTES]!;
     this.#leaseMs = w[H_LEASE_MS]!;
-    this.#isLru = w[H_POLICY] === POLICY_LRU;
+    this.#policy = w[H_POLICY]!;
+    this.#isLru = this.#policy === POLICY_LRU;
     this.#alloc = new TlsfAllocator(w, off('ALLOC_META') >>> 2, off('DATA'));
     const recordSlots = w[H_RECORD_SLOTS]!;
     this.#owners = new OwnerTable(w, this.#f, off('OWNERS') >>> 2, w[H_OWNER_COUNT]!, recordSlots, w[H_PINS_PER_OWNER]!);
@@ -376,6 +393,10 @@ export class BlockCache {
       prev: new Int32Array(buffer, off('PREV'), n), next: new Int32Array(buffer, off('NEXT'), n),
       visited: new Uint8Array(buffer, off('VISITED'), n), meta,
     };
+    this.#s3 = {
+      prev: this.#sieve.prev, next: this.#sieve.next, queue: new Uint8Array(buffer, off('QUEUE'), n), freq: this.#sieve.visited,
+      ghostRing: new Int32Array(buffer, off('GHOST_RING'), n), ghostFilter: new Uint8Array(buffer, off('GHOST_FILTER'), nextPowerOfTwo(n * 4)), meta,
+    };
     this.#canEvict = hooks.canEvict;
     this.#onEvict = hooks.onEvict;
     this.#claimVictim = (e) => this.#tryClaimVictim(e);
@@ -388,7 +409,7 @@ export class BlockCache {
     this.#owner = owner;
     this.#ownerGen = this.#owners.gen(owner);
     this.#ownerWord = this.#owners.slotWord(owner);
-    this.#allViews = new Uint16Array(buffer, off('OWNEVIEW'), w[H_OWNER_COUNT]! * n);
+    this.#allViews = new Uint16Array(buffer, off('OWNER_VIEWS'), w[H_OWNER_COUNT]! * n);
     this.#myViews = this.#allViews.subarray(owner * n, owner * n + n);
     this.#myViews.fill(0);
     const refreshMs = Math.max(10, Math.min(1000, Math.floor(this.#leaseMs / 4)));
@@ -404,8 +425,8 @@ export class BlockCache {
     const capacityBytes = optionInt(options, 'capacityBytes', options.capacityBytes, -1, 1, BLOCK_CACHE_MAX_CAPACITY_BYTES);
     if (capacityBytes < 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid BlockCache option capacityBytes: required');
     const policy = options.policy ?? 'sieve';
-    if (policy !== 'lru' && policy !== 'sieve') {
-      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option policy: expected 'lru' or 'sieve' (got ${String(policy)})`);
+    if (!POLICY_NAMES.includes(policy)) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option policy: expected 'lru', 'sieve' or 's3fifo' (got ${String(policy)})`);
     }
     const defaultBlocks = Math.min(BLOCK_CACHE_MAX_BLOCKS, Math.max(BLOCK_CACHE_MIN_BLOCKS, Math.ceil(capacityBytes / BLOCK_CACHE_BYTES_PER_DEFAULT_BLOCK)));
     const entryCount = optionInt(options, 'maxBlocks', options.maxBlocks, defaultBlocks, 1, BLOCK_CACHE_MAX_BLOCKS);
@@ -430,7 +451,7 @@ export class BlockCache {
       default:
         throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid BlockCache option backing: expected 'sab' or 'shm' (got ${String(backing)})`);
     }
-    BlockCache.#format(arena, geometry, layout, policy === 'lru' ? POLICY_LRU : POLICY_SIEVE, pinsPerOwner, leaseMs);
+    BlockCache.#format(arena, geometry, layout, POLICY_NAMES.indexOf(policy), pinsPerOwner, leaseMs);
     return new BlockCache(arena, true, options);
   }
 
@@ -486,8 +507,9 @@ export class BlockCache {
     new Int32Array(arena.buffer, layout.PREV, g.entryCount).fill(-1);
     new Int32Array(arena.buffer, layout.NEXT, g.entryCount).fill(-1);
     const meta = new Int32Array(arena.buffer, layout.POLICY_META, 16);
-    lruReset({ meta } as LruState);
-    sieveReset({ meta } as SieveState);
+    if (policy === POLICY_LRU) lruReset({ meta } as LruState);
+    else if (policy === POLICY_SIEVE) sieveReset({ meta } as SieveState);
+    else s3fifoReset({ meta, ghostFilter: new Uint8Array(arena.buffer, layout.GHOST_FILTER, nextPowerOfTwo(g.entryCount * 4)) } as S3FifoState);
     new TlsfAllocator(w, layout.ALLOC_META >>> 2, layout.DATA).format(layout.dataGranules);
     w[H_STATE] = CACHE_OPEN;
     Atomics.store(w, H_MAGIC, MAGIC); // last: an attacher that sees MAGIC sees the whole header
@@ -503,7 +525,7 @@ export class BlockCache {
   }
 
   get policy(): EvictionPolicyName {
-    return this.#isLru ? 'lru' : 'sieve';
+    return POLICY_NAMES[this.#policy]!;
   }
 
   // ---------------------------------------------------------------- checks and ids
@@ -682,8 +704,10 @@ export class BlockCache {
     if (this.#isLru) {
       const tick = this.#f[HF_EPOCH]!;
       if (this.#lru.lastAccess[e] !== tick) this.#lru.lastAccess[e] = tick;
-    } else if (this.#sieve.visited[e] === 0) {
-      this.#sieve.visited[e] = 1;
+    } else {
+      // SIEVE: visited bit; S3-FIFO: frequency, saturating at 3 (same byte array).
+      const seen = this.#sieve.visited[e]!;
+      if (seen === 0 || (seen < 3 && this.#policy === POLICY_S3FIFO)) this.#sieve.visited[e] = seen + 1;
     }
     if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) {
       this.#callsSinceHeartbeat = 0;
@@ -1097,12 +1121,14 @@ export class BlockCache {
 
   #policyInsert(e: number, tick: number): void {
     if (this.#isLru) lruInsert(this.#lru, e, tick);
-    else sieveInsert(this.#sieve, e);
+    else if (this.#policy === POLICY_SIEVE) sieveInsert(this.#sieve, e);
+    else s3fifoInsert(this.#s3, e, this.#w[this.#entries + e * ENTRY_WORDS + E_HASH]!);
   }
 
   #policyRemove(e: number): void {
     if (this.#isLru) lruRemove(this.#lru, e);
-    else sieveRemove(this.#sieve, e);
+    else if (this.#policy === POLICY_SIEVE) sieveRemove(this.#sieve, e);
+    else s3fifoRemove(this.#s3, e);
   }
 
   /** The policy's candidate test: unpinned, committed, not vetoed; claims it (EVICTING). */
@@ -1124,7 +1150,8 @@ export class BlockCache {
 
   /** Under the lock: evicts one block by the policy; false when none can be. */
   #evictOne(): boolean {
-    const e = this.#isLru ? lruVictim(this.#lru, this.#claimVictim) : sieveVictim(this.#sieve, this.#claimVictim);
+    const e = this.#isLru ? lruVictim(this.#lru, this.#claimVictim)
+      : this.#policy === POLICY_SIEVE ? sieveVictim(this.#sieve, this.#claimVictim) : s3fifoVictim(this.#s3, this.#claimVictim);
     if (e < 0) return false;
     this.#evictClaimed(e);
     return true;
@@ -1132,6 +1159,7 @@ export class BlockCache {
 
   /** Under the lock: evicts entry `e`, which #tryClaimVictim turned EVICTING. */
   #evictClaimed(e: number): void {
+    if (this.#policy === POLICY_S3FIFO && s3fifoInSmall(this.#s3, e)) s3fifoRemember(this.#s3, this.#w[this.#entries + e * ENTRY_WORDS + E_HASH]!);
     this.#policyRemove(e);
     this.#unindex(e);
     if (this.#onEvict !== undefined) {
@@ -1356,7 +1384,7 @@ export class BlockCache {
       assert(usedBytes <= this.#capacityBytes, 'usedBytes <= capacityBytes');
       assert(committed === w[H_BLOCK_COUNT], 'blockCount counts committed blocks');
       assert(w[H_FREE_TOP]! + allocated === this.#entryCount, 'free stack holds every free entry');
-      const queued = this.#isLru ? this.#lru.meta[0] : this.#sieve.meta[0];
+      const queued = this.#isLru ? this.#lru.meta[0] : this.#policy === POLICY_SIEVE ? this.#sieve.meta[0] : s3fifoCount(this.#s3);
       assert(queued === committed, 'the policy tracks every committed block');
     } finally {
       this.#unlock();

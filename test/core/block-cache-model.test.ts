@@ -220,7 +220,7 @@ const commands = [
   fc.nat().map((n) => new Invalid(n)),
 ];
 
-for (const policy of ['lru', 'sieve'] as const) {
+for (const policy of ['lru', 'sieve', 's3fifo'] as const) {
   test(`the ${policy} BlockCache behaves like a Map with capacity, pin and view rules (fc.commands)`, () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {

@@ -32,11 +32,11 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): P
   }
 }
 
-for (const policy of ['sieve', 'lru'] as const) {
+for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
   test(`4 threads putting, acquiring and deleting shared ids (${policy}): no torn read, no overlap, no leaked pin, usedBytes = sum of live blocks`, async () => {
     const cache = BlockCache.create({ capacityBytes: 2 * 1024 * 1024, maxBlocks: 256, policy });
     const runs = [1, 2, 3, 4].map((i) => runWorker<StressResult>({
-      mode: 'stress', handle: cache.handle, ids: 96, durationMs: STRESS_MS, seed: i * 7919 + (policy === 'lru' ? 1 : 0), maxBytes: 256 * 1024,
+      mode: 'stress', handle: cache.handle, ids: 96, durationMs: STRESS_MS, seed: i * 7919 + policy.length, maxBytes: 256 * 1024,
     }));
     const results = await Promise.all(runs.map((r) => r.message));
     await Promise.all(runs.map((r) => r.exited));

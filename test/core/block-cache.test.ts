@@ -106,7 +106,7 @@ test('options are checked and name the bad option', () => {
 });
 
 test('eviction inside put keeps usedBytes within capacity and never takes a pinned or acquired block', () => {
-  for (const policy of ['lru', 'sieve'] as const) {
+  for (const policy of ['lru', 'sieve', 's3fifo'] as const) {
     const c = BlockCache.create({ capacityBytes: 10 * 1024, policy });
     c.put('pinned', bytesOf(1024, 1));
     c.put('viewed', bytesOf(1024, 2));
@@ -163,6 +163,19 @@ test('lru evicts the least recently used block, sieve keeps a visited one', () =
   assert.ok(sieve.has(1), 'visited survives');
   assert.not.ok(sieve.has(2));
   sieve.close();
+});
+
+test('s3fifo evicts a block read once before one read repeatedly, and names itself', () => {
+  const c = BlockCache.create({ capacityBytes: 10 * 1024, maxBlocks: 10, policy: 's3fifo' });
+  assert.is(c.policy, 's3fifo');
+  for (let i = 0; i < 10; i++) c.put(i, bytesOf(1000, i));
+  c.get(0);
+  c.get(0);
+  for (let i = 10; i < 15; i++) c.put(i, bytesOf(1000, i));
+  assert.ok(c.has(0), 'hit twice: promoted to the main queue');
+  assert.not.ok(c.has(1));
+  c.checkInvariants();
+  c.close();
 });
 
 test('the table limit (maxBlocks) is enforced by evicting', () => {
