@@ -13,7 +13,7 @@
  * Targets (issue 3): native crc32c >= 8 GB/s on 1 MiB; TS >= 0.5 GB/s; mapShared reads
  * within 10 % of SharedArrayBuffer reads.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -75,7 +75,7 @@ for (const size of [4 * KIB, MIB, 64 * MIB]) {
 
 const ARENA_BYTES = 64 * MIB;
 const BLOCK_BYTES = MIB;
-const dir = mkdtempSync(join('/dev/shm', 'tessera-bench-'));
+const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tessera-bench-'));
 const dst = aligned(new ArrayBuffer(BLOCK_BYTES + 64), BLOCK_BYTES);
 
 function copyOut(src: Uint8Array): () => number {

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShmArena } from '../../core/arena-shm.js';
 import { isTesseraError } from '../../core/errors.js';
@@ -9,7 +10,7 @@ import { nativeStatus } from '../../native/index.js';
 import { isFallbackChild, runUnderFallback } from './both-paths.js';
 
 const native = nativeStatus().loaded;
-const dir = mkdtempSync(join('/dev/shm', 'tessera-arena-'));
+const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tessera-arena-'));
 const child = new URL('./fixtures/arena-child.js', import.meta.url);
 
 if (!native) {

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -13,7 +14,7 @@ import { isFallbackChild, runUnderFallback } from './both-paths.js';
 import { pattern } from './fixtures/cache-child.js';
 
 const native = nativeStatus().loaded;
-const dir = mkdtempSync(join('/dev/shm', 'tessera-cache-'));
+const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tessera-cache-'));
 const childUrl = new URL('./fixtures/cache-child.js', import.meta.url);
 const MIB = 1 << 20;
 const children: ChildProcess[] = [];
