@@ -189,6 +189,8 @@ const CACHE_CLOSED = 2;
 const POLICY_LRU = 0;
 const POLICY_SIEVE = 1;
 const POLICY_S3FIFO = 2;
+/** #tryPinLockFree: the index changed under the probe, look again. */
+const LOOKUP_RETRY = -2;
 const POLICY_NAMES: readonly EvictionPolicyName[] = ['lru', 'sieve', 's3fifo'];
 /** Kinds of owner pins: views (acquire, withView, get) and explicit pins (pin/unpin). */
 const VIEW = 1;
@@ -346,6 +348,8 @@ export class BlockCache {
   readonly #onEvict: ((id: BlockId, bytes: Uint8Array) => void) | undefined;
   readonly #claimVictim: (e: number) => boolean;
   readonly #viewCache: Array<Uint8Array | undefined>;
+  readonly #viewCacheOffset: Float64Array;
+  readonly #viewCacheLength: Float64Array;
   /** Every owner's view counts (Uint16 per owner per entry), and this owner's row. */
   readonly #allViews: Uint16Array;
   readonly #myViews: Uint16Array;
@@ -401,6 +405,8 @@ export class BlockCache {
     this.#onEvict = hooks.onEvict;
     this.#claimVictim = (e) => this.#tryClaimVictim(e);
     this.#viewCache = new Array<Uint8Array | undefined>(n);
+    this.#viewCacheOffset = new Float64Array(n).fill(-1);
+    this.#viewCacheLength = new Float64Array(n).fill(-1);
     const token = readProcessStartToken('self') ?? 0;
     const owner = this.#owners.claim(process.pid, currentThreadId, token, Date.now());
     if (owner < 0) {
@@ -577,10 +583,12 @@ export class BlockCache {
     const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
     const offset = this.#f[fb + EF_DATA_OFFSET]!;
     const length = this.#f[fb + EF_LENGTH]!;
-    const cached = this.#viewCache[e];
-    if (cached !== undefined && cached.byteOffset === offset && cached.length === length) return cached;
+    // Plain numbers, not view.byteOffset/length: typed-array getters cost more than the lookup.
+    if (this.#viewCacheOffset[e] === offset && this.#viewCacheLength[e] === length) return this.#viewCache[e]!;
     const view = new Uint8Array(this.#arena.buffer, offset, length);
     this.#viewCache[e] = view;
+    this.#viewCacheOffset[e] = offset;
+    this.#viewCacheLength[e] = length;
     return view;
   }
 
@@ -619,43 +627,49 @@ export class BlockCache {
    * this owner), or -1 on a miss.
    */
   #pinById(id: BlockId, h: number): number {
+    for (let attempt = 0; attempt < BLOCK_CACHE_LOOKUP_RETRIES; attempt++) {
+      const e = this.#tryPinLockFree(id, h);
+      if (e !== LOOKUP_RETRY) return e;
+    }
+    return this.#pinLocked(id, h); // contended: the index cannot change under the lock
+  }
+
+  /** One lock-free probe: the pinned entry, -1 for a (validated) miss, or LOOKUP_RETRY. */
+  #tryPinLockFree(id: BlockId, h: number): number {
     const w = this.#w;
     const entries = this.#entries;
-    for (let attempt = 0; attempt < BLOCK_CACHE_LOOKUP_RETRIES; attempt++) {
-      // A plain read is enough here: INDEX_SEQ only validates a miss, with Atomics.load below.
-      const seq = w[H_INDEX_SEQ]!;
-      if ((seq & 1) !== 0) continue;
-      let conflict = false;
-      for (let i = h & this.#bucketMask, n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
-        const b = w[this.#buckets + i]!;
-        if (b === BUCKET_EMPTY) break;
-        if (b === BUCKET_TOMBSTONE) continue;
-        const e = b - 1;
-        const st = entries + e * ENTRY_WORDS;
-        if (w[st + E_HASH] !== h) continue;
-        // The plain read is a guess; the CAS decides (and returns the real value if it fails).
-        let s = w[st + E_STATE]!;
-        if ((s & STATE_MASK) !== BlockState.COMMITTED) s = Atomics.load(w, st + E_STATE);
-        while ((s & STATE_MASK) === BlockState.COMMITTED) {
-          const seen = Atomics.compareExchange(w, st + E_STATE, s, s + PIN_UNIT);
-          if (seen === s) break;
-          s = seen;
-        }
-        if ((s & STATE_MASK) !== BlockState.COMMITTED) {
-          conflict = true; // being replaced, deleted or reused: look again
-          break;
-        }
-        if (this.#keyEquals(e, id)) return e;
-        this.#unpinEntry(e);
+    const buckets = this.#buckets;
+    const mask = this.#bucketMask;
+    // A plain read is enough here: INDEX_SEQ only validates a miss, with Atomics.load below.
+    const seq = w[H_INDEX_SEQ]!;
+    if ((seq & 1) !== 0) return LOOKUP_RETRY;
+    for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+      const b = w[buckets + i]!;
+      if (b === BUCKET_EMPTY) break;
+      if (b === BUCKET_TOMBSTONE) continue;
+      const e = b - 1;
+      const st = entries + e * ENTRY_WORDS;
+      if (w[st + E_HASH] !== h) continue;
+      // The plain read is a guess; the CAS decides (and returns the real value if it fails).
+      let s = w[st + E_STATE]!;
+      if ((s & STATE_MASK) !== BlockState.COMMITTED) s = Atomics.load(w, st + E_STATE);
+      while ((s & STATE_MASK) === BlockState.COMMITTED) {
+        const seen = Atomics.compareExchange(w, st + E_STATE, s, s + PIN_UNIT);
+        if (seen === s) break;
+        s = seen;
       }
-      if (!conflict && Atomics.load(w, H_INDEX_SEQ) === seq) return -1;
+      if ((s & STATE_MASK) !== BlockState.COMMITTED) return LOOKUP_RETRY; // replaced, deleted or reused
+      if (this.#keyEquals(e, id)) return e;
+      this.#unpinEntry(e);
     }
-    // Contended: the index cannot change under the lock.
+    return Atomics.load(w, H_INDEX_SEQ) === seq ? -1 : LOOKUP_RETRY;
+  }
+
+  #pinLocked(id: BlockId, h: number): number {
     this.#lock();
     try {
       const e = this.#findLocked(id, h);
-      if (e < 0) return -1;
-      Atomics.add(w, entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
+      if (e >= 0) Atomics.add(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
       return e;
     } finally {
       this.#unlock();

@@ -61,7 +61,7 @@ function fill(cache: BlockCache, ids: number[], size: number): void {
 }
 
 test('a thread terminated while holding views and pins has them released once its lease runs out', async () => {
-  const cache = BlockCache.create({ capacityBytes: 1 << 20, ownerLeaseMs: 300 });
+  const cache = BlockCache.create({ capacityBytes: 1 << 20, ownerLeaseMs: 1000 });
   fill(cache, [1, 2, 3, 4], 10_000);
   const { worker, message, exited } = runWorker<{ holding: number }>({ mode: 'hold', handle: cache.handle satisfies BlockCacheHandle, acquire: [1, 2, 3], pin: [4] });
   assert.is((await message).holding, 4);
