@@ -3,8 +3,10 @@
  * no socket and no framing. Stream bytes are handed over as they are (the sender must not
  * modify a chunk after write(), as with a socket). Metadata bodies are, by default, cloned
  * through the same msgpack codec the wire uses, so code that works inproc works over TCP
- * (and a server cannot leak a live object into a client); `isolation: 'none'` hands them over
- * by reference, for simulations and benchmarks that want every microsecond.
+ * (and a server cannot leak a live object into a client): plain data is deep-copied directly,
+ * anything else (or anything near the frame limit) takes the real msgpack round trip.
+ * `isolation: 'none'` hands bodies over by reference, for simulations and benchmarks that want
+ * every microsecond.
  *
  * An `InprocNetwork` can misbehave on purpose, driven by a seeded PRNG so a failing run
  * replays from its seed: delay frames (order kept per direction, as TCP does), drop them,
@@ -143,6 +145,63 @@ function pairKey(a: string, b: string): string {
 /** The process-wide default network used by `transportFor('inproc://...')`. */
 export const defaultInprocNetwork = new InprocNetwork();
 
+/** Thrown inside plainClone for anything that is not plain data: msgpack decides then. */
+const NOT_PLAIN = Symbol('not plain');
+
+/**
+ * Deep copy of plain data (null, booleans, numbers, strings, arrays, plain objects, bytes as
+ * Buffer copies) with an upper bound of its msgpack size added to `size[0]`; throws NOT_PLAIN
+ * for anything else (Date, Map, class instances, bigint, ...).
+ */
+function plainClone(v: unknown, size: number[], depth: number): unknown {
+  if (depth > 64) throw NOT_PLAIN;
+  switch (typeof v) {
+    case 'number': case 'boolean': case 'undefined': size[0]! += 9; return v;
+    case 'string': size[0]! += 5 + 3 * v.length; return v;
+    case 'object': {
+      if (v === null) { size[0]! += 1; return v; }
+      if (Array.isArray(v)) {
+        size[0]! += 5;
+        const out = new Array<unknown>(v.length);
+        for (let i = 0; i < v.length; i++) out[i] = plainClone(v[i], size, depth + 1);
+        return out;
+      }
+      if (v instanceof Uint8Array) { size[0]! += 5 + v.byteLength; return Buffer.from(v); }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw NOT_PLAIN;
+      size[0]! += 5;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) {
+        if (k === '__proto__') throw NOT_PLAIN;
+        size[0]! += 5 + 3 * k.length;
+        out[k] = plainClone((v as Record<string, unknown>)[k], size, depth + 1);
+      }
+      return out;
+    }
+    default: throw NOT_PLAIN;
+  }
+}
+
+/**
+ * The body as the peer would decode it from the wire. Plain data is deep-copied directly (a
+ * few times faster than a msgpack round trip); anything else, and anything whose size bound
+ * comes near the peer's frame limit, takes the exact msgpack round trip.
+ */
+function cloneBody(f: Frame, maxFrameBytes: number): unknown {
+  const size = [0];
+  try {
+    const copy = plainClone(f.body, size, 0);
+    if (size[0]! <= maxFrameBytes) return copy;
+  } catch (err) {
+    if (err !== NOT_PLAIN) throw err;
+  }
+  const packed = framePayload(f)!;
+  if (packed.byteLength > maxFrameBytes) {
+    throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${packed.byteLength} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
+  }
+  return unpackBody(packed);
+}
+
 const CLOSE_MARK = Symbol('close');
 type Delivery = Frame | typeof CLOSE_MARK;
 
@@ -173,13 +232,7 @@ export class InprocConnection extends Connection {
         if (f.bytes !== undefined && f.bytes.byteLength > peer.maxFrameBytes) {
           throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${f.bytes.byteLength} bytes exceeds maxFrameBytes ${peer.maxFrameBytes}`);
         }
-        if (clone && f.body !== undefined) {
-          const packed = framePayload(f)!;
-          if (packed.byteLength > peer.maxFrameBytes) {
-            throw new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Cannot send ${frameKindName(f.kind)} frame: payload of ${packed.byteLength} bytes exceeds maxFrameBytes ${peer.maxFrameBytes}`);
-          }
-          f = { kind: f.kind, flags: f.flags, id: f.id, body: unpackBody(packed), bytes: undefined };
-        }
+        if (clone && f.body !== undefined) f = { kind: f.kind, flags: f.flags, id: f.id, body: cloneBody(f, peer.maxFrameBytes), bytes: undefined };
       } catch (err) {
         if (!(err instanceof TesseraError)) throw err;
         this._rejectFrame(f, err);
@@ -191,7 +244,7 @@ export class InprocConnection extends Connection {
   }
 
   #enqueue(d: Delivery, delayMs: number): void {
-    if (delayMs > 0 || this.#lastDeliveryAt > performance.now()) {
+    if (delayMs > 0 || (this.#lastDeliveryAt !== 0 && this.#lastDeliveryAt > performance.now())) {
       // Keep per-direction order even with random delays, as a TCP stream would.
       const at = Math.max(this.#lastDeliveryAt, performance.now() + delayMs);
       this.#lastDeliveryAt = at;

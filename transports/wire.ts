@@ -205,12 +205,15 @@ export function encodeFrames(frames: Frame[], maxFrameBytes: number): Buffer {
   return Buffer.concat(enc.take());
 }
 
-const enum ParseState { HEADER, PAYLOAD, FAILED }
+const enum ParseState { HEADER, PAYLOAD, DATA_PIECES, FAILED }
 
 /**
  * Push parser from bytes to frames. Frames whose payload lies in one received chunk reference
- * that chunk (no copy); a payload spread over chunks is assembled once into a buffer of its
- * exact size, allocated only after its length passed the limit check.
+ * that chunk (no copy). A metadata payload spread over chunks is assembled once into a buffer
+ * of its exact size, allocated only after its length passed the limit check. A DATA payload
+ * spread over chunks is never assembled: it comes out as several DATA frames of the same id,
+ * one per received piece (zero-copy subarrays), the END flag on the last; stream bytes have
+ * no boundaries a reader may rely on.
  */
 export class FrameParser {
   readonly maxFrameBytes: number;
@@ -222,6 +225,7 @@ export class FrameParser {
   #id = 0;
   #payload: Buffer | undefined;
   #payloadFill = 0;
+  #dataLeft = 0;
   #error: TesseraError | undefined;
 
   constructor(maxFrameBytes: number) {
@@ -231,7 +235,7 @@ export class FrameParser {
 
   /** True while a frame is partly received. */
   get midFrame(): boolean {
-    return this.#headerFill > 0 || this.#state === ParseState.PAYLOAD;
+    return this.#headerFill > 0 || this.#state === ParseState.PAYLOAD || this.#state === ParseState.DATA_PIECES;
   }
 
   /** Feeds one chunk; calls `emit` for every whole frame; throws a TesseraError on bad input. */
@@ -263,6 +267,14 @@ export class FrameParser {
         const len = this.#readHeader(this.#header, 0);
         if (len === 0) emit(this.#makeFrame(EMPTY));
         else this.#startPayload(len);
+      } else if (this.#state === ParseState.DATA_PIECES) {
+        // Stream bytes are never assembled: each received piece is passed on as it is.
+        const take = Math.min(this.#dataLeft, n - off);
+        this.#dataLeft -= take;
+        const last = this.#dataLeft === 0;
+        if (last) this.#state = ParseState.HEADER;
+        emit({ kind: FrameKind.DATA, flags: last ? this.#flags : 0, id: this.#id, body: undefined, bytes: buf.subarray(off, off + take) });
+        off += take;
       } else {
         const p = this.#payload!;
         const take = Math.min(p.length - this.#payloadFill, n - off);
@@ -279,6 +291,11 @@ export class FrameParser {
   }
 
   #startPayload(len: number): void {
+    if (this.#kind === FrameKind.DATA) {
+      this.#dataLeft = len;
+      this.#state = ParseState.DATA_PIECES;
+      return;
+    }
     this.#payload = Buffer.allocUnsafe(len);
     this.#payloadFill = 0;
     this.#state = ParseState.PAYLOAD;

@@ -1,10 +1,11 @@
 /**
  * ws:// and wss:// transports over the `ws` package (masking via its optional `bufferutil`).
- * Every WebSocket message is binary and holds one or more whole frames, at most
- * maxFrameBytes + FRAME_HEADER_BYTES in all, so `maxPayload` (checked by ws on the message
- * header, before buffering) is the frame limit. Small frames of one tick share a message; a
- * big DATA frame goes as one message of two fragments (header, payload) so its bytes are not
- * copied on the sending side. Per-message deflate is off: block bytes are not compressed.
+ * The frames travel as a byte stream cut into binary WebSocket messages: small frames of one
+ * tick share a message; a big payload (a 1 MiB stream chunk) is a message of its own, right
+ * after the message that ends with its header, so no side copies it to join the two. No
+ * message is larger than the peer's maxFrameBytes + FRAME_HEADER_BYTES, so `maxPayload`
+ * (checked by ws on the message header, before buffering) is the frame limit. Per-message
+ * deflate is off: block bytes are not compressed.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -20,6 +21,7 @@ import {
 } from './transport.js';
 
 const CLOSE_LINGER_MS = 2000;
+const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 /** WebSocket close code for a message over maxPayload (RFC 6455, 1009). */
 const WS_MESSAGE_TOO_BIG = 1009;
 
@@ -105,12 +107,15 @@ export class WsConnection extends ByteConnection {
     if (messageBytes > 0) this._writeBuffers(enc.take());
   }
 
-  /** Sends the buffers as one binary message (fragments when more than one). */
+  /**
+   * Sends each buffer as its own binary message: a batch of small frames (ending, maybe, with
+   * the header of a big DATA frame), or one big payload alone. Neither side copies a payload to
+   * join it to its header; the receiving parser reads the messages as one byte stream.
+   */
   protected override _writeBuffers(buffers: Uint8Array[]): void {
     const ws = this.#ws;
     if (ws.readyState !== WebSocket.OPEN) return;
-    const last = buffers.length - 1;
-    for (let i = 0; i <= last; i++) ws.send(buffers[i]!, { binary: true, compress: false, fin: i === last });
+    for (const b of buffers) ws.send(b, SEND_OPTIONS);
   }
 
   protected override _end(): Promise<void> {

@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../../core/errors.js';
 import { type Connection, InprocNetwork, InprocTransport, RpcClient, defineService, method, seededRandom } from '../../transports/index.js';
-import { FrameKind, frame } from '../../transports/wire.js';
+import fc from 'fast-check';
+import { FrameKind, frame, packBody, unpackBody } from '../../transports/wire.js';
 import { TestService, codeOf, makeServer, waitFor } from './fixtures.js';
 
 /** Sends `count` frames over a fresh pair on `net` and returns the ids that arrived, in order. */
@@ -112,6 +113,23 @@ for (const isolation of ['clone', 'none'] as const) {
     await server.close();
   });
 }
+
+test('isolation \'clone\' delivers exactly what a msgpack round trip over the wire would', async () => {
+  const t = new InprocTransport(new InprocNetwork({ isolation: 'clone' }));
+  const Echo = defineService('anyEcho', { echo: method<unknown, unknown>() });
+  const { server } = makeServer({ transport: t });
+  server.register(Echo, { echo: (v) => v });
+  await server.listen('inproc://clone-prop');
+  const c = await RpcClient.connect('inproc://clone-prop', { transport: t });
+  const echo = c.service(Echo).echo;
+  const value = fc.oneof(fc.jsonValue(), fc.date({ noInvalidDate: true }), fc.uint8Array().map((u) => Buffer.from(u)),
+    fc.array(fc.oneof(fc.date({ noInvalidDate: true }), fc.string(), fc.double())), fc.dictionary(fc.string(), fc.oneof(fc.integer(), fc.constant(null))));
+  await fc.assert(fc.asyncProperty(value, async (v) => {
+    assert.equal(await echo(v), unpackBody(packBody(v)));
+  }), { numRuns: 200 });
+  await c.close();
+  await server.close();
+});
 
 test('seededRandom gives the same sequence for the same seed, in [0, 1)', () => {
   const a = seededRandom(9);
