@@ -46,17 +46,24 @@ interface Api {
   rename(r: { src: string; dst: string }): Promise<unknown>;
 }
 
-/** Runs `op(i)` with IN_FLIGHT calls outstanding for `timeMs`; returns ops/s. */
-async function pipelined(op: (i: number) => Promise<unknown>, timeMs = TIME_MS, inFlight = IN_FLIGHT): Promise<number> {
-  let i = 0;
-  const round = async () => {
-    const batch: Promise<unknown>[] = [];
-    for (let k = 0; k < inFlight; k++) batch.push(op(i++));
-    await Promise.all(batch);
-    return inFlight;
+/**
+ * Keeps `inFlight` calls outstanding for `timeMs` (each lane issues its next call as soon as
+ * its last one returns) and returns calls/s; `op(lane, n)` gets its lane and the lane's count.
+ */
+async function pipelined(op: (lane: number, n: number) => Promise<unknown>, timeMs = TIME_MS, inFlight = IN_FLIGHT): Promise<number> {
+  const run = async (ms: number): Promise<number> => {
+    const end = performance.now() + ms;
+    const counts = await Promise.all(Array.from({ length: inFlight }, async (_, lane) => {
+      let n = 0;
+      while (performance.now() < end) await op(lane, n++);
+      return n;
+    }));
+    return counts.reduce((a, b) => a + b, 0);
   };
-  await measureThroughput(round, Math.min(300, timeMs)); // warm-up, untimed
-  return measureThroughput(round, timeMs);
+  await run(Math.min(300, timeMs)); // warm-up, untimed
+  const t0 = performance.now();
+  const calls = await run(timeMs);
+  return calls / ((performance.now() - t0) / 1000);
 }
 
 async function suite(label: string, api: Api, baseline?: string): Promise<void> {
@@ -82,14 +89,10 @@ async function suite(label: string, api: Api, baseline?: string): Promise<void> 
 
   await api.mkdir({ path: `/r/${tag}`, recursive: true });
   await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => api.createFile({ path: `/r/${tag}/x${i}` })));
-  let round = 0;
-  const rn = await pipelined((i) => {
-    const k = i % IN_FLIGHT;
-    const from = round % 2 === 0 ? 'x' : 'y';
-    const to = round % 2 === 0 ? 'y' : 'x';
-    if (k === IN_FLIGHT - 1) round++;
-    return api.rename({ src: `/r/${tag}/${from}${k}`, dst: `/r/${tag}/${to}${k}` });
-  });
+  // Each lane moves its own file back and forth: x<lane> -> y<lane> -> x<lane> ...
+  const rn = await pipelined((lane, n) => n % 2 === 0
+    ? api.rename({ src: `/r/${tag}/x${lane}`, dst: `/r/${tag}/y${lane}` })
+    : api.rename({ src: `/r/${tag}/y${lane}`, dst: `/r/${tag}/x${lane}` }));
   rows.push({ name: `${label}: rename (journal, fsync)`, opsPerSec: rn, note: `${IN_FLIGHT} in flight`, ...(baseline ? { baseline: `${baseline}: rename (journal, fsync)` } : {}) });
   if (baseline) rows[rows.length - 4]!.baseline = `${baseline}: createFile+completeFile (journal, fsync)`;
 }
