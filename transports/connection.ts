@@ -187,13 +187,14 @@ export abstract class Connection extends EventEmitter {
  * tick, received bytes are parsed into frames; a parse error sends an ERROR frame and closes.
  */
 export abstract class ByteConnection extends Connection {
-  readonly #encoder: FrameEncoder;
+  #encoder: FrameEncoder | undefined; // made on first send (ws has its own)
+  #peerMaxFrameBytes: number;
   readonly #parser: FrameParser;
   #emit = (f: Frame): void => this._receive(f);
 
   constructor(localAddress: string, remoteAddress: string, maxFrameBytes: number) {
     super(localAddress, remoteAddress);
-    this.#encoder = new FrameEncoder(maxFrameBytes);
+    this.#peerMaxFrameBytes = maxFrameBytes;
     this.#parser = new FrameParser(maxFrameBytes);
   }
 
@@ -203,11 +204,12 @@ export abstract class ByteConnection extends Connection {
   }
 
   override setPeerMaxFrameBytes(bytes: number): void {
-    this.#encoder.maxFrameBytes = bytes;
+    this.#peerMaxFrameBytes = bytes;
+    if (this.#encoder) this.#encoder.maxFrameBytes = bytes;
   }
 
   protected override _sendFrames(frames: Frame[]): void {
-    const enc = this.#encoder;
+    const enc = (this.#encoder ??= new FrameEncoder(this.#peerMaxFrameBytes));
     for (const f of frames) {
       try {
         enc.add(f);

@@ -120,7 +120,12 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** A download: iterate the bytes, then (or meanwhile) await `result`, the handler's return value. */
+/**
+ * A download: iterate the bytes, then await `result`, the handler's return value. The server
+ * sends at most the credit window ahead of what was read, and `result` comes after the last
+ * byte, so iterate to the end (or cancel): awaiting `result` alone waits forever once the
+ * bytes exceed the window. Breaking out of the loop cancels the call.
+ */
 export interface DownloadCall<Res> extends AsyncIterable<Uint8Array> {
   /** Resolves after the server's handler returned and every byte was received. */
   readonly result: Promise<Res>;
