@@ -39,7 +39,18 @@
  * TESSERA_ERR_CONNECTION_CLOSED; the next call reconnects (unless `reconnect: false`).
  * Deadlines give DEADLINE_EXCEEDED, aborts CANCELLED; both cancel the handler's ctx.signal.
  * Stream bytes travel as raw frames with credit-based backpressure (a stalled reader stalls
- * the writer's write() promise); chunks are handed over, not copied: do not modify them after write().
+ * the writer's write() promise); chunks are handed over, not copied: do not modify them after
+ * write(). A stream is a byte stream: the reader may see the bytes cut into other chunks than
+ * the writer wrote (never assembled on the way, so a 1 MiB write may arrive as 64 KiB pieces).
+ *
+ * Limits (RpcLimits, defaults in core/constants.ts): maxFrameBytes (announced in the handshake;
+ * a message over the peer's limit fails its call with FRAME_TOO_LARGE), maxInFlightCalls,
+ * maxOpenStreams, maxConnections per listener, handshakeTimeoutMs, idleTimeoutMs,
+ * streamWindowBytes, streamChunkBytes. Auth (RpcServerOptions.auth): none (default, loopback
+ * only), { mode: 'token', secret } (HMAC challenge-response), { mode: 'mtls' } (tls:// or wss://
+ * with tls.requestCert and tls.ca). The inproc transport can simulate a bad network:
+ * `new InprocTransport(new InprocNetwork({ faults: { seed, delayMs, dropRate, duplicateRate } }))`,
+ * `network.partition(a, b)`.
  *
  * Lower layers, for transports' own tests and tools: `transportFor(address)` gives the
  * `Transport` (listen/connect of frame `Connection`s); wire.ts has the frame layout.
