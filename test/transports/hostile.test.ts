@@ -16,8 +16,8 @@ import { FRAME_HEADER_BYTES, type Frame, FrameKind, FrameParser, encodeFrames, f
 import { TestService, makeServer } from './fixtures.js';
 
 const MAX_FRAME_BYTES = 64 * KIB;
-const HANDSHAKE_TIMEOUT_MS = 400;
-const IDLE_TIMEOUT_MS = 400;
+const HANDSHAKE_TIMEOUT_MS = 1000;
+const IDLE_TIMEOUT_MS = 1000;
 const WINDOW_BYTES = 256 * KIB;
 
 /** A peer speaking raw bytes: collects the frames the server sends and notes the close. */
