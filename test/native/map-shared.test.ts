@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { isTesseraError } from '../../core/errors.js';
 import { isMapped, liveMappings, madvise, mapShared, memlockLimit, msync, nativeStatus, unmap } from '../../native/index.js';
 import { isFallbackChild, runUnderFallback } from './both-paths.js';
@@ -145,6 +145,23 @@ if (!native) {
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.is(liveMappings(), before);
+  });
+
+  test('a worker_thread that exits or is terminated without unmapping releases its mappings', async () => {
+    const nativeUrl = new URL('../../native/index.js', import.meta.url).href;
+    const before = liveMappings();
+    for (const how of ['exit', 'terminate']) {
+      const code = `import(${JSON.stringify(nativeUrl)}).then((n) => {
+        globalThis.keep = [0, 1, 2].map((i) => n.mapShared(${JSON.stringify(join(dir, 'w'))} + i, 65536, { create: true }));
+        require('node:worker_threads').parentPort.postMessage(n.liveMappings());
+      });`;
+      const w = new Worker(code, { eval: true });
+      const exited = new Promise((r) => w.once('exit', r));
+      assert.is(await new Promise((r) => w.once('message', r)), before + 3);
+      if (how === 'terminate') await w.terminate();
+      await exited;
+      assert.is(liveMappings(), before, `after ${how}`);
+    }
   });
 
   test('locking more than RLIMIT_MEMLOCK throws TESSERA_ERR_MEMLOCK_LIMIT naming the limit', () => {
