@@ -7,7 +7,8 @@
  * TesseraErrors: MEMLOCK_LIMIT when mlock hits RLIMIT_MEMLOCK, NATIVE_CALL otherwise, and
  * NATIVE_UNAVAILABLE when a function that has no fallback is called without the module.
  *
- * The module is optional. When it is missing, fails to load, or TESSERA_NATIVE=0 is set,
+ * The module is found at <repo>/native/tessera.node (from dist/native/index.js), or at
+ * TESSERA_NATIVE_PATH. It is optional. When it is missing, fails to load, or TESSERA_NATIVE=0 is set,
  * `nativeStatus()` says so and why; CRC32C stays on the TS path and arenas stay
  * SharedArrayBuffers. When it loads, its SSE4.2 CRC32C is installed in core/crc32c.ts.
  *
