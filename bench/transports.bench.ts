@@ -147,10 +147,11 @@ async function callsPerSec(call: () => Promise<unknown>, inFlight: number, timeM
   const start = performance.now();
   const end = start + timeMs;
   let count = 0;
+  // The clock is read every 8 calls: reading it per call costs ~10% of an inproc call.
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (performance.now() < end) {
-      await call();
-      count++;
+      for (let i = 0; i < 8; i++) await call();
+      count += 8;
     }
   }));
   return count / ((performance.now() - start) / 1000);
