@@ -192,9 +192,6 @@ const POLICY_S3FIFO = 2;
 /** #tryPinLockFree: the index changed under the probe, look again. */
 const LOOKUP_RETRY = -2;
 const POLICY_NAMES: readonly EvictionPolicyName[] = ['lru', 'sieve', 's3fifo'];
-/** Kinds of owner pins: views (acquire, withView, get) and explicit pins (pin/unpin). */
-const VIEW = 1;
-const PIN = 2;
 /** Views of one block one owner may hold at once (a Uint16 counter). */
 const MAX_VIEWS_PER_BLOCK = 0xffff;
 
@@ -694,27 +691,23 @@ export class BlockCache {
     }
   }
 
-  /**
-   * Pins `id` for this owner, recorded as a view (VIEW: acquire, withView, get) or as an
-   * explicit pin (PIN: pin/unpin); returns the entry or -1.
-   */
-  #pinForOwner(id: BlockId, which: number, op: string): number {
+  /** Pins `id` for this owner as an explicit pin (pin/unpin, bounded by pinsPerOwner). */
+  #pinExplicit(id: BlockId, op: string): number {
     this.#checkOpen(op);
     const h = this.#hashOf(id, op);
     const e = this.#pinById(id, h);
     if (e < 0) return -1;
     // Pin first, then record it: a thread killed in between leaks one pin, never frees twice.
-    if (which === VIEW) {
-      const held = this.#myViews[e]!;
-      if (held === MAX_VIEWS_PER_BLOCK) {
-        this.#unpinEntry(e);
-        throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread holds ${MAX_VIEWS_PER_BLOCK} views of the block (id ${describeId(id)})`);
-      }
-      this.#myViews[e] = held + 1;
-    } else if (!this.#owners.add(this.#owner, e, R_PINS)) {
+    if (!this.#owners.add(this.#owner, e, R_PINS)) {
       this.#unpinEntry(e);
       throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread has pinned the most blocks allowed (pinsPerOwner ${this.#w[H_PINS_PER_OWNER]})`);
     }
+    this.#touch(e);
+    return e;
+  }
+
+  /** Records a hit on entry `e` for the policy (plain stores, racy by design). */
+  #touch(e: number): void {
     if (this.#isLru) {
       const tick = this.#f[HF_EPOCH]!;
       if (this.#lru.lastAccess[e] !== tick) this.#lru.lastAccess[e] = tick;
@@ -723,37 +716,71 @@ export class BlockCache {
       const seen = this.#sieve.visited[e]!;
       if (seen === 0 || (seen < 3 && this.#policy === POLICY_S3FIFO)) this.#sieve.visited[e] = seen + 1;
     }
-    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) {
-      this.#callsSinceHeartbeat = 0;
-      this.#owners.heartbeat(this.#owner, Date.now());
-    }
+  }
+
+  /**
+   * The hot path of acquire, withView, get and getInto: pins `id` as a view of this owner
+   * and returns its entry, or -1 on a miss. Kept flat (rare cases in separate methods) so
+   * that the compiler inlines it whole into its callers.
+   */
+  #pinView(id: BlockId, op: string): number {
+    const w = this.#w;
+    if (this.#closed || w[H_STATE] !== CACHE_OPEN || this.#inHook || w[this.#ownerWord + O_GEN] !== this.#ownerGen) this.#checkOpen(op);
+    const h = typeof id === 'number' && (id | 0) === id ? hashNumberId(id) : this.#hashOf(id, op);
+    let e = this.#tryPinLockFree(id, h);
+    if (e === LOOKUP_RETRY) e = this.#pinById(id, h);
+    if (e < 0) return -1;
+    // Pin first, then record it: a thread killed in between leaks one pin, never frees twice.
+    const views = this.#myViews;
+    const held = views[e]!;
+    if (held === MAX_VIEWS_PER_BLOCK) this.#tooManyViews(e, id, op);
+    views[e] = held + 1;
+    this.#touch(e);
+    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
     return e;
   }
 
-  #releaseForOwner(e: number, which: number): void {
+  #tooManyViews(e: number, id: BlockId, op: string): never {
+    this.#unpinEntry(e);
+    throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread holds ${MAX_VIEWS_PER_BLOCK} views of the block (id ${describeId(id)})`);
+  }
+
+  #heartbeatNow(): void {
+    this.#callsSinceHeartbeat = 0;
+    this.#owners.heartbeat(this.#owner, Date.now());
+  }
+
+  /** Gives back a view pin taken by #pinView. */
+  #releaseView(e: number): void {
+    const views = this.#myViews;
+    const held = views[e]!;
+    assert(held > 0, 'a released view was recorded for this owner');
+    views[e] = held - 1;
+    const old = Atomics.sub(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
+    if (old === (BlockState.DELETED | PIN_UNIT)) this.#freeDeleted(e);
+    else assert(old >>> PIN_SHIFT >= 1, 'unpin of a pinned entry');
+  }
+
+  /** Gives back an explicit pin taken by #pinExplicit. */
+  #releasePin(e: number): void {
     // Record first, then the entry: a thread killed in between leaks one pin, never frees twice.
-    if (which === VIEW) {
-      const held = this.#myViews[e]!;
-      assert(held > 0, 'a released view was recorded for this owner');
-      this.#myViews[e] = held - 1;
-    } else {
-      const ok = this.#owners.sub(this.#owner, e, R_PINS);
-      assert(ok, 'a released pin was recorded for this owner');
-    }
+    const ok = this.#owners.sub(this.#owner, e, R_PINS);
+    assert(ok, 'a released pin was recorded for this owner');
     this.#unpinEntry(e);
   }
+
 
   /** Internal: called by View.release(). */
   [RELEASE_VIEW](entry: number): void {
     if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, 'Cannot release view: this BlockCache instance is closed (its views were released by close())');
-    this.#releaseForOwner(entry, VIEW);
+    this.#releaseView(entry);
   }
 
   // ---------------------------------------------------------------- public reads
 
   /** A zero-copy pinned view of `id`, or undefined on a miss. Release it with view.release(). */
   acquire(id: BlockId): BlockView | undefined {
-    const e = this.#pinForOwner(id, VIEW, 'acquire block');
+    const e = this.#pinView(id, 'acquire block');
     if (e < 0) {
       this.#misses++;
       return undefined;
@@ -767,7 +794,7 @@ export class BlockCache {
    * result, or undefined on a miss without calling fn. Allocates nothing per call.
    */
   withView<T>(id: BlockId, fn: (bytes: Uint8Array) => T): T | undefined {
-    const e = this.#pinForOwner(id, VIEW, 'read block');
+    const e = this.#pinView(id, 'read block');
     if (e < 0) {
       this.#misses++;
       return undefined;
@@ -776,13 +803,13 @@ export class BlockCache {
     try {
       return fn(this.#bytesOf(e));
     } finally {
-      if (!this.#closed) this.#releaseForOwner(e, VIEW);
+      if (!this.#closed) this.#releaseView(e);
     }
   }
 
   /** A copy of `id`'s bytes, or undefined. */
   get(id: BlockId): Uint8Array | undefined {
-    const e = this.#pinForOwner(id, VIEW, 'get block');
+    const e = this.#pinView(id, 'get block');
     if (e < 0) {
       this.#misses++;
       return undefined;
@@ -791,7 +818,7 @@ export class BlockCache {
     try {
       return this.#bytesOf(e).slice();
     } finally {
-      this.#releaseForOwner(e, VIEW);
+      this.#releaseView(e);
     }
   }
 
@@ -800,7 +827,7 @@ export class BlockCache {
    * -1 on a miss. TESSERA_ERR_INVALID_ARGUMENT when target is too small.
    */
   getInto(id: BlockId, target: Uint8Array): number {
-    const e = this.#pinForOwner(id, VIEW, 'get block');
+    const e = this.#pinView(id, 'get block');
     if (e < 0) {
       this.#misses++;
       return -1;
@@ -814,7 +841,7 @@ export class BlockCache {
       target.set(bytes);
       return bytes.length;
     } finally {
-      this.#releaseForOwner(e, VIEW);
+      this.#releaseView(e);
     }
   }
 
@@ -828,7 +855,7 @@ export class BlockCache {
 
   /** Pins `id` for this thread (never evicted until unpin); false when absent. */
   pin(id: BlockId): boolean {
-    return this.#pinForOwner(id, PIN, 'pin block') >= 0;
+    return this.#pinExplicit(id, 'pin block') >= 0;
   }
 
   /** Drops one pin this thread took with pin(id), even if the block was deleted since. */
@@ -842,7 +869,7 @@ export class BlockCache {
     if (found < 0) {
       throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot unpin block: this thread holds no pin on it (id ${describeId(id)})`);
     }
-    this.#releaseForOwner(found, PIN);
+    this.#releasePin(found);
   }
 
   /** The ids stored now (committed blocks), in table order; a snapshot taken while iterating. */
