@@ -9,7 +9,10 @@ import { mkdtemp, rm, mkdir, writeFile, symlink, readdir, stat } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import fc from 'fast-check';
 import { FileSystemMaster } from '../../master/file-system-master.js';
+import { MemoryUfs } from '../../ufs/index.js';
+import type { FileInfo } from '../../transports/protocol/master.js';
 import { isTesseraError } from '../../core/errors.js';
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -162,6 +165,74 @@ test('load asks a live worker to cache the blocks of a UFS file', async () => {
     await m.close();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
+});
+
+async function dump(m: FileSystemMaster): Promise<string[]> {
+  const out: string[] = [];
+  const line = (i: FileInfo) => `${i.path} ${i.isDirectory} ${i.lengthBytes} ${i.persistenceState} ${i.mountPoint} ${i.blockIds.length}`;
+  const walk = async (path: string): Promise<void> => {
+    // Walk what the namespace holds, without loading more from the UFS.
+    const t = m.ns.tree;
+    const s = t.get(path === '/' ? [] : path.slice(1).split('/'));
+    for (const name of t.sortedChildren(s)) {
+      const child = path === '/' ? `/${name}` : `${path}/${name}`;
+      const info = t.info(t.children[s]!.get(name)!, child);
+      out.push(line(info));
+      if (info.isDirectory) await walk(child);
+    }
+  };
+  await walk('/');
+  out.push(JSON.stringify(m.getMountTable()));
+  return out;
+}
+
+test('metadata loads, mounts and unmounts mixed with namespace changes replay to the same namespace', async () => {
+  const name = fc.constantFrom('a', 'b', 'c');
+  const rel = fc.array(name, { minLength: 1, maxLength: 3 }).map((c) => c.join('/'));
+  const op = fc.oneof(
+    fc.tuple(fc.constant('stat' as const), rel),
+    fc.tuple(fc.constant('list' as const), rel),
+    fc.tuple(fc.constant('create' as const), rel),
+    fc.tuple(fc.constant('mkdir' as const), rel),
+    fc.tuple(fc.constant('delete' as const), rel),
+    fc.tuple(fc.constant('rename' as const), rel, rel),
+    fc.tuple(fc.constant('remount' as const)),
+  );
+  let run = 0;
+  await fc.assert(fc.asyncProperty(fc.array(rel, { maxLength: 8 }), fc.array(op, { maxLength: 25 }), async (ufsFiles, ops) => {
+    const ufsName = `mount-replay-${process.pid}-${run++}`;
+    const ufs = MemoryUfs.named(ufsName);
+    for (const f of ufsFiles) {
+      try { const w = await ufs.create(f); await w.write(new Uint8Array(f.length)); await w.close(); } catch { /* a file is in the way */ }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-mount-replay-'));
+    let m = await FileSystemMaster.open({ journalDir: dir, format: true, clock: () => 7 });
+    try {
+      await m.mount({ path: '/mnt', ufsUri: ufs.uri });
+      for (const o of ops) {
+        const p = o[0] === 'remount' ? '/mnt' : `/mnt/${o[1]}`;
+        await (async () => {
+          switch (o[0]) {
+            case 'stat': return m.getStatus({ path: p });
+            case 'list': return m.listStatus({ path: p });
+            case 'create': return m.createFile({ path: p, recursive: true });
+            case 'mkdir': return m.mkdir({ path: p, recursive: true });
+            case 'delete': return m.delete({ path: p, recursive: true });
+            case 'rename': return m.rename({ src: p, dst: `/mnt/${o[2]}` });
+            default: await m.unmount({ path: '/mnt' }); return m.mount({ path: '/mnt', ufsUri: ufs.uri });
+          }
+        })().catch(() => undefined);
+      }
+      const before = await dump(m);
+      await m.close();
+      m = await FileSystemMaster.open({ journalDir: dir, clock: () => 7 });
+      assert.equal(await dump(m), before);
+    } finally {
+      await m.close();
+      MemoryUfs.drop(ufsName);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }), { numRuns: 40 });
 });
 
 test.run();
