@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry, Gauge, Counter } from 'prom-client';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { DEFAULT_MASTER_RPC_PORT, DEFAULT_TTL_CHECK_INTERVAL_MS } from '../core/constants.js';
-import { RpcServer, type RpcServerOptions, type Listener } from '../transports/index.js';
+import { RpcServer, type RpcServerOptions, type Listener, type Transport } from '../transports/index.js';
 import { MasterService, MASTER_METHODS } from '../transports/protocol/master.js';
 import { FileSystemMaster, type FileSystemMasterOptions } from './file-system-master.js';
 
@@ -19,7 +19,9 @@ export interface MasterHostOptions extends FileSystemMasterOptions {
   address?: string;
   /** More addresses to serve the same service on (e.g. an inproc:// one next to tcp://). */
   extraAddresses?: string[];
-  /** RPC server options: auth, limits, tls, transport. */
+  /** The transport to serve on (default: the one for the address's scheme, transportFor). */
+  transport?: Transport;
+  /** RPC server options: auth, limits, tls. */
   rpc?: RpcServerOptions;
   /** Period of the lost-worker / TTL / persist tick; 0 disables it (tests call master.tick()). */
   tickIntervalMs?: number;
@@ -56,7 +58,7 @@ export class MasterHost {
     const tickMs = o.tickIntervalMs ?? DEFAULT_TTL_CHECK_INTERVAL_MS;
     if (!Number.isInteger(tickMs) || tickMs < 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option tickIntervalMs: ${String(o.tickIntervalMs)}`);
     const master = await FileSystemMaster.open(o);
-    const server = new RpcServer(o.rpc ?? {});
+    const server = new RpcServer({ ...(o.rpc ?? {}), ...(o.transport ? { transport: o.transport } : {}) });
     const host = new MasterHost(master, server);
     try {
       host.#register();

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
-import { RpcClient } from '../../transports/index.js';
+import { RpcClient, InprocNetwork, InprocTransport } from '../../transports/index.js';
 import { MasterService, blockIdOf } from '../../transports/protocol/master.js';
 import { MemoryUfs } from '../../ufs/index.js';
 import { isTesseraError } from '../../core/errors.js';
@@ -114,6 +114,21 @@ for (const scheme of ['inproc', 'tcp', 'ws'] as const) {
     }
   });
 }
+
+test('MasterHost takes a transport: a simulated inproc network serves the same service', async () => {
+  const net = new InprocNetwork();
+  const transport = new InprocTransport(net);
+  const host = await MasterHost.start({ transport, address: 'inproc://sim-master', tickIntervalMs: 0 });
+  const client = await RpcClient.connect('inproc://sim-master', { transport });
+  try {
+    const master = client.service(MasterService);
+    await master.createFile({ path: '/sim/x', recursive: true });
+    assert.is((await master.getInfo({})).inodeCount, 3);
+  } finally {
+    await client.close();
+    await host.stop();
+  }
+});
 
 test('a pipelined client gets every reply of many calls in flight', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tessera-master-pipe-'));
