@@ -345,8 +345,7 @@ export class BlockCache {
   readonly #onEvict: ((id: BlockId, bytes: Uint8Array) => void) | undefined;
   readonly #claimVictim: (e: number) => boolean;
   readonly #viewCache: Array<Uint8Array | undefined>;
-  readonly #viewCacheOffset: Float64Array;
-  readonly #viewCacheLength: Float64Array;
+  readonly #viewCacheKey: Float64Array;
   /** Every owner's view counts (Uint16 per owner per entry), and this owner's row. */
   readonly #allViews: Uint16Array;
   readonly #myViews: Uint16Array;
@@ -402,8 +401,7 @@ export class BlockCache {
     this.#onEvict = hooks.onEvict;
     this.#claimVictim = (e) => this.#tryClaimVictim(e);
     this.#viewCache = new Array<Uint8Array | undefined>(n);
-    this.#viewCacheOffset = new Float64Array(n).fill(-1);
-    this.#viewCacheLength = new Float64Array(n).fill(-1);
+    this.#viewCacheKey = new Float64Array(2 * n).fill(-1);
     const token = readProcessStartToken('self') ?? 0;
     const owner = this.#owners.claim(process.pid, currentThreadId, token, Date.now());
     if (owner < 0) {
@@ -581,11 +579,13 @@ export class BlockCache {
     const offset = this.#f[fb + EF_DATA_OFFSET]!;
     const length = this.#f[fb + EF_LENGTH]!;
     // Plain numbers, not view.byteOffset/length: typed-array getters cost more than the lookup.
-    if (this.#viewCacheOffset[e] === offset && this.#viewCacheLength[e] === length) return this.#viewCache[e]!;
+    // [offset, length] side by side: one cache line for both.
+    const k = 2 * e;
+    if (this.#viewCacheKey[k] === offset && this.#viewCacheKey[k + 1] === length) return this.#viewCache[e]!;
     const view = new Uint8Array(this.#arena.buffer, offset, length);
     this.#viewCache[e] = view;
-    this.#viewCacheOffset[e] = offset;
-    this.#viewCacheLength[e] = length;
+    this.#viewCacheKey[k] = offset;
+    this.#viewCacheKey[k + 1] = length;
     return view;
   }
 
