@@ -11,7 +11,6 @@
  * heartbeat reply.
  */
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { assert } from '../core/assert.js';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_WORKER_TIMEOUT_MS, MAX_BLOCK_REPORT_ENTRIES, MAX_WORKER_PENDING_COMMANDS, MAX_WORKERS,
 } from '../core/constants.js';
@@ -70,7 +69,9 @@ export class BlockMaster {
     this.clock = o.clock ?? Date.now;
     this.workerTimeoutMs = o.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS;
     this.heartbeatIntervalMs = o.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
-    assert(this.workerTimeoutMs > 0, 'workerTimeoutMs > 0');
+    for (const [name, v] of [['workerTimeoutMs', this.workerTimeoutMs], ['heartbeatIntervalMs', this.heartbeatIntervalMs]] as const) {
+      if (!Number.isInteger(v) || v <= 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option ${name}: ${String(v)} (a positive integer of ms)`);
+    }
   }
 
   get blockCount(): number { return this.#blocks.size; }

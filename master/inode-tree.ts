@@ -127,6 +127,9 @@ export class InodeTree {
   #sorted = new Map<number, string[]>();
 
   constructor(readonly initialCapacity = DEFAULT_INITIAL_INODE_CAPACITY) {
+    if (!Number.isInteger(initialCapacity) || initialCapacity < 1 || initialCapacity > MAX_INODE_ID) {
+      throw err(ErrorCode.INVALID_ARGUMENT, `Invalid option initialInodeCapacity: ${String(initialCapacity)} (an integer in [1, ${MAX_INODE_ID}])`);
+    }
     this.reset();
   }
 

@@ -95,6 +95,11 @@ test('commitBlock from an unregistered worker is WORKER_NOT_FOUND; bad reports a
   }
 });
 
+test('bad options are INVALID_ARGUMENT errors that name the option', () => {
+  assert.throws(() => new BlockMaster({ workerTimeoutMs: 0 }), /workerTimeoutMs/);
+  assert.throws(() => new BlockMaster({ heartbeatIntervalMs: -5 }), /heartbeatIntervalMs/);
+});
+
 test('locations always equal a plain model under random reports, losses and re-registrations', () => {
   const addr = fc.constantFrom('tcp://a:1', 'tcp://b:1', 'tcp://c:1');
   const block = fc.integer({ min: 1, max: 6 });
