@@ -34,7 +34,7 @@ const FILE_MIB = argMib ? Number(argMib.slice(6)) : process.argv.includes('--qui
 const FILE_BYTES = FILE_MIB * MIB;
 const CHUNK_BYTES = MIB;
 const SMALL_BYTES = 4096;
-const SMALL_CONCURRENCY = 256;
+const SMALL_CONCURRENCY = 512;
 const SMALL_TIME_MS = 3000;
 const here = dirname(fileURLToPath(import.meta.url));
 

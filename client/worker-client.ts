@@ -13,9 +13,26 @@
  */
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../native/index.js';
-import type { ServiceClient } from '../transports/service.js';
+import type { DownloadCall, ServiceClient, UploadCall } from '../transports/service.js';
+import { CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
 import type { WorkerService } from '../transports/protocol/worker.js';
 import type { BlockWriter, ReadBlockRequest, WorkerDataLink, WriteBlockRequest } from './worker-link.js';
+
+/** A counting semaphore: FIFO waiters, no timeout (the streams it guards end or fail on their own). */
+class Semaphore {
+  #free: number;
+  readonly #waiters: (() => void)[] = [];
+  constructor(count: number) { this.#free = count; }
+  acquire(): Promise<void> {
+    if (this.#free > 0) { this.#free--; return Promise.resolve(); }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
 
 const EMPTY: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }) };
 
@@ -39,6 +56,8 @@ export class RpcWorkerLink implements WorkerDataLink {
   #shortCircuit: boolean;
   readonly #maps = new Map<string, ArrayBuffer>();
   #closed = false;
+  /** Streams open on this connection, below the server's limit (extra calls wait their turn). */
+  readonly #slots = new Semaphore(CLIENT_MAX_STREAMS_PER_WORKER);
 
   constructor(api: WorkerServiceClient, opts: RpcWorkerLinkOptions) {
     this.#api = api;
@@ -57,31 +76,56 @@ export class RpcWorkerLink implements WorkerDataLink {
     return this.#shortCircuit && req.lengthBytes > 0 ? this.#readShortCircuit(req) : this.#readStream(req);
   }
 
-  /** A download as a plain async iterable (no generator layer: one hop per chunk on the hot path). */
+  /**
+   * A download as a plain async iterable (no generator layer: one hop per chunk on the hot
+   * path). The call starts at the first next() and holds one stream slot until it ends.
+   */
   #readStream(req: ReadBlockRequest): AsyncIterable<Uint8Array> {
     if (req.lengthBytes === 0) return EMPTY;
-    const call = this.#api.readBlock({
-      blockId: req.blockId, offsetBytes: req.offsetBytes, lengthBytes: req.lengthBytes, readType: req.readType,
-      ...(req.ufs ? { ufs: req.ufs } : {}),
-    });
-    // A cancelled call rejects its result: keep it observed.
-    call.result.catch(() => {});
     return {
       [Symbol.asyncIterator]: (): AsyncIterator<Uint8Array> => {
-        const it = call[Symbol.asyncIterator]();
+        let call: DownloadCall<unknown> | undefined;
+        let it: AsyncIterator<Uint8Array> | undefined;
         let finished = false;
+        const finish = () => {
+          if (finished) return;
+          finished = true;
+          if (call) this.#slots.release();
+        };
         return {
           next: async () => {
-            const r = await it.next();
-            if (r.done) {
-              finished = true;
-              await call.result;
+            if (finished) return { done: true, value: undefined };
+            if (!call) {
+              await this.#slots.acquire();
+              try {
+                call = this.#api.readBlock({
+                  blockId: req.blockId, offsetBytes: req.offsetBytes, lengthBytes: req.lengthBytes, readType: req.readType,
+                  ...(req.ufs ? { ufs: req.ufs } : {}),
+                });
+              } catch (err) {
+                this.#slots.release();
+                finished = true;
+                throw err;
+              }
+              // A cancelled call rejects its result: keep it observed.
+              call.result.catch(() => {});
+              it = call[Symbol.asyncIterator]();
             }
-            return r;
+            try {
+              const r = await it!.next();
+              if (r.done) {
+                finish();
+                await call.result;
+              }
+              return r;
+            } catch (err) {
+              finish();
+              throw err;
+            }
           },
           return: async () => {
-            if (!finished) call.cancel();
-            finished = true;
+            if (!finished && call) call.cancel();
+            finish();
             return { done: true, value: undefined };
           },
         };
@@ -121,16 +165,25 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   async writeBlock(req: WriteBlockRequest): Promise<BlockWriter> {
-    const call = this.#api.writeBlock({
-      blockId: req.blockId, reserveBytes: req.reserveBytes, writeType: req.writeType,
-      ...(req.pinned ? { pinned: true } : {}), ...(req.ufs ? { ufs: req.ufs } : {}),
-    });
+    await this.#slots.acquire();
+    let call: UploadCall<unknown>;
+    try {
+      call = this.#api.writeBlock({
+        blockId: req.blockId, reserveBytes: req.reserveBytes, writeType: req.writeType,
+        ...(req.pinned ? { pinned: true } : {}), ...(req.ufs ? { ufs: req.ufs } : {}),
+      });
+    } catch (err) {
+      this.#slots.release();
+      throw err;
+    }
+    let open = true;
+    const done = () => { if (open) { open = false; this.#slots.release(); } };
     // A failure before commit surfaces through write()/end(); keep the promise observed.
-    call.result.catch(() => {});
+    call.result.then(done, done);
     return {
       write: (chunk) => call.write(chunk),
-      commit: async () => { await call.end(); },
-      abort: async () => { call.cancel(); },
+      commit: async () => { try { await call.end(); } finally { done(); } },
+      abort: async () => { call.cancel(); done(); },
     };
   }
 

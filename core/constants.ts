@@ -36,6 +36,8 @@ export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
 export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
 /** How long a client reuses the master's worker list to place new blocks. */
 export const CLIENT_WORKER_LIST_TTL_MS = 1000;
+/** Block streams a client keeps open on one worker connection at once (below DEFAULT_MAX_OPEN_STREAMS). */
+export const CLIENT_MAX_STREAMS_PER_WORKER = 128;
 /** Largest file `readFile` returns as one Buffer. */
 export const CLIENT_MAX_READ_FILE_BYTES = 2 * GIB - 1;
 /** Default master address for `tessera fs` and `connect()`. */

@@ -95,6 +95,15 @@ tcp.after(async (ctx) => { await ctx.c?.close(); });
 tcp('every write type × read type round-trips files of 0 bytes to several blocks over TCP', async (ctx) => { await roundTrips(ctx.c!.fs, 'tcp'); });
 tcp('positional and sequential reads return the right bytes over TCP', async (ctx) => { await positionalAndSequential(ctx.c!.fs, 'tcp'); });
 tcp('createWriteStream and createReadStream round-trip a multi-block file over TCP', async (ctx) => { await streams(ctx.c!.fs, 'tcp'); });
+tcp('600 small files in flight at once (more streams than a worker connection allows) all round-trip', async (ctx) => {
+  const fs = ctx.c!.fs;
+  await Promise.all(Array.from({ length: 600 }, async (_, i) => {
+    const data = pattern(4096 + i, 1000 + i);
+    await fs.writeFile(`/many/f${i}`, data);
+    assert.ok((await fs.readFile(`/many/f${i}`)).equals(data), `file ${i}`);
+  }));
+  assert.is((await fs.listStatus('/many')).length, 600);
+});
 tcp('ASYNC_THROUGH files reach the UFS after close', async (ctx) => {
   const fs = ctx.c!.fs;
   const data = pattern(MIB + 3, 5);
