@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { MIB } from '../core/constants.js';
+import { DEFAULT_STREAM_WINDOW_BYTES, MIB } from '../core/constants.js';
 import { type Row, report, formatRate } from './harness.js';
 import {
   InprocNetwork, InprocTransport, RpcClient, RpcServer, type RpcClientOptions, type RpcServerOptions,
@@ -41,6 +41,8 @@ const STREAM_TIME_MS = Number(process.env.BENCH_STREAM_MS ?? 2400);
 const BLOCK_REPEATS = 5;
 const WARMUP_MS = 400;
 const STREAM_ROUNDS = 3;
+/** Bytes the raw peers keep queued, like the RPC stream's credit window (DEFAULT_STREAM_WINDOW_BYTES). */
+const RAW_IN_FLIGHT_BYTES = DEFAULT_STREAM_WINDOW_BYTES;
 const ECHO_BYTES = 32;
 
 function registerBench(server: RpcServer): void {
@@ -82,10 +84,13 @@ async function runServers(tlsCerts?: { cert: string; key: string }): Promise<Add
     s.on('data', (d: Buffer) => {
       if (mode === 'unknown' && d[0] === 0x53 && d.length >= 5) {
         let left = d.readUInt32LE(1) * MIB;
+        // Keep up to RAW_IN_FLIGHT_BYTES queued (as the RPC stream's credit window does), not just
+        // one chunk: write() returns false past a 16 KiB high-water mark, which would starve the pipe.
         const pump = (): void => {
           while (left > 0) {
+            if (s.writableLength >= RAW_IN_FLIGHT_BYTES) { s.once('drain', pump); return; }
             left -= CHUNK_BYTES;
-            if (!s.write(chunk)) { s.once('drain', pump); return; }
+            s.write(chunk);
           }
         };
         pump();
@@ -112,7 +117,7 @@ async function runServers(tlsCerts?: { cert: string; key: string }): Promise<Add
         let left = d.readUInt32LE(1);
         let inFlight = 0;
         const pump = (): void => {
-          while (left > 0 && inFlight < 8) {
+          while (left > 0 && inFlight * CHUNK_BYTES < RAW_IN_FLIGHT_BYTES) {
             left--;
             inFlight++;
             sock.send(chunk, { binary: true }, () => { inFlight--; pump(); });
