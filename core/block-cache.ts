@@ -13,7 +13,7 @@
  *   |-------------------|------------------------------|------------------------------------------|
  *   | 0                 | 512                          | header (table below)                     |
  *   | OFF_OWNERS        | ownerCount * ownerStride * 4 | owner slots (core/owners.ts)             |
- *   | OFF_OWNER_VIEWS   | ownerCount * entryCount * 2  | per owner, per entry: views held (Uint16)|
+ *   | OFF_OWNER_VIEWS   | ownerCount * entryCount * 2  | holds[owner][entry]: views + pins (Uint16)|
  *   | OFF_ENTRIES       | entryCount * 64              | block table entries (core/block-table.ts)|
  *   | OFF_BUCKETS       | bucketCount * 4              | index buckets (core/block-table.ts)      |
  *   | OFF_FREE_STACK    | entryCount * 4               | stack of free entry indexes              |
@@ -60,20 +60,27 @@
  *   | 42-43 | 21  | REAPED_HITS     | hits of owners that are gone                          |
  *   | 44-45 | 22  | REAPED_MISSES   | misses of owners that are gone                        |
  *   | 48-49 | 24  | EPOCH           | put clock (LRU ticks)                                 |
- *   | 64-79 |     | OFF_*           | the region offsets above, in table order              |
+ *   | 64-82 |     | OFF_*           | the region offsets above, in table order              |
+ *   | 96-127|     | LIVE_OWNERS     | bit o set while owner slot o is attached              |
  *
  * Concurrency (all Atomics are sequentially consistent in JS; the orderings named are the
  * ones this design relies on):
  *   - One engine lock (futex-style mutex on LOCK: CAS 0->1, spin, then arena.wait on 2)
  *     serialises every change of the allocator, index, policy state, free stack and
  *     counters: put (twice: reserve, then commit), delete, evict, free, reap.
- *   - Readers take no lock. acquire = probe the index, CAS the entry's STATE word from
- *     (COMMITTED, p pins) to (COMMITTED, p+1), then compare the key. The writer stores every
- *     field and copies the bytes BEFORE the Atomics.store of COMMITTED, and publishes the
- *     bucket after it, so a reader whose CAS saw COMMITTED sees the whole block (no half-
- *     written block). A pinned entry is never freed, so its bytes cannot be reused under a
- *     view: eviction claims only (COMMITTED, 0 pins) by CAS to EVICTING; delete turns the
- *     state to DELETED keeping the pins, and the release that drops the last pin frees it.
+ *   - Readers take no lock and write no shared line. A hold (view, pin) is a count in the
+ *     owner's own row of OWNER_VIEWS. acquire = probe the index, Atomics.add 1 to
+ *     holds[owner][entry] (announce), Atomics.load STATE (check), compare the key; a state
+ *     other than COMMITTED or another key: Atomics.sub the hold and retry or miss.
+ *   - A writer frees an entry only after storing EVICTING (CAS from COMMITTED) or DELETED
+ *     into STATE and then finding the sum of holds over live owners (LIVE_OWNERS bitmap)
+ *     zero. Announce-then-check against store-then-sum (all seq-cst) means one side always
+ *     sees the other: the reader backs off, or the writer does not free (eviction puts the
+ *     state back to COMMITTED; a deleted entry is freed by the release that finds it
+ *     DELETED and unheld, under the lock). So a view's bytes are never reused before release.
+ *   - The writer stores every field and copies the bytes BEFORE the Atomics.store of
+ *     COMMITTED, and publishes the bucket after it: a reader that loads COMMITTED sees the
+ *     whole block (no half-written block).
  *   - Fault model of threads: see core/owners.ts. A thread killed while it holds the engine
  *     lock (a few microseconds inside put/delete) leaves the lock held; others wait on it.
  *     That is not repaired (the structures may be half-changed); worker.terminate() of a
@@ -87,7 +94,7 @@ import { assert } from './assert.js';
 import { ALLOCATOR_META_WORDS, GRANULE_BYTES, TlsfAllocator } from './allocator.js';
 import {
   BUCKET_EMPTY, BUCKET_TOMBSTONE, BlockState, E_EXTENT, E_HASH, E_KEY_LEN, E_STATE, E_WRITER, EF_DATA_OFFSET, EF_KEY_OFFSET,
-  EF_LENGTH, EF_NUM_KEY, ENTRY_BYTES, ENTRY_WORDS, PIN_SHIFT, PIN_UNIT, STATE_MASK, hashNumberId, hashStringId,
+  EF_LENGTH, EF_NUM_KEY, ENTRY_BYTES, ENTRY_WORDS, STATE_MASK, hashNumberId, hashStringId,
   nextPowerOfTwo,
 } from './block-table.js';
 import {
@@ -219,6 +226,8 @@ const HF_REAPED_HITS = 21;
 const HF_REAPED_MISSES = 22;
 const HF_EPOCH = 24;
 const H_OFFSETS = 64;
+/** Bitmap of live owner slots (bit o of word o >>> 5), 32 words for BLOCK_CACHE_MAX_OWNERS. */
+const H_LIVE_OWNERS = 96;
 const REGIONS = ['OWNERS', 'OWNER_VIEWS', 'ENTRIES', 'BUCKETS', 'FREE_STACK', 'LAST_ACCESS', 'HEAP_KEY', 'HEAP', 'HEAP_POS', 'SCRATCH', 'PREV', 'NEXT', 'VISITED', 'QUEUE', 'GHOST_RING', 'GHOST_FILTER', 'POLICY_META', 'ALLOC_META', 'DATA'] as const;
 type Region = (typeof REGIONS)[number];
 type Layout = Record<Region, number> & { arenaBytes: number; dataGranules: number };
@@ -347,8 +356,11 @@ export class BlockCache {
   readonly #viewCache: Array<Uint8Array | undefined>;
   readonly #viewCacheKey: Float64Array;
   /** Every owner's view counts (Uint16 per owner per entry), and this owner's row. */
-  readonly #allViews: Uint16Array;
-  readonly #myViews: Uint16Array;
+  readonly #holds: Uint16Array;
+  /** Index of this owner's row in #holds (owner * entryCount). */
+  readonly #row: number;
+  /** Int32 words of the live-owner bitmap. */
+  readonly #ownerWords: number;
   readonly #ownerWord: number;
   readonly #timer: ReturnType<typeof setInterval>;
   #closed = false;
@@ -410,9 +422,11 @@ export class BlockCache {
     this.#owner = owner;
     this.#ownerGen = this.#owners.gen(owner);
     this.#ownerWord = this.#owners.slotWord(owner);
-    this.#allViews = new Uint16Array(buffer, off('OWNER_VIEWS'), w[H_OWNER_COUNT]! * n);
-    this.#myViews = this.#allViews.subarray(owner * n, owner * n + n);
-    this.#myViews.fill(0);
+    this.#holds = new Uint16Array(buffer, off('OWNER_VIEWS'), w[H_OWNER_COUNT]! * n);
+    this.#row = owner * n;
+    this.#ownerWords = Math.ceil(w[H_OWNER_COUNT]! / 32);
+    this.#holds.fill(0, this.#row, this.#row + n);
+    Atomics.or(w, H_LIVE_OWNERS + (owner >>> 5), 1 << (owner & 31)); // before any hold (see #holders)
     const refreshMs = Math.max(10, Math.min(1000, Math.floor(this.#leaseMs / 4)));
     this.#timer = setInterval(() => this.#tick(), refreshMs);
     this.#timer.unref();
@@ -631,9 +645,20 @@ export class BlockCache {
     return this.#pinLocked(id, h); // contended: the index cannot change under the lock
   }
 
-  /** One lock-free probe: the pinned entry, -1 for a (validated) miss, or LOOKUP_RETRY. */
+  /**
+   * One lock-free probe: the entry of `id` with one hold of this owner taken, -1 for a
+   * (validated) miss, or LOOKUP_RETRY.
+   *
+   * Holding is announce-then-check (Dekker style, all seq-cst): add 1 to this owner's
+   * counter of the entry, then load the entry's STATE. A writer that frees an entry first
+   * stores EVICTING or DELETED in STATE, then sums every live owner's counter. One of the
+   * two sees the other: either this reader sees the new state and backs off, or the writer
+   * sees the hold and does not free. The read path writes only this owner's counters.
+   */
   #tryPinLockFree(id: BlockId, h: number): number {
     const w = this.#w;
+    const holds = this.#holds;
+    const row = this.#row;
     const entries = this.#entries;
     const buckets = this.#buckets;
     const mask = this.#bucketMask;
@@ -647,15 +672,12 @@ export class BlockCache {
       const e = b - 1;
       const st = entries + e * ENTRY_WORDS;
       if (w[st + E_HASH] !== h) continue;
-      // The plain read is a guess; the CAS decides (and returns the real value if it fails).
-      let s = w[st + E_STATE]!;
-      if ((s & STATE_MASK) !== BlockState.COMMITTED) s = Atomics.load(w, st + E_STATE);
-      while ((s & STATE_MASK) === BlockState.COMMITTED) {
-        const seen = Atomics.compareExchange(w, st + E_STATE, s, s + PIN_UNIT);
-        if (seen === s) break;
-        s = seen;
+      if (holds[row + e] === MAX_VIEWS_PER_BLOCK) this.#tooManyViews(id);
+      Atomics.add(holds, row + e, 1);
+      if (Atomics.load(w, st + E_STATE) !== BlockState.COMMITTED) {
+        this.#unpinEntry(e);
+        return LOOKUP_RETRY; // being replaced, deleted, evicted or reused
       }
-      if ((s & STATE_MASK) !== BlockState.COMMITTED) return LOOKUP_RETRY; // replaced, deleted or reused
       if (this.#keyEquals(e, id)) return e;
       this.#unpinEntry(e);
     }
@@ -666,29 +688,49 @@ export class BlockCache {
     this.#lock();
     try {
       const e = this.#findLocked(id, h);
-      if (e >= 0) Atomics.add(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
+      if (e >= 0) {
+        if (this.#holds[this.#row + e] === MAX_VIEWS_PER_BLOCK) this.#tooManyViews(id);
+        Atomics.add(this.#holds, this.#row + e, 1);
+      }
       return e;
     } finally {
       this.#unlock();
     }
   }
 
-  /** Drops one pin of entry `e`; frees it if it was deleted and this was the last pin. */
+  /** Drops one hold of this owner on entry `e`; frees `e` if it was deleted and is now unheld. */
   #unpinEntry(e: number): void {
-    const old = Atomics.sub(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
-    assert(old >>> PIN_SHIFT >= 1, 'unpin of a pinned entry');
-    if (old === (BlockState.DELETED | PIN_UNIT)) this.#freeDeleted(e);
+    assert(this.#holds[this.#row + e]! > 0, 'a dropped hold was taken by this owner');
+    Atomics.sub(this.#holds, this.#row + e, 1);
+    if (Atomics.load(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED) this.#freeIfUnheld(e);
   }
 
-  #freeDeleted(e: number): void {
+  /** Frees entry `e` if it is DELETED and no owner holds it (any releaser may call it). */
+  #freeIfUnheld(e: number): void {
     const locked = this.#holdsLock;
     if (!locked) this.#lock();
     try {
-      assert(Atomics.load(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED, 'last pin of a deleted entry frees it');
-      this.#freeEntry(e);
+      if (Atomics.load(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED && this.#holders(e) === 0) this.#freeEntry(e);
     } finally {
       if (!locked) this.#unlock();
     }
+  }
+
+  /** Sum of every live owner's holds on entry `e` (seq-cst loads, see #tryPinLockFree). */
+  #holders(e: number): number {
+    const w = this.#w;
+    const n = this.#entryCount;
+    let sum = 0;
+    for (let word = 0; word < this.#ownerWords; word++) {
+      let bits = Atomics.load(w, H_LIVE_OWNERS + word);
+      while (bits !== 0) {
+        const low = bits & -bits;
+        bits ^= low;
+        const o = word * 32 + (31 - Math.clz32(low));
+        sum += Atomics.load(this.#holds, o * n + e);
+      }
+    }
+    return sum;
   }
 
   /** Pins `id` for this owner as an explicit pin (pin/unpin, bounded by pinsPerOwner). */
@@ -697,7 +739,7 @@ export class BlockCache {
     const h = this.#hashOf(id, op);
     const e = this.#pinById(id, h);
     if (e < 0) return -1;
-    // Pin first, then record it: a thread killed in between leaks one pin, never frees twice.
+    // The hold is what keeps the block; the record only lets unpin(id) find it.
     if (!this.#owners.add(this.#owner, e, R_PINS)) {
       this.#unpinEntry(e);
       throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread has pinned the most blocks allowed (pinsPerOwner ${this.#w[H_PINS_PER_OWNER]})`);
@@ -730,19 +772,13 @@ export class BlockCache {
     let e = this.#tryPinLockFree(id, h);
     if (e === LOOKUP_RETRY) e = this.#pinById(id, h);
     if (e < 0) return -1;
-    // Pin first, then record it: a thread killed in between leaks one pin, never frees twice.
-    const views = this.#myViews;
-    const held = views[e]!;
-    if (held === MAX_VIEWS_PER_BLOCK) this.#tooManyViews(e, id, op);
-    views[e] = held + 1;
     this.#touch(e);
     if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
     return e;
   }
 
-  #tooManyViews(e: number, id: BlockId, op: string): never {
-    this.#unpinEntry(e);
-    throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot ${op}: this thread holds ${MAX_VIEWS_PER_BLOCK} views of the block (id ${describeId(id)})`);
+  #tooManyViews(id: BlockId): never {
+    throw new TesseraError(ErrorCode.LIMIT_EXCEEDED, `Cannot pin block: this thread holds ${MAX_VIEWS_PER_BLOCK} views and pins of it (id ${describeId(id)})`);
   }
 
   #heartbeatNow(): void {
@@ -750,20 +786,13 @@ export class BlockCache {
     this.#owners.heartbeat(this.#owner, Date.now());
   }
 
-  /** Gives back a view pin taken by #pinView. */
+  /** Gives back a view taken by #pinView. */
   #releaseView(e: number): void {
-    const views = this.#myViews;
-    const held = views[e]!;
-    assert(held > 0, 'a released view was recorded for this owner');
-    views[e] = held - 1;
-    const old = Atomics.sub(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE, PIN_UNIT);
-    if (old === (BlockState.DELETED | PIN_UNIT)) this.#freeDeleted(e);
-    else assert(old >>> PIN_SHIFT >= 1, 'unpin of a pinned entry');
+    this.#unpinEntry(e);
   }
 
   /** Gives back an explicit pin taken by #pinExplicit. */
   #releasePin(e: number): void {
-    // Record first, then the entry: a thread killed in between leaks one pin, never frees twice.
     const ok = this.#owners.sub(this.#owner, e, R_PINS);
     assert(ok, 'a released pin was recorded for this owner');
     this.#unpinEntry(e);
@@ -878,13 +907,12 @@ export class BlockCache {
     const w = this.#w;
     for (let e = 0; e < this.#entryCount; e++) {
       const st = this.#entries + e * ENTRY_WORDS + E_STATE;
-      let s = Atomics.load(w, st);
-      while ((s & STATE_MASK) === BlockState.COMMITTED) {
-        const seen = Atomics.compareExchange(w, st, s, s + PIN_UNIT);
-        if (seen === s) break;
-        s = seen;
+      if (Atomics.load(w, st) !== BlockState.COMMITTED) continue;
+      Atomics.add(this.#holds, this.#row + e, 1);
+      if (Atomics.load(w, st) !== BlockState.COMMITTED) {
+        this.#unpinEntry(e);
+        continue;
       }
-      if ((s & STATE_MASK) !== BlockState.COMMITTED) continue;
       let id: BlockId;
       try {
         id = this.#idOf(e);
@@ -1132,18 +1160,12 @@ export class BlockCache {
     Atomics.add(w, H_INDEX_SEQ, 1);
   }
 
-  /** Under the lock: marks `e` DELETED keeping its pins; frees it now if it has none. */
+  /** Under the lock: marks `e` DELETED; frees it now if no owner holds it, else the last release does. */
   #markDeleted(e: number): void {
-    const w = this.#w;
     const st = this.#entries + e * ENTRY_WORDS + E_STATE;
-    let s = Atomics.load(w, st);
-    for (;;) {
-      assert((s & STATE_MASK) === BlockState.COMMITTED, 'only a committed block is deleted');
-      const seen = Atomics.compareExchange(w, st, s, (s & ~STATE_MASK) | BlockState.DELETED);
-      if (seen === s) break;
-      s = seen;
-    }
-    if (s >>> PIN_SHIFT === 0) this.#freeEntry(e);
+    assert(Atomics.load(this.#w, st) === BlockState.COMMITTED, 'only a committed block is deleted');
+    Atomics.store(this.#w, st, BlockState.DELETED);
+    if (this.#holders(e) === 0) this.#freeEntry(e);
   }
 
   /** Under the lock: gives entry `e`'s extent and the entry back. */
@@ -1186,7 +1208,10 @@ export class BlockCache {
         this.#inHook = false;
       }
     }
-    return Atomics.compareExchange(w, st, BlockState.COMMITTED, BlockState.EVICTING) === BlockState.COMMITTED;
+    if (Atomics.compareExchange(w, st, BlockState.COMMITTED, BlockState.EVICTING) !== BlockState.COMMITTED) return false;
+    if (this.#holders(e) === 0) return true;
+    Atomics.store(w, st, BlockState.COMMITTED); // held: a reader announced itself meanwhile
+    return false;
   }
 
   /** Under the lock: evicts one block by the policy; false when none can be. */
@@ -1326,20 +1351,13 @@ export class BlockCache {
   /** Under the lock: gives back every pin and half-written block of owner `o`, frees the slot. */
   #releaseOwnerLocked(o: number): void {
     const w = this.#w;
-    const dropPins = (e: number, count: number): void => {
-      const old = Atomics.sub(w, this.#entries + e * ENTRY_WORDS + E_STATE, count * PIN_UNIT);
-      assert(old >>> PIN_SHIFT >= count, 'an owner never holds more pins than the entry');
-      if (old === (BlockState.DELETED | (count * PIN_UNIT))) this.#freeEntry(e);
-    };
-    this.#owners.forEachRecord(o, (e, _views, pins) => { if (pins > 0) dropPins(e, pins); });
+    // The holds (views and pins) are the owner's counters; the pin records only index them.
     this.#owners.clearRecords(o);
     const row = o * this.#entryCount;
     for (let e = 0; e < this.#entryCount; e++) {
-      const views = this.#allViews[row + e]!;
-      if (views > 0) {
-        this.#allViews[row + e] = 0;
-        dropPins(e, views);
-      }
+      if (this.#holds[row + e] === 0) continue;
+      Atomics.store(this.#holds, row + e, 0);
+      if (Atomics.load(w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED && this.#holders(e) === 0) this.#freeEntry(e);
     }
     for (let e = 0; e < this.#entryCount; e++) {
       const base = this.#entries + e * ENTRY_WORDS;
@@ -1347,6 +1365,7 @@ export class BlockCache {
     }
     this.#f[HF_REAPED_HITS] = this.#f[HF_REAPED_HITS]! + this.#owners.hits(o);
     this.#f[HF_REAPED_MISSES] = this.#f[HF_REAPED_MISSES]! + this.#owners.misses(o);
+    Atomics.and(w, H_LIVE_OWNERS + (o >>> 5), ~(1 << (o & 31)));
     this.#owners.free(o);
   }
 
@@ -1368,7 +1387,7 @@ export class BlockCache {
     }
     let pinnedBlocks = 0;
     for (let e = 0; e < this.#entryCount; e++) {
-      if (Atomics.load(w, this.#entries + e * ENTRY_WORDS + E_STATE) >>> PIN_SHIFT !== 0) pinnedBlocks++;
+      if (this.#holders(e) !== 0) pinnedBlocks++;
     }
     this.#lock();
     let freeBytes: number;

@@ -6,8 +6,8 @@
  *
  *   | word  | f64 | name        | meaning                                                   |
  *   |-------|-----|-------------|-----------------------------------------------------------|
- *   | 0     |     | STATE       | bits 0-2: state (FREE, WRITING, COMMITTED, EVICTING,       |
- *   |       |     |             | DELETED); bits 3-31: pin count (PIN_UNIT = 8 per pin)     |
+ *   | 0     |     | STATE       | FREE, WRITING, COMMITTED, EVICTING or DELETED (pins are   |
+ *   |       |     |             | counted per owner: OWNER_VIEWS in core/block-cache.ts)    |
  *   | 1     |     | HASH        | hash of the id (index rebuild, quick reject)              |
  *   | 2     |     | KEY_LEN     | -1: numeric id in NUM_KEY; else string length (UTF-16)    |
  *   | 3     |     | EXTENT      | allocator granule of the block's extent                   |
@@ -22,8 +22,8 @@
  *
  * Index: `bucketCount` (a power of two) Int32 buckets, linear probing; a bucket holds
  * entry + 1, EMPTY (0) or TOMBSTONE (-1). Writers change it only under the engine lock.
- * Readers probe without a lock: a bucket store is one atomic word, a found entry is pinned
- * and then its key compared (the key of a pinned, committed entry cannot change), so a hit
+ * Readers probe without a lock: a bucket store is one atomic word, a found entry is held
+ * and then its key compared (the key of a held, committed entry cannot change), so a hit
  * is always right. Only a rebuild (clearing tombstones) moves entries; it bumps INDEX_SEQ to
  * odd before and to even after, and a reader that missed re-checks INDEX_SEQ and retries.
  */

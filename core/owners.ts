@@ -1,10 +1,12 @@
 /**
  * Owners: one slot per attached BlockCache instance (a thread, or a thread of another process
  * for 'shm' arenas), which records who it is, a lease heartbeat, and every pin it holds, so
- * that the pins of a thread that died can be given back. Views (acquire, withView, get) are
- * counted per owner and per entry in a Uint16 array beside the slots (OWNER_VIEWS in
- * core/block-cache.ts: one increment per acquire, no probing); the slot's records below
- * hold the explicit pins (pin/unpin), at most pinsPerOwner distinct blocks.
+ * that the pins of a thread that died can be given back. Every hold (a view from acquire,
+ * withView or get, or a pin) is a count in the owner's own row of a Uint16 array beside
+ * the slots (OWNER_VIEWS in core/block-cache.ts): the hold and its record are one store,
+ * so a thread killed at any instruction leaves exact counts, and reaping zeroes its row.
+ * The slot's records below only index the explicit pins (pin/unpin, at most pinsPerOwner
+ * distinct blocks) so that unpin(id) finds a pinned block even after it was deleted.
  *
  * Fault model (what is detected, and how):
  *   - A worker_thread that exits or is terminated (worker.terminate()) or crashes: its timer
@@ -16,8 +18,6 @@
  *     different start time (field 22) than the token recorded at attach (pid reuse).
  *   - Not covered: a live thread whose event loop is blocked longer than the lease while it
  *     holds views (its pins would be reaped; its next call throws TESSERA_ERR_LEASE_EXPIRED),
- *     and a thread killed in the few instructions between pinning an entry and recording the
- *     pin here (that one pin leaks; never the reverse, so a pin is never released twice),
  *     and a thread killed while holding the engine lock (see core/block-cache.ts).
  *
  * Slot layout (Int32 words from the slot's start; f64 = Float64Array index within the slot):
