@@ -39,7 +39,15 @@ export type { UnderFileSystem, UfsStatus, UfsWriter } from './ufs/index.js';
 export { WorkerHost, TieredBlockStore, WorkerService } from './worker/index.js';
 export type { WorkerHostOptions, TierSpec, WorkerHostInfo } from './worker/index.js';
 // The client (issue 8): connect() to a cluster, or embedded() to run one in this process.
-export * from './client/index.js';
+export {
+  connect, FileSystem, FileInStream, FileOutStream, READ_TYPES, WRITE_TYPES, TTL_ACTIONS, DEFAULT_READ_TYPE, DEFAULT_WRITE_TYPE,
+  LOCATION_POLICIES, DEFAULT_LOCATION_POLICY, orderWorkersForWrite, orderSourcesForRead, parseLocationPolicy,
+} from './client/index.js';
+export type {
+  ConnectOptions, FileSystemOptions, LoadOptions, ReadType, WriteType, TtlAction, LocationPolicyName, LocationPolicySpec,
+  WorkerCandidate, PlacementContext, BlockSource, FileStatus, BlockLocationInfo, MountInfo, CreateFileOptions, OpenFileOptions,
+  SetAttributeOptions,
+} from './client/index.js';
 import { connect as connectClient, type ConnectOptions as ClientConnectOptions } from './client/connect.js';
 import type { FileSystem as ClientFileSystem } from './client/file-system.js';
 import { MasterHost as EmbeddedMasterHost } from './master/index.js';
