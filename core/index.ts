@@ -14,5 +14,9 @@ export { lruCreate, lruInsert, lruRemove, lruTouch, lruVictim, lruCount } from '
 export type { LruState } from './policies/lru.js';
 export { sieveCreate, sieveInsert, sieveRemove, sieveTouch, sieveVictim, sieveCount } from './policies/sieve.js';
 export type { SieveState } from './policies/sieve.js';
+export {
+  s3fifoCreate, s3fifoInsert, s3fifoRemove, s3fifoTouch, s3fifoVictim, s3fifoRemember, s3fifoInSmall, s3fifoCount,
+} from './policies/s3fifo.js';
+export type { S3FifoState } from './policies/s3fifo.js';
 export { TesseraError, ErrorCode, isTesseraError } from './errors.js';
 export type { ErrorCodeValue } from './errors.js';
