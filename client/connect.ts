@@ -32,6 +32,9 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Use this transport for the master and workers (e.g. a simulated inproc network). */
   transport?: Transport;
+  /** Owner and group of what this client creates (default: the OS user). */
+  user?: string;
+  group?: string;
   /** Called by close() after everything else (embedded() stops its cluster here). */
   onClose?: () => Promise<void>;
 }
@@ -76,6 +79,8 @@ export async function connect(address: string, opts: ConnectOptions = {}): Promi
     clientHosts,
     ...defaults,
     ...(opts.onClose ? { onClose: opts.onClose } : {}),
+    ...(opts.user !== undefined ? { user: opts.user } : {}),
+    ...(opts.group !== undefined ? { group: opts.group } : {}),
     connectWorker: async (w) => {
       const c = await RpcClient.connect(w.address, rpcOptions(opts, false));
       return new RpcWorkerLink(c.service(WorkerService), {

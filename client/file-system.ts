@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { hostname } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
 import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
@@ -47,6 +47,19 @@ export interface FileSystemOptions {
   onClose?: () => Promise<void>;
   /** The address the client was given, for messages. */
   masterAddress?: string;
+  /** Owner and group of the files and directories this client creates (default: the OS user). */
+  user?: string;
+  group?: string;
+}
+
+/** The OS user name, and as group the same name (Node does not expose group names). */
+function currentUser(): { user: string; group: string } {
+  try {
+    const u = userInfo().username;
+    return { user: u, group: u };
+  } catch {
+    return { user: '', group: '' };
+  }
 }
 
 export interface LoadOptions { onProgress?: (doneBytes: number, totalBytes: number) => void }
@@ -59,9 +72,14 @@ export class FileSystem {
   #closed = false;
   #mounts: MountPointInfo[] | undefined;
   #workerList: { atMs: number; workers: WorkerInfo[] } | undefined;
+  readonly #user: string;
+  readonly #group: string;
 
   constructor(opts: FileSystemOptions) {
     this.#opts = opts;
+    const who = currentUser();
+    this.#user = opts.user ?? who.user;
+    this.#group = opts.group ?? who.group;
     this.#clientHosts = opts.clientHosts ?? [hostname(), '127.0.0.1', 'localhost', '::1'];
   }
 
@@ -112,7 +130,10 @@ export class FileSystem {
 
   async mkdir(path: string, opts: { recursive?: boolean; allowExists?: boolean; mode?: number } = {}): Promise<FileStatus> {
     const state = { retried: false };
-    const req = { path: normalizePath(path), recursive: opts.recursive ?? false, allowExists: opts.allowExists ?? false, ...(opts.mode !== undefined ? { mode: opts.mode } : {}) };
+    const req = {
+      path: normalizePath(path), recursive: opts.recursive ?? false, allowExists: opts.allowExists ?? false, owner: this.#user, group: this.#group,
+      ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+    };
     try {
       return await this._call('mkdir', req, state);
     } catch (err) {
@@ -244,7 +265,7 @@ export class FileSystem {
       : this.#opts.defaultBlockSizeBytes ?? DEFAULT_BLOCK_SIZE_BYTES;
     const policy = opts.locationPolicy !== undefined ? parseLocationPolicy(opts.locationPolicy) : this.#opts.defaultLocationPolicy ?? { policy: 'LocalFirst' as const };
     if (opts.overwrite === true && (await this.exists(p))) await this.delete(p);
-    const req: MasterRequest<'createFile'> = { path: p, recursive: opts.recursive ?? true, blockSizeBytes };
+    const req: MasterRequest<'createFile'> = { path: p, recursive: opts.recursive ?? true, blockSizeBytes, owner: this.#user, group: this.#group };
     if (writeType === 'ASYNC_THROUGH') req.persistenceState = 'TO_BE_PERSISTED';
     if (opts.mode !== undefined) req.mode = opts.mode;
     if (opts.pinned !== undefined) req.pinned = opts.pinned;
