@@ -128,7 +128,7 @@ export async function stat(fs: FileSystem, p: string, _o: Opts, out: Out): Promi
     `  pinned: ${s.pinned}  ttl: ${s.ttlMs < 0 ? 'none' : `${s.ttlMs} ms (${s.ttlAction})`}`,
     `  created: ${time(s.creationTimeMs)}  modified: ${time(s.modificationTimeMs)}`,
     ...(s.mountPoint ? ['  mount point: yes'] : []),
-    ...(s.ufsPath !== undefined ? [`  ufs path: ${s.ufsPath}`] : []),
+    ...(s.ufsPath ? [`  ufs path: ${s.ufsPath}`] : []),
   ]);
 }
 

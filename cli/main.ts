@@ -269,6 +269,8 @@ function addFsCommands(fs: Command): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `tessera fs cat big | head`: stop quietly when the reader closes the pipe.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(EXIT_OK); });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -87,6 +87,8 @@ function jsonReplacer(_key: string, v: unknown): unknown {
 
 /** Prints an error the way scripts can parse and returns the exit code for it. */
 export function reportError(err: unknown, json: boolean, stderr: NodeJS.WritableStream = process.stderr): number {
+  // The reader of our stdout went away (`tessera fs cat big | head`): not an error of ours.
+  if ((err as { code?: unknown } | null)?.code === 'EPIPE') return EXIT_OK;
   if (err instanceof UsageError) {
     stderr.write(`tessera: ${err.message}\n(run with --help for usage)\n`);
     return EXIT_USAGE;
