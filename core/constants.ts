@@ -107,6 +107,12 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
 /** How long connect() waits for the socket and the handshake together. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A server holds back new calls of a client while this many bytes wait in that connection's
+ * socket (the client is not reading its answers), so a client that floods requests without
+ * reading cannot make the server buffer its answers without bound.
+ */
+export const DEFAULT_MAX_UNSENT_BYTES = 64 * MIB;
 /** Small frames of one tick are packed into batches of this size before one socket write. */
 export const WRITE_BATCH_BYTES = 64 * KIB;
 /** Bytes of the random nonces of the token challenge-response. */

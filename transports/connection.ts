@@ -54,6 +54,14 @@ export abstract class Connection extends EventEmitter {
     this.#closed = new Promise((resolve) => { this.#resolveClosed = resolve; });
   }
 
+  /**
+   * Bytes handed to the socket that the kernel has not taken yet (0 where there is no socket).
+   * The implementation emits 'drain' when it falls back to zero.
+   */
+  get unsentBytes(): number {
+    return 0;
+  }
+
   /** TLS facts about the peer, or undefined on transports without TLS. */
   get tls(): TlsPeerInfo | undefined {
     return undefined;
@@ -76,7 +84,13 @@ export abstract class Connection extends EventEmitter {
   /** Queues a frame; frames of one tick go out in one write. Dropped once closing. */
   send(f: Frame): void {
     if (this.#state !== 'open') return;
-    this.#outbox.push(f);
+    try {
+      this._enqueue(f);
+    } catch (err) {
+      this.destroy(err instanceof TesseraError ? err
+        : new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: cannot send (${(err as Error).message})`, { cause: err }));
+      return;
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(this.#flush);
@@ -153,13 +167,24 @@ export abstract class Connection extends EventEmitter {
     if (inbox) for (const f of inbox) this._receive(f);
   }
 
-  #flush = (): void => {
-    this.#flushScheduled = false;
-    if (this.#outbox.length === 0 || this.#state === 'closed') return;
+  /** Takes a frame to send at the next flush (byte transports encode it right away). */
+  protected _enqueue(f: Frame): void {
+    this.#outbox.push(f);
+  }
+
+  /** Hands everything enqueued since the last flush to the wire, once per tick. */
+  protected _flush(): void {
+    if (this.#outbox.length === 0) return;
     const frames = this.#outbox;
     this.#outbox = [];
+    this._sendFrames(frames);
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#state === 'closed') return;
     try {
-      this._sendFrames(frames);
+      this._flush();
     } catch (err) {
       this.destroy(err instanceof TesseraError ? err
         : new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: write failed (${(err as Error).message})`, { cause: err }));
@@ -174,7 +199,7 @@ export abstract class Connection extends EventEmitter {
     this.emit('close', reason);
   }
 
-  /** Moves frames towards the peer, in order. */
+  /** Moves frames towards the peer, in order (used by the default _flush). */
   protected abstract _sendFrames(frames: Frame[]): void;
   /** Ends the connection after the frames already given were sent. */
   protected abstract _end(): Promise<void>;
@@ -208,17 +233,35 @@ export abstract class ByteConnection extends Connection {
     if (this.#encoder) this.#encoder.maxFrameBytes = bytes;
   }
 
-  protected override _sendFrames(frames: Frame[]): void {
+  /** Frames are encoded when sent, so `unsentBytes` counts them before the flush. */
+  protected override _enqueue(f: Frame): void {
     const enc = (this.#encoder ??= new FrameEncoder(this.#peerMaxFrameBytes));
-    for (const f of frames) {
-      try {
-        enc.add(f);
-      } catch (err) {
-        if (!(err instanceof TesseraError)) throw err;
-        this._rejectFrame(f, err);
-      }
+    try {
+      enc.add(f);
+    } catch (err) {
+      if (!(err instanceof TesseraError)) throw err;
+      this._rejectFrame(f, err);
     }
-    this._writeBuffers(enc.take());
+  }
+
+  protected override _flush(): void {
+    const enc = this.#encoder;
+    if (enc !== undefined && enc.pendingBytes > 0) this._writeBuffers(enc.take());
+  }
+
+  protected override _sendFrames(frames: Frame[]): void {
+    for (const f of frames) this._enqueue(f);
+    this._flush();
+  }
+
+  /** Encoded, not yet written, plus what the socket still holds. */
+  override get unsentBytes(): number {
+    return (this.#encoder?.pendingBytes ?? 0) + this._socketUnsentBytes();
+  }
+
+  /** Bytes the socket holds that the kernel has not taken yet. */
+  protected _socketUnsentBytes(): number {
+    return 0;
   }
 
   /** Implementations call this with every chunk read from the socket. */

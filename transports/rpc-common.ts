@@ -20,7 +20,7 @@ import { ErrorCode, type ErrorCodeValue, TesseraError } from '../core/errors.js'
 import {
   AUTH_NONCE_BYTES, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT_CALLS, DEFAULT_MAX_OPEN_STREAMS, DEFAULT_STREAM_CHUNK_BYTES,
-  DEFAULT_STREAM_WINDOW_BYTES, GIB,
+  DEFAULT_STREAM_WINDOW_BYTES, DEFAULT_MAX_UNSENT_BYTES, GIB, MIB,
 } from '../core/constants.js';
 
 export const PROTOCOL_MAGIC = 'tessera';
@@ -43,6 +43,12 @@ export interface RpcLimits {
   streamWindowBytes: number;
   /** Largest DATA frame payload sent (DEFAULT_STREAM_CHUNK_BYTES; at most maxFrameBytes). */
   streamChunkBytes: number;
+  /**
+   * Server: while more than this many bytes wait in the socket for a client that does not read,
+   * new calls are held back (DEFAULT_MAX_UNSENT_BYTES); a client that piles up more than
+   * maxInFlightCalls meanwhile is disconnected with LIMIT_EXCEEDED.
+   */
+  maxUnsentBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<RpcLimits> = Object.freeze({
@@ -54,6 +60,7 @@ export const DEFAULT_LIMITS: Readonly<RpcLimits> = Object.freeze({
   idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
   streamWindowBytes: DEFAULT_STREAM_WINDOW_BYTES,
   streamChunkBytes: DEFAULT_STREAM_CHUNK_BYTES,
+  maxUnsentBytes: DEFAULT_MAX_UNSENT_BYTES,
 });
 
 export function checkLimits(partial: Partial<RpcLimits> | undefined): RpcLimits {
@@ -75,6 +82,8 @@ export function checkLimits(partial: Partial<RpcLimits> | undefined): RpcLimits 
   int('idleTimeoutMs', 1, 2 ** 31 - 1);
   int('streamWindowBytes', 1024, GIB);
   int('streamChunkBytes', 1, l.maxFrameBytes);
+  // At least a socket's high-water mark, so a held-back connection always gets a 'drain'.
+  int('maxUnsentBytes', MIB, 2 ** 40);
   return l;
 }
 

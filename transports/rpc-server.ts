@@ -142,6 +142,9 @@ class ServerSession {
   #idleTimer: NodeJS.Timeout | undefined;
   #framesSeen = 0;
   #framesAtLastIdleCheck = -1;
+  /** Calls held back while the client does not read (see maxUnsentBytes), with their early bytes. */
+  #held: { request: Frame; data: Frame[]; dataBytes: number }[] = [];
+  #waitingForDrain = false;
 
   constructor(server: RpcServerCore, conn: Connection) {
     this.#server = server;
@@ -196,6 +199,9 @@ class ServerSession {
     if (this.#phase !== Phase.READY) {
       this.#onHandshakeFrame(f);
       return;
+    }
+    if (f.kind === FrameKind.REQUEST || ((f.kind === FrameKind.DATA || f.kind === FrameKind.CANCEL) && this.#held.length > 0)) {
+      if (this.#holdBack(f)) return;
     }
     switch (f.kind) {
       case FrameKind.REQUEST: this.#onRequest(f); return;
@@ -272,6 +278,56 @@ class ServerSession {
     this.#conn.send(frame(FrameKind.READY, 0, body));
     this.#peer = new Peer(this.#conn, identity);
     this.#server.sessionReady(this.#peer);
+  }
+
+  /**
+   * Holds a call back while the client leaves more than maxUnsentBytes unread in the socket, or
+   * while earlier calls are held (order is kept). True when the frame was taken care of here.
+   * CREDIT frames are never held: they are what lets the socket drain.
+   */
+  #holdBack(f: Frame): boolean {
+    const held = this.#held;
+    if (f.kind === FrameKind.REQUEST) {
+      if (held.length === 0 && this.#conn.unsentBytes <= this.#limits.maxUnsentBytes) return false;
+      if (held.length + this.#calls.size >= this.#limits.maxInFlightCalls) {
+        void this.#conn.fail(new TesseraError(ErrorCode.LIMIT_EXCEEDED,
+          `Connection closed: the client sent more than maxInFlightCalls ${this.#limits.maxInFlightCalls} calls while not reading ${this.#conn.unsentBytes} bytes of answers`));
+        return true;
+      }
+      held.push({ request: f, data: [], dataBytes: 0 });
+      if (!this.#waitingForDrain) {
+        this.#waitingForDrain = true;
+        this.#conn.once('drain', () => { this.#waitingForDrain = false; this.#releaseHeld(); });
+      }
+      return true;
+    }
+    const i = held.findIndex((h) => h.request.id === f.id);
+    if (i < 0) return false;
+    if (f.kind === FrameKind.CANCEL) {
+      held.splice(i, 1); // never started, nothing to answer
+      return true;
+    }
+    const h = held[i]!;
+    h.dataBytes += f.bytes!.byteLength;
+    if (h.dataBytes > this.#limits.streamWindowBytes) {
+      this.#protocolError(`Bad DATA frame: call ${f.id} overran its credit window`);
+      return true;
+    }
+    h.data.push(f);
+    return true;
+  }
+
+  #releaseHeld(): void {
+    if (!this.#conn.isOpen) return;
+    while (this.#held.length > 0 && this.#conn.unsentBytes <= this.#limits.maxUnsentBytes) {
+      const h = this.#held.shift()!;
+      this.#onRequest(h.request);
+      for (const d of h.data) this.#onData(d);
+    }
+    if (this.#held.length > 0 && !this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      this.#conn.once('drain', () => { this.#waitingForDrain = false; this.#releaseHeld(); });
+    }
   }
 
   #onRequest(f: Frame): void {

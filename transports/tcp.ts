@@ -32,6 +32,11 @@ export class SocketConnection extends ByteConnection {
       this._peerGone(new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: socket error (${err.message})`, { cause: err }));
     });
     socket.on('close', () => this._peerGone());
+    socket.on('drain', () => this.emit('drain'));
+  }
+
+  protected override _socketUnsentBytes(): number {
+    return this.#socket.writableLength;
   }
 
   override get tls(): TlsPeerInfo | undefined {

@@ -42,6 +42,10 @@ export class WsConnection extends ByteConnection {
   readonly #socket: net.Socket | undefined;
   readonly #encoder: FrameEncoder;
   #messageLimitBytes: number;
+  /** Buffers cut and waiting for the flush; bytes in the current batch; bytes not yet flushed. */
+  #ready: Uint8Array[] = [];
+  #batchBytes = 0;
+  #readyBytes = 0;
 
   constructor(ws: WebSocket, socket: net.Socket | undefined, localAddress: string, remoteAddress: string, maxFrameBytes: number) {
     super(localAddress, remoteAddress, maxFrameBytes);
@@ -50,6 +54,7 @@ export class WsConnection extends ByteConnection {
     this.#encoder = new FrameEncoder(maxFrameBytes);
     this.#messageLimitBytes = maxFrameBytes + FRAME_HEADER_BYTES;
     ws.binaryType = 'nodebuffer';
+    socket?.on('drain', () => this.emit('drain'));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {
         void this.fail(new TesseraError(ErrorCode.PROTOCOL, 'Bad frame: a text WebSocket message (only binary messages carry frames)'));
@@ -74,37 +79,58 @@ export class WsConnection extends ByteConnection {
     return tlsInfo(this.#socket);
   }
 
+
   /** The peer's maxPayload is its frame limit plus a header: our messages must fit it. */
   override setPeerMaxFrameBytes(bytes: number): void {
     this.#messageLimitBytes = bytes + FRAME_HEADER_BYTES;
     this.#encoder.maxFrameBytes = bytes;
   }
 
-  protected override _sendFrames(frames: Frame[]): void {
-    const enc = this.#encoder;
-    let messageBytes = 0;
-    for (const f of frames) {
-      let payload: Uint8Array | undefined;
-      try {
-        payload = framePayload(f);
-        if (payload !== undefined && payload.byteLength > this.#messageLimitBytes - FRAME_HEADER_BYTES) {
-          throw new TesseraError(ErrorCode.FRAME_TOO_LARGE,
-            `Cannot send ${frameKindName(f.kind)} frame: payload of ${payload.byteLength} bytes exceeds maxFrameBytes ${this.#messageLimitBytes - FRAME_HEADER_BYTES}`);
-        }
-      } catch (err) {
-        if (!(err instanceof TesseraError)) throw err;
-        this._rejectFrame(f, err);
-        continue;
+  /**
+   * Encodes a frame now (so unsentBytes counts it). Buffers are cut so that no message is over
+   * the peer's limit: a batch is taken whenever the next frame would not fit beside it.
+   */
+  protected override _enqueue(f: Frame): void {
+    let payload: Uint8Array | undefined;
+    try {
+      payload = framePayload(f);
+      if (payload !== undefined && payload.byteLength > this.#messageLimitBytes - FRAME_HEADER_BYTES) {
+        throw new TesseraError(ErrorCode.FRAME_TOO_LARGE,
+          `Cannot send ${frameKindName(f.kind)} frame: payload of ${payload.byteLength} bytes exceeds maxFrameBytes ${this.#messageLimitBytes - FRAME_HEADER_BYTES}`);
       }
-      const bytes = FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
-      if (messageBytes > 0 && messageBytes + bytes > this.#messageLimitBytes) {
-        this._writeBuffers(enc.take());
-        messageBytes = 0;
-      }
-      enc.addEncoded(f, payload);
-      messageBytes += bytes;
+    } catch (err) {
+      if (!(err instanceof TesseraError)) throw err;
+      this._rejectFrame(f, err);
+      return;
     }
-    if (messageBytes > 0) this._writeBuffers(enc.take());
+    const enc = this.#encoder;
+    const bytes = FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
+    if (this.#batchBytes > 0 && this.#batchBytes + bytes > this.#messageLimitBytes) {
+      for (const b of enc.take()) this.#ready.push(b);
+      this.#batchBytes = 0;
+    }
+    enc.addEncoded(f, payload);
+    this.#batchBytes += bytes;
+    this.#readyBytes += bytes;
+  }
+
+  protected override _flush(): void {
+    const buffers = this.#ready;
+    for (const b of this.#encoder.take()) buffers.push(b);
+    this.#ready = [];
+    this.#batchBytes = 0;
+    this.#readyBytes = 0;
+    if (buffers.length > 0) this._writeBuffers(buffers);
+  }
+
+  protected override _sendFrames(frames: Frame[]): void {
+    for (const f of frames) this._enqueue(f);
+    this._flush();
+  }
+
+  /** Encoded and not yet written, plus what ws and the socket still hold (no compression: the socket's). */
+  override get unsentBytes(): number {
+    return this.#readyBytes + (this.#socket?.writableLength ?? 0) + this.#ws.bufferedAmount;
   }
 
   /**

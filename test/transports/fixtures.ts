@@ -57,11 +57,13 @@ export interface ServerState {
   peers: Peer[];
   closedPeers: number;
   uploadErrors: string[];
+  /** How many times `big` ran. */
+  bigCalls: number;
 }
 
 export function makeServer(options: RpcServerOptions = {}): { server: RpcServer; state: ServerState } {
   const server = new RpcServer(options);
-  const state: ServerState = { aborts: new Map(), finished: new Set(), bytesWritten: new Map(), peers: [], closedPeers: 0, uploadErrors: [] };
+  const state: ServerState = { aborts: new Map(), finished: new Set(), bytesWritten: new Map(), peers: [], closedPeers: 0, uploadErrors: [], bigCalls: 0 };
   server.on('connection', (p: Peer) => {
     state.peers.push(p);
     p.on('close', () => { state.closedPeers++; });
@@ -118,7 +120,7 @@ export function makeServer(options: RpcServerOptions = {}): { server: RpcServer;
       return { bytes: off, ok };
     },
     stall: async (req, ctx) => { await waitAbort(ctx, req.tag, 600_000); return null; },
-    big: (req) => ({ text: 'x'.repeat(req.bytes) }),
+    big: (req) => { state.bigCalls++; return { text: 'x'.repeat(req.bytes) }; },
     pushMe: (req, ctx) => { ctx.peer.push(TestService, 'tick', { n: req.n }); return null; },
     closeMidStream: async (req, ctx, out: ByteSink) => {
       await out.write(new Uint8Array(req.bytes));

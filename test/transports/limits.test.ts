@@ -5,9 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, TesseraError } from '../../core/errors.js';
-import { KIB } from '../../core/constants.js';
+import * as net from 'node:net';
+import { KIB, MIB, PROTOCOL_VERSION } from '../../core/constants.js';
 import { type Connection, RpcClient, RpcServer, transportFor } from '../../transports/index.js';
-import { FrameKind, frame } from '../../transports/wire.js';
+import { type Frame, FrameKind, FrameParser, encodeFrames, frame } from '../../transports/wire.js';
 import { TestService, checkPattern, codeOf, makeServer, pattern, sleep, waitFor } from './fixtures.js';
 
 test('a listener refuses connections beyond maxConnections with LIMIT_EXCEEDED; the others keep working', async () => {
@@ -107,6 +108,71 @@ for (const address of ['inproc://big', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/bi
     await server.close();
   });
 }
+
+/** A raw TCP client past the handshake that can stop reading (pause) without the server knowing. */
+async function rawTcpClient(address: string): Promise<{ socket: net.Socket; frames: Frame[] }> {
+  const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(address)!;
+  const socket = net.connect({ host: m[1]!, port: Number(m[2]) });
+  await new Promise((r) => socket.once('connect', r));
+  const frames: Frame[] = [];
+  const parser = new FrameParser(64 * MIB);
+  socket.on('data', (d: Buffer) => parser.push(d, (f) => frames.push(f)));
+  socket.on('error', () => undefined);
+  socket.write(encodeFrames([frame(FrameKind.HELLO, 0, { magic: 'tessera', version: PROTOCOL_VERSION, windowBytes: MIB, maxFrameBytes: 64 * MIB, nonce: Buffer.alloc(32) })], MIB));
+  await waitFor(() => frames.some((f) => f.kind === FrameKind.READY), 'READY');
+  return { socket, frames };
+}
+
+const bigRequests = (from: number, count: number): Buffer =>
+  encodeFrames(Array.from({ length: count }, (_, i) => frame(FrameKind.REQUEST, from + i, ['test.big', { bytes: MIB }])), MIB);
+
+/** Waits until `read()` stops changing for a while, and returns its last value. */
+async function settled(read: () => number): Promise<number> {
+  let last = -1;
+  await waitFor(async () => {
+    const v = read();
+    if (v === last) return true;
+    last = v;
+    await sleep(400);
+    return false;
+  }, 'the value to settle');
+  return last;
+}
+
+test('a client that stops reading has its new calls held back; when it reads again every answer arrives', async () => {
+  const { server, state } = makeServer({ limits: { maxUnsentBytes: 2 * MIB } });
+  const { address } = await server.listen('tcp://127.0.0.1:0');
+  const { socket, frames } = await rawTcpClient(address);
+  socket.pause();
+  const calls = 60; // 60 MiB of answers: more than socket buffers and maxUnsentBytes together
+  socket.write(bigRequests(1, calls));
+  const ran = await settled(() => state.bigCalls);
+  assert.ok(ran < calls, `only some calls ran while the client did not read (${ran} of ${calls})`);
+  socket.resume();
+  await waitFor(() => frames.filter((f) => f.kind === FrameKind.RESPONSE).length === calls, 'every answer');
+  assert.is(state.bigCalls, calls);
+  socket.destroy();
+  await server.close();
+});
+
+test('a client that floods calls without reading is disconnected with LIMIT_EXCEEDED and the server stays bounded', async () => {
+  const { server, state } = makeServer({ limits: { maxUnsentBytes: 2 * MIB, maxInFlightCalls: 16 } });
+  const { address } = await server.listen('tcp://127.0.0.1:0');
+  let reason: TesseraError | undefined;
+  server.on('disconnect', (_p: unknown, r: TesseraError) => { reason = r; });
+  const { socket } = await rawTcpClient(address);
+  socket.pause();
+  for (let i = 0; i < 10; i++) socket.write(bigRequests(1 + i * 100, 100));
+  await waitFor(() => reason !== undefined, 'the server to drop the client');
+  assert.is(reason!.code, ErrorCode.LIMIT_EXCEEDED);
+  const ran = await settled(() => state.bigCalls);
+  assert.ok(ran < 1000, `${ran} of 1000 calls ran`);
+  socket.destroy();
+  const good = await RpcClient.connect(address);
+  assert.equal(await good.service(TestService).echo({ text: 'ok' }), { text: 'ok' });
+  await good.close();
+  await server.close();
+});
 
 for (const address of ['inproc://lifecycle', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/l']) {
   const scheme = address.split(':')[0];
