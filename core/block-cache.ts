@@ -50,7 +50,6 @@
  *   | 10-11 | 5   | CAPACITY_BYTES  | the capacity asked for                                |
  *   | 12-13 | 6   | ARENA_BYTES     | whole arena size                                      |
  *   | 16    |     | LOCK            | engine lock: 0 free, 1 held, 2 held with waiters      |
- *   | 32    |     | INDEX_SEQ       | odd while the index is rebuilt                        |
  *   | 33    |     | BLOCK_COUNT     | committed blocks                                      |
  *   | 34    |     | FREE_TOP        | entries on the free stack                             |
  *   | 35    |     | BUCKETS_USED    | non-empty buckets (tombstones included)               |
@@ -61,6 +60,8 @@
  *   | 44-45 | 22  | REAPED_MISSES   | misses of owners that are gone                        |
  *   | 48-49 | 24  | EPOCH           | put clock (LRU ticks)                                 |
  *   | 64-82 |     | OFF_*           | the region offsets above, in table order              |
+ *   | 84    |     | INDEX_SEQ       | odd while the index is rebuilt (on a line that puts    |
+ *   |       |     |                 | do not write: every lookup reads it)                   |
  *   | 96-127|     | LIVE_OWNERS     | bit o set while owner slot o is attached              |
  *
  * Concurrency (all Atomics are sequentially consistent in JS; the orderings named are the
@@ -215,7 +216,7 @@ const H_LEASE_MS = 9;
 const HF_CAPACITY_BYTES = 5;
 const HF_ARENA_BYTES = 6;
 const H_LOCK = 16;
-const H_INDEX_SEQ = 32;
+const H_INDEX_SEQ = 84;
 const H_BLOCK_COUNT = 33;
 const H_FREE_TOP = 34;
 const H_BUCKETS_USED = 35;
