@@ -104,6 +104,17 @@ tcp('600 small files in flight at once (more streams than a worker connection al
   }));
   assert.is((await fs.listStatus('/many')).length, 600);
 });
+tcp('a NO_CACHE read of a THROUGH file caches nothing; a CACHE read caches every block', async (ctx) => {
+  const fs = ctx.c!.fs;
+  const data = pattern(2 * MIB + 1, 21);
+  await fs.writeFile('/ufs/nocache/f', data, { writeType: 'THROUGH', blockSize: MIB });
+  const cached = async () => (await fs.getBlockLocations('/ufs/nocache/f')).blocks.filter((b) => b.locations.length > 0).length;
+  assert.is(await cached(), 0, 'THROUGH caches nothing');
+  assert.ok((await fs.readFile('/ufs/nocache/f', { readType: 'NO_CACHE' })).equals(data));
+  assert.is(await cached(), 0, 'NO_CACHE read caches nothing');
+  assert.ok((await fs.readFile('/ufs/nocache/f', { readType: 'CACHE' })).equals(data));
+  assert.is(await cached(), 3, 'CACHE read cached every block');
+});
 tcp('ASYNC_THROUGH files reach the UFS after close', async (ctx) => {
   const fs = ctx.c!.fs;
   const data = pattern(MIB + 3, 5);
