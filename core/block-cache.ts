@@ -68,7 +68,11 @@
  * ones this design relies on):
  *   - One engine lock (futex-style mutex on LOCK: CAS 0->1, spin, then arena.wait on 2)
  *     serialises every change of the allocator, index, policy state, free stack and
- *     counters: put (twice: reserve, then commit), delete, evict, free, reap.
+ *     counters: put (once for blocks up to BLOCK_CACHE_COPY_UNDER_LOCK_BYTES, copied under
+ *     it; twice for larger ones: reserve, copy outside the lock, commit), delete, evict,
+ *     free, reap. A put needing room evicts by the policy; when the room exists in total
+ *     but no extent is large enough, it then evicts the neighbours of the largest free
+ *     extent (bounded fragmentation: bench/cache.bench.ts measures it).
  *   - Readers take no lock and write no shared line. A hold (view, pin) is a count in the
  *     owner's own row of OWNER_VIEWS. acquire = probe the index, Atomics.add 1 to
  *     holds[owner][entry] (announce), Atomics.load STATE (check), compare the key; a state

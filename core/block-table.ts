@@ -43,8 +43,6 @@ export const EF_DATA_OFFSET = 6;
 export const EF_KEY_OFFSET = 7;
 
 export const STATE_MASK = 7;
-export const PIN_UNIT = 8;
-export const PIN_SHIFT = 3;
 
 export const BlockState = {
   FREE: 0,
