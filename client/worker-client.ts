@@ -69,7 +69,8 @@ export class RpcWorkerLink implements WorkerDataLink {
   get host(): string { return this.#opts.host; }
   get address(): string { return this.#opts.address; }
   get shortCircuit(): boolean { return this.#shortCircuit; }
-  get volatileChunks(): boolean { return this.#shortCircuit || this.#opts.address.startsWith('inproc://'); }
+  /** Only short-circuit views are volatile: stream chunks are the client's (the worker sends in-process peers copies). */
+  get volatileChunks(): boolean { return this.#shortCircuit; }
   get closed(): boolean { return this.#closed || this.#opts.isClosed(); }
 
   readBlock(req: ReadBlockRequest): AsyncIterable<Uint8Array> {
