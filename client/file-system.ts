@@ -675,6 +675,7 @@ export class FileInStream {
   #readChain: Promise<unknown> = Promise.resolve();
   /** An open range read of the rest of one block, for sequential reads (file offsets). */
   #cursor: { bi: number; next: number; end: number; gen: AsyncGenerator<Uint8Array>; rest: Uint8Array | undefined; openedMs: number } | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
 
   /** @internal */
   constructor(fs: FileSystem, info: FileInfo, blocks: BlockLocationInfo[], readType: ReadType, ufs: { ufsUri: string; ufsPath: string } | undefined) {
@@ -778,9 +779,25 @@ export class FileInStream {
     }
     c.next += n;
     if (c.next === c.end) await this.#dropCursor();
+    else this.#armIdleTimer();
+  }
+
+  /**
+   * An open cursor pins its block on the worker (and holds a stream): a reader that stops
+   * reading gives it back after CLIENT_CURSOR_MAX_AGE_MS, so a delete or an eviction never
+   * waits on an idle stream.
+   */
+  #armIdleTimer(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      const p = this.#readChain.then(() => this.#dropCursor());
+      this.#readChain = p.catch(() => {});
+    }, CLIENT_CURSOR_MAX_AGE_MS);
+    this.#idleTimer.unref();
   }
 
   async #dropCursor(): Promise<void> {
+    clearTimeout(this.#idleTimer);
     const c = this.#cursor;
     this.#cursor = undefined;
     if (c) await c.gen.return(undefined).catch(() => {});

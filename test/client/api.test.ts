@@ -89,6 +89,19 @@ test('errors reaching the caller carry stable codes', async () => {
   await rejectsWith(() => input.seek(-1), 'TESSERA_ERR_INVALID_ARGUMENT');
 });
 
+test('a sequential reader that pauses longer than its cursor lives picks up at the right byte', async () => {
+  const data = pattern(2 * MIB, 31);
+  await fs.writeFile('/paused', data, { blockSize: MIB });
+  const input = await fs.openFile('/paused');
+  const a = Buffer.alloc(1000);
+  assert.is(await input.read(a), 1000);
+  await new Promise((r) => setTimeout(r, 1300)); // past CLIENT_CURSOR_MAX_AGE_MS: the stream is given back
+  const b = Buffer.alloc(MIB);
+  assert.is(await input.read(b), MIB);
+  assert.ok(a.equals(data.subarray(0, 1000)) && b.equals(data.subarray(1000, 1000 + MIB)));
+  await input.close();
+});
+
 test('cancel() drops a file being written', async () => {
   const out = await fs.createFile('/cancelled', { blockSize: MIB });
   await out.write(pattern(MIB + 5, 1));
