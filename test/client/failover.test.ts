@@ -3,7 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { RpcClient } from '../../transports/index.js';
+import { WorkerService } from '../../transports/protocol/worker.js';
+import { connect } from '../../client/connect.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -52,6 +55,41 @@ test('a worker killed mid-read is replaced by the UFS through another worker, an
   await input.close();
   assert.ok(killed);
   assert.ok(Buffer.concat(got).equals(data), 'bytes read across the kill are exact');
+});
+
+test('a worker killed mid-read is replaced by another worker holding a copy (the UFS copy removed)', async () => {
+  const a = await childWorker('copy-a');
+  const b = await childWorker('copy-b');
+  const data = pattern(4 * MIB, 14);
+  await c.fs.writeFile('/ufs/copies/f', data, { writeType: 'CACHE_THROUGH', blockSize: MIB, locationPolicy: 'SpecificHost:copy-a' });
+  // Worker b caches every block from the UFS (a second copy), then the UFS file goes away.
+  const { blocks, file } = await c.fs.getBlockLocations('/ufs/copies/f');
+  const rpc = await RpcClient.connect(b.address);
+  const wb = rpc.service(WorkerService);
+  for (const blk of blocks) {
+    const dl = wb.readBlock({ blockId: blk.blockId, readType: 'CACHE', ufs: { ufsUri: c.ufsDir, ufsPath: 'copies/f', blockOffsetBytes: blk.offsetBytes, blockLengthBytes: blk.lengthBytes } });
+    for await (const _ of dl) { /* drain */ }
+    await dl.result;
+  }
+  await rpc.close();
+  await waitFor(async () => (await c.fs.getBlockLocations('/ufs/copies/f')).blocks.every((x) => x.locations.length === 2), 'two copies of every block');
+  rmSync(join(c.ufsDir, 'copies', 'f'));
+  assert.is(file.lengthBytes, data.length);
+  // A reader that prefers a (it believes a is local) loses a after its first chunk.
+  const reader = await connect(c.master.address, { clientHosts: ['copy-a'] });
+  try {
+    const input = await reader.openFile('/ufs/copies/f', { readType: 'NO_CACHE' });
+    const got: Buffer[] = [];
+    for await (const chunk of input.chunks()) {
+      got.push(Buffer.from(chunk));
+      if (a.child.exitCode === null && a.child.signalCode === null) { a.child.kill('SIGKILL'); await new Promise((r) => a.child.once('exit', r)); }
+    }
+    await input.close();
+    assert.ok(Buffer.concat(got).equals(data), 'bytes read across the kill are exact');
+  } finally {
+    await reader.close();
+    b.child.kill('SIGKILL');
+  }
 });
 
 test('a block whose only copy is gone fails with TESSERA_ERR_BLOCK_UNAVAILABLE, bounded', async () => {
