@@ -17,6 +17,8 @@
  *
  * The worker and the raw socket server run in a child process (this file with --role=child),
  * so the client and the server each have a core, as they would on a real host.
+ * Rows that are compared are measured interleaved (ROUNDS rounds each, medians), so a busy
+ * machine's swings fall on both sides of a ratio.
  * Targets (issue 7): short-circuit >= 0.8x memcpy; TCP read >= 0.8x raw socket; >= 3x Redis
  * for 1 MiB values.
  */
@@ -107,7 +109,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function redisRow(valueOf: (i: number) => Buffer): Promise<Row | string> {
+interface RedisPeer { get(i: number): Promise<number>; close(): Promise<void> }
+
+/** Starts redis-server on a free port and loads the values; a string says why it cannot. */
+async function startRedis(valueOf: (i: number) => Buffer): Promise<RedisPeer | string> {
   const port = await freePort();
   let proc: ChildProcess;
   try {
@@ -121,6 +126,11 @@ async function redisRow(valueOf: (i: number) => Buffer): Promise<Row | string> {
   }
   const { Redis } = await import('ioredis');
   const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: (n: number) => (n > 50 ? null : 50) });
+  const close = async (): Promise<void> => {
+    redis.disconnect();
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  };
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -132,26 +142,41 @@ async function redisRow(valueOf: (i: number) => Buffer): Promise<Row | string> {
       }
     }
     for (let i = 0; i < VALUE_COUNT; i++) await redis.set(`v${i}`, valueOf(i));
-    let i = 0;
     const check = await redis.getBuffer('v0');
     if (!check || !check.equals(valueOf(0))) throw new Error('redis returned other bytes');
-    const ops = await measureThroughput(async () => {
-      const v = await redis.getBuffer(`v${i++ % VALUE_COUNT}`);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    async get(i: number): Promise<number> {
+      const v = await redis.getBuffer(`v${i % VALUE_COUNT}`);
       if (!v || v.length !== VALUE_BYTES) throw new Error('short value');
       return 1;
-    }, TIME_MS);
-    return { name: 'Redis GET 1 MiB (ioredis)', opsPerSec: ops, bytesPerSec: ops * VALUE_BYTES, note: 'redis-server on 127.0.0.1, one GET at a time' };
-  } finally {
-    redis.disconnect();
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
-  }
+    },
+    close,
+  };
 }
 
-/** One untimed run (page faults of fresh mappings, JIT), then the measurement. */
-async function measure(fn: () => Promise<number> | number): Promise<number> {
-  await fn();
-  return measureThroughput(fn, TIME_MS);
+const ROUNDS = quick ? 2 : 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+/**
+ * Measures the functions in turn, ROUNDS times each (after one untimed run each: page faults
+ * of fresh mappings, JIT), and returns each one's median rate. Interleaving keeps the swings of
+ * a busy machine from landing on one side of a ratio.
+ */
+async function interleaved(fns: (() => Promise<number> | number)[]): Promise<number[]> {
+  for (const f of fns) await f();
+  const samples = fns.map((): number[] => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < fns.length; i++) samples[i]!.push(await measureThroughput(fns[i]!, TIME_MS / ROUNDS));
+  }
+  return samples.map(median);
 }
 
 async function parent(): Promise<void> {
@@ -191,53 +216,52 @@ async function parent(): Promise<void> {
     }, TIME_MS);
     rows.push({ name: 'write MUST_CACHE over TCP', opsPerSec: writeOps, bytesPerSec: writeOps * MIB, note: `${BLOCK_BYTES / MIB} MiB blocks, 1 MiB chunks` });
 
-    // ---- 1a. memcpy baseline and short-circuit ----
-    const memcpyOps = await measure(() => {
+    await writeValues(w, valueId);
+
+    // ---- 1a. memcpy baseline and short-circuit, interleaved ----
+    const memcpy = (): number => {
       for (let at = 0; at < FILE_BYTES; at += READ_BYTES) file.copy(dst, 0, at, at + READ_BYTES);
       return FILE_BYTES / READ_BYTES;
-    });
-    rows.push({ name: 'memcpy (Buffer.copy)', opsPerSec: memcpyOps, bytesPerSec: memcpyOps * READ_BYTES, note: '1 MiB copies, 64-byte aligned' });
-
+    };
     const probe = await w.openShortCircuit({ blockId: blockId(0) });
+    let map: ArrayBuffer | undefined;
+    let scRead: (() => Promise<number>) | undefined;
+    let scValue: (() => Promise<number>) | undefined;
     if (probe.kind === 'shm') {
       await w.closeShortCircuit({ pinId: probe.pinId });
-      const map = mapShared(probe.path, probe.arenaBytes, { readOnly: true });
+      map = mapShared(probe.path, probe.arenaBytes, { readOnly: true });
       const arena = Buffer.from(map);
-      let ok = true;
-      const scOps = await measure(async () => {
+      scRead = async () => {
         for (let b = 0; b < BLOCK_COUNT; b++) {
           const sc = await w.openShortCircuit({ blockId: blockId(b) });
           if (sc.kind !== 'shm') throw new Error('short-circuit refused');
           for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + at + READ_BYTES);
-          if (b === 0 && !arena.subarray(sc.offsetBytes, sc.offsetBytes + 4096).equals(file.subarray(0, 4096))) ok = false;
+          if (b === 0 && !arena.subarray(sc.offsetBytes, sc.offsetBytes + 4096).equals(file.subarray(0, 4096))) throw new Error('short-circuit read other bytes than written');
           await w.closeShortCircuit({ pinId: sc.pinId });
         }
         return FILE_BYTES / READ_BYTES;
-      });
-      if (!ok) throw new Error('short-circuit read other bytes than written');
-      rows.push({ name: 'short-circuit read', opsPerSec: scOps, bytesPerSec: scOps * READ_BYTES, baseline: 'memcpy (Buffer.copy)', note: 'worker in another process; open+close per block' });
-
-      // ---- 3b. 1 MiB values via short-circuit (below, after they are written) ----
-      extra.shortCircuit = 'shm';
-      await writeValues(w, valueId);
+      };
       let vi = 0;
-      const scValOps = await measure(async () => {
+      scValue = async () => {
         const sc = await w.openShortCircuit({ blockId: valueId(vi++ % VALUE_COUNT) });
         if (sc.kind !== 'shm') throw new Error('short-circuit refused');
         arena.copy(dst, 0, sc.offsetBytes, sc.offsetBytes + sc.lengthBytes);
         // As the client does: the release only has to arrive before the lease ends.
         w.closeShortCircuit({ pinId: sc.pinId }).catch(() => undefined);
         return 1;
-      });
-      rows.push({ name: 'Tessera short-circuit 1 MiB values', opsPerSec: scValOps, bytesPerSec: scValOps * VALUE_BYTES, baseline: 'Redis GET 1 MiB (ioredis)', note: 'open + copy per value, close not awaited (as the client does)' });
-      unmap(map);
+      };
+      extra.shortCircuit = 'shm';
     } else {
       extra.shortCircuit = `unavailable: ${probe.reason}`;
-      console.log(`short-circuit unavailable (${probe.reason}): the row is skipped`);
-      await writeValues(w, valueId);
+      console.log(`short-circuit unavailable (${probe.reason}): its rows are skipped`);
+    }
+    const [memcpyOps, scOps] = await interleaved(scRead ? [memcpy, scRead] : [memcpy]);
+    rows.push({ name: 'memcpy (Buffer.copy)', opsPerSec: memcpyOps!, bytesPerSec: memcpyOps! * READ_BYTES, note: '1 MiB copies, 64-byte aligned' });
+    if (scOps !== undefined) {
+      rows.push({ name: 'short-circuit read', opsPerSec: scOps, bytesPerSec: scOps * READ_BYTES, baseline: 'memcpy (Buffer.copy)', note: 'worker in another process; open+close per block' });
     }
 
-    // ---- 1b. raw socket baseline and TCP read ----
+    // ---- 1b. raw socket baseline and TCP read, interleaved ----
     const sock: Socket = netConnect({ port: info.rawPort, host: '127.0.0.1', noDelay: true });
     await new Promise((r) => sock.once('connect', r));
     sock.pause();
@@ -265,14 +289,11 @@ async function parent(): Promise<void> {
       sock.resume();
       sock.write(req);
     });
-    const rawOps = await measure(async () => {
+    const raw = async (): Promise<number> => {
       for (let b = 0; b < BLOCK_COUNT; b++) await rawRead(b * BLOCK_BYTES, BLOCK_BYTES);
       return FILE_BYTES / READ_BYTES;
-    });
-    rows.push({ name: 'raw socket read (node:net)', opsPerSec: rawOps, bytesPerSec: rawOps * READ_BYTES, note: 'same server process, one block per request' });
-    sock.destroy();
-
-    const tcpOps = await measure(async () => {
+    };
+    const tcp = async (): Promise<number> => {
       for (let b = 0; b < BLOCK_COUNT; b++) {
         const dl = w.readBlock({ blockId: blockId(b), readType: 'CACHE' });
         let got = 0;
@@ -284,20 +305,21 @@ async function parent(): Promise<void> {
         await dl.result;
       }
       return FILE_BYTES / READ_BYTES;
-    });
-    rows.push({ name: 'TCP read (readBlock stream)', opsPerSec: tcpOps, bytesPerSec: tcpOps * READ_BYTES, baseline: 'raw socket read (node:net)', note: 'worker in another process' });
+    };
+    const [rawOps, tcpOps] = await interleaved([raw, tcp]);
+    sock.destroy();
+    rows.push({ name: 'raw socket read (node:net)', opsPerSec: rawOps!, bytesPerSec: rawOps! * READ_BYTES, note: 'same server process, one write per block' });
+    rows.push({ name: 'TCP read (readBlock stream)', opsPerSec: tcpOps!, bytesPerSec: tcpOps! * READ_BYTES, baseline: 'raw socket read (node:net)', note: 'worker in another process' });
 
-    // ---- 3. 1 MiB values ----
-    const redis = await redisRow((i) => file.subarray(i * VALUE_BYTES, (i + 1) * VALUE_BYTES));
+    // ---- 3. 1 MiB values: Redis, short-circuit, TCP, interleaved ----
+    const redis = await startRedis((i) => file.subarray(i * VALUE_BYTES, (i + 1) * VALUE_BYTES));
     if (typeof redis === 'string') {
       console.log(redis);
       extra.redis = redis;
-    } else {
-      rows.push(redis);
     }
-    let vi = 0;
-    const tcpValOps = await measure(async () => {
-      const dl = w.readBlock({ blockId: valueId(vi++ % VALUE_COUNT) });
+    let ti = 0;
+    const tcpValue = async (): Promise<number> => {
+      const dl = w.readBlock({ blockId: valueId(ti++ % VALUE_COUNT) });
       let got = 0;
       for await (const chunk of dl) {
         Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(dst, got);
@@ -305,11 +327,22 @@ async function parent(): Promise<void> {
       }
       if (got !== VALUE_BYTES) throw new Error('short value read');
       return 1;
-    });
-    rows.push({
-      name: 'Tessera readBlock 1 MiB values (TCP)', opsPerSec: tcpValOps, bytesPerSec: tcpValOps * VALUE_BYTES,
-      ...(typeof redis === 'string' ? {} : { baseline: 'Redis GET 1 MiB (ioredis)' }), note: 'one read at a time',
-    });
+    };
+    let ri = 0;
+    const fns: { name: string; fn: () => Promise<number>; note: string }[] = [];
+    if (typeof redis !== 'string') fns.push({ name: 'Redis GET 1 MiB (ioredis)', fn: () => redis.get(ri++), note: 'redis-server on 127.0.0.1, one GET at a time' });
+    if (scValue) fns.push({ name: 'Tessera short-circuit 1 MiB values', fn: scValue, note: 'open + copy per value, close not awaited (as the client does)' });
+    fns.push({ name: 'Tessera readBlock 1 MiB values (TCP)', fn: tcpValue, note: 'one read at a time' });
+    try {
+      const rates = await interleaved(fns.map((f) => f.fn));
+      fns.forEach((f, i) => rows.push({
+        name: f.name, opsPerSec: rates[i]!, bytesPerSec: rates[i]! * VALUE_BYTES, note: f.note,
+        ...(typeof redis !== 'string' && i > 0 ? { baseline: 'Redis GET 1 MiB (ioredis)' } : {}),
+      }));
+    } finally {
+      if (typeof redis !== 'string') await redis.close();
+      if (map) unmap(map);
+    }
   } finally {
     await client.close();
     proc.send('stop');
