@@ -350,10 +350,7 @@ async function main(): Promise<void> {
       child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
     });
 
-    await rawTcpRows(addr.rawTcpPort, rows);
-    if (addr.rawTlsPort && certs) await rawTlsRows(addr.rawTlsPort, certs.ca, rows);
-    await rawWsRows(addr.rawWsUrl, rows);
-
+    // inproc first, in a quiet process (before the raw peers fill the heap and the sockets).
     for (const isolation of ['clone', 'none'] as const) {
       const t = new InprocTransport(new InprocNetwork({ isolation }));
       const server = new RpcServer({ transport: t } as RpcServerOptions);
@@ -363,6 +360,10 @@ async function main(): Promise<void> {
       await rpcRows(`inproc (isolation ${isolation})`, client, rows, {});
       closers.push(async () => { await client.close(); await server.close(); });
     }
+
+    await rawTcpRows(addr.rawTcpPort, rows);
+    if (addr.rawTlsPort && certs) await rawTlsRows(addr.rawTlsPort, certs.ca, rows);
+    await rawWsRows(addr.rawWsUrl, rows);
 
     const tcp = await RpcClient.connect(addr.tcp);
     await rpcRows('tcp', tcp, rows, { echo1: 'raw net echo, 1 in flight', echo64: 'raw net echo, 64 in flight', stream: 'raw net stream 1 MiB chunks' });
