@@ -9,7 +9,7 @@ export { TieredBlockStore, BlockWriter } from './tiered-store.js';
 export type { TierSpec, BlockMeta, BlockReader, CommitOptions } from './tiered-store.js';
 export { FileTier, FileTempBlock } from './file-tier.js';
 export type { FileTierOptions, TierDirOptions, FileBlockEntry } from './file-tier.js';
-export { MemTier } from './mem-tier.js';
+export { MemTier, removeStaleArenas } from './mem-tier.js';
 export type { MemBacking, MemTierOptions } from './mem-tier.js';
 export {
   maxFree, greedy, roundRobin, allocationPolicy, chooseVictimsLru, ALLOCATION_POLICY_NAMES,

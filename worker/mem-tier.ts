@@ -12,7 +12,8 @@
  * What this file does not do: decide where evicted blocks go (tiered-store.ts does).
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { BlockCache, type BlockView } from '../core/block-cache.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 
@@ -34,7 +35,8 @@ export interface MemTierOptions {
 /**
  * Arena files of this process's open MEM tiers: removed at process exit if a tier was never
  * closed (an uncaught error, process.exit), so /dev/shm does not fill with dead arenas. A
- * SIGKILL still leaves the file; the next worker on the host does not reuse its name.
+ * SIGKILL still leaves the file; the next worker started on the host removes it
+ * (removeStaleArenas).
  */
 const liveShmPaths = new Set<string>();
 let exitHookInstalled = false;
@@ -47,6 +49,44 @@ function trackShm(path: string): void {
       try { rmSync(p, { force: true }); } catch { /* best effort at exit */ }
     }
   });
+}
+
+const SHM_DIR = '/dev/shm';
+const SHM_NAME_RE = /^tessera-worker-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * Removes arena files left in /dev/shm by workers that died without closing (SIGKILL): names
+ * this module made (tessera-worker-<pid>-<random>) whose pid is not running. A client that
+ * still maps one keeps its mapping; only the name goes. Returns the paths removed.
+ */
+export function removeStaleArenas(dir = SHM_DIR): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = SHM_NAME_RE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      rmSync(join(dir, name), { force: true });
+      removed.push(join(dir, name));
+    } catch { /* another worker removed it first */ }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export class MemTier {
@@ -83,7 +123,8 @@ export class MemTier {
     const common = { capacityBytes: options.capacityBytes, policy: options.policy ?? 'lru', ...hooks };
     let fallbackReason: string | undefined;
     if (want !== 'sab') {
-      const path = options.shmPath ?? `/dev/shm/tessera-worker-${process.pid}-${randomBytes(4).toString('hex')}`;
+      if (options.shmPath === undefined) removeStaleArenas();
+      const path = options.shmPath ?? join(SHM_DIR, `tessera-worker-${process.pid}-${randomBytes(4).toString('hex')}`);
       const lock = options.lock ?? true;
       try {
         const cache = BlockCache.create({ ...common, backing: 'shm', path, lock });

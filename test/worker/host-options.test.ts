@@ -4,6 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkerHost, type TierSpec } from '../../worker/index.js';
+import { removeStaleArenas } from '../../worker/mem-tier.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { isTesseraError } from '../../core/errors.js';
 
 let root = '';
@@ -47,6 +50,17 @@ test('a worker on a SharedArrayBuffer MEM tier works when shm is not wanted', as
   } finally {
     await h.stop();
   }
+});
+
+test('arena files of dead workers are removed when a worker starts; live ones stay', async () => {
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = join(root, `tessera-worker-${dead}-deadbeef`);
+  const live = join(root, `tessera-worker-${process.pid}-0badf00d`);
+  const other = join(root, 'not-ours');
+  for (const p of [stale, live, other]) writeFileSync(p, 'x');
+  const removed = removeStaleArenas(root);
+  assert.equal(removed, [stale]);
+  assert.ok(existsSync(live) && existsSync(other));
 });
 
 test.run();
