@@ -1,20 +1,31 @@
 /**
  * FileSystem: the client API a user meets. Metadata goes to the master (with the retry rule
- * of master-link.ts); bytes go to and from workers through WorkerDataLinks, chosen by the
- * location policies of location-policy.ts.
+ * of master-link.ts: calls survive a master restart); bytes go to and from workers through
+ * WorkerDataLinks, chosen by the pure policies of location-policy.ts.
  *
- * Read path, per block range: the copies on this host first (short-circuit), then remote
- * copies, then (for a file whose data is in its UFS) any worker that reads it from the UFS.
- * A source that fails mid-range is marked failed and the read resumes at the first byte not
- * yet delivered from the next source; once every known copy failed, the locations are asked
- * again from the master once. The number of attempts per range is bounded
- * (CLIENT_MAX_READ_ATTEMPTS plus the number of copies). The caller sees an error only when
- * the data is unreachable, and then as TESSERA_ERR_BLOCK_UNAVAILABLE with the last cause.
+ * Read path, per block range (FileInStream._rangeChunks):
+ *   1. the copies on this host first (short-circuit where the worker's MEM is shared memory),
+ *      then remote copies, rotated so that readers spread over them;
+ *   2. for a persisted file, a worker that misses the block reads it from the UFS (every
+ *      request carries the UFS location); when no copy is left, any live worker does;
+ *   3. a source that fails mid-range is marked failed and the read resumes at the first byte
+ *      not yet delivered, from the next source;
+ *   4. when nothing reachable is known, the locations are asked again from the master, with
+ *      back-off (a worker may be re-registering after a master restart).
+ * Attempts are bounded (CLIENT_MAX_READ_ATTEMPTS plus the number of copies, and as many
+ * refreshes); the caller sees an error only when the data is unreachable, and then as
+ * TESSERA_ERR_BLOCK_UNAVAILABLE with the last cause. Sequential reads keep one range read
+ * (stream or short-circuit pin) open for the rest of a block; it is given back when the
+ * reader moves elsewhere, closes, or idles for CLIENT_CURSOR_MAX_AGE_MS.
  *
- * Write path: a file's blocks are written one after the other, each to the first worker of
- * the policy's ordering that accepts it (block ids are derived: blockIdOf(fileId, index)).
- * A worker failing in the middle of a block fails the write (the bytes of a block are not
- * kept client-side to replay); the file stays incomplete and the error has its code.
+ * Write path (FileOutStream): a file's blocks are written one after the other, each to the
+ * first worker of the policy's ordering that accepts it (block ids are derived:
+ * blockIdOf(fileId, index)); CACHE_THROUGH and THROUGH files keep one worker for all their
+ * blocks (its UFS writer is per connection) and completeUfsFile before completeFile. The first
+ * bytes of a block are held until a chunk's worth arrives, so a small file reserves only its
+ * size on the worker. A worker failing in the middle of a block fails the write (the bytes of
+ * a block are not kept client-side to replay); the file stays incomplete and the error has
+ * its code.
  */
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
@@ -430,16 +441,24 @@ export class FileSystem {
 
   /** @internal Where a file lives in its UFS, or undefined when it is not under a mount. */
   async _ufsOf(file: FileInfo): Promise<{ ufsUri: string; ufsPath: string } | undefined> {
-    const mounts = this.#mounts ?? (await this.getMountTable());
-    let best: MountPointInfo | undefined;
-    for (const m of mounts) {
-      const under = m.path === '/' || file.path === m.path || file.path.startsWith(m.path + '/');
-      if (under && (best === undefined || m.path.length > best.path.length)) best = m;
-    }
-    if (!best) return undefined;
-    const rel = file.path === best.path ? '' : best.path === '/' ? file.path.slice(1) : file.path.slice(best.path.length + 1);
-    return { ufsUri: best.ufsUri, ufsPath: file.ufsPath ?? rel };
+    const resolve = (mounts: MountPointInfo[]) => {
+      let best: MountPointInfo | undefined;
+      for (const m of mounts) {
+        const under = m.path === '/' || file.path === m.path || file.path.startsWith(m.path + '/');
+        if (under && (best === undefined || m.path.length > best.path.length)) best = m;
+      }
+      if (!best) return undefined;
+      const rel = file.path === best.path ? '' : best.path === '/' ? file.path.slice(1) : file.path.slice(best.path.length + 1);
+      return { ufsUri: best.ufsUri, ufsPath: rel };
+    };
+    // The mount table is cached; another client may have mounted or unmounted since: ask
+    // again when the cache finds no mount or disagrees with the master's UFS path.
+    let r = this.#mounts ? resolve(this.#mounts) : undefined;
+    if (!r || (file.ufsPath !== undefined && file.ufsPath !== r.ufsPath)) r = resolve(await this.getMountTable());
+    if (!r) return undefined;
+    return { ufsUri: r.ufsUri, ufsPath: file.ufsPath ?? r.ufsPath };
   }
+
 
   /** @internal Live workers, ordered for writing a block of `blockSizeBytes`. */
   async _orderWorkersForWrite(policy: LocationPolicySpec, blockSizeBytes: number): Promise<WorkerLocation[]> {
