@@ -10,7 +10,7 @@
  * travels as TESSERA_ERR_REMOTE.
  */
 import { EventEmitter } from 'node:events';
-import { ErrorCode, TesseraError } from '../core/errors.js';
+import { ErrorCode, type ErrorCodeValue, TesseraError } from '../core/errors.js';
 import { PROTOCOL_VERSION } from '../core/constants.js';
 import type { Connection } from './connection.js';
 import { isLoopbackAddress, parseAddress } from './address.js';
@@ -339,18 +339,15 @@ class ServerSession {
     }
     if (this.#calls.has(id)) { this.#protocolError(`Bad REQUEST frame: call id ${id} is already in flight`); return; }
     const key = body[0] as string;
-    const fail = (code: typeof ErrorCode[keyof typeof ErrorCode], message: string): void => {
-      this.#conn.send(frame(FrameKind.FAILURE, id, { code, message }));
-    };
     if (this.#calls.size >= this.#limits.maxInFlightCalls) {
-      fail(ErrorCode.LIMIT_EXCEEDED, `Cannot start ${key}: ${this.#calls.size} calls in flight on this connection (maxInFlightCalls ${this.#limits.maxInFlightCalls})`);
+      this.#refuse(id, ErrorCode.LIMIT_EXCEEDED, `Cannot start ${key}: ${this.#calls.size} calls in flight on this connection (maxInFlightCalls ${this.#limits.maxInFlightCalls})`);
       return;
     }
     const entry = this.#server.handlers.get(key);
-    if (entry === undefined) { fail(ErrorCode.UNKNOWN_METHOD, `Unknown method ${key}`); return; }
+    if (entry === undefined) { this.#refuse(id, ErrorCode.UNKNOWN_METHOD, `Unknown method ${key}`); return; }
     const streaming = entry.kind !== 'unary';
     if (streaming && this.#streamCount >= this.#limits.maxOpenStreams) {
-      fail(ErrorCode.LIMIT_EXCEEDED, `Cannot start ${key}: ${this.#streamCount} streams open on this connection (maxOpenStreams ${this.#limits.maxOpenStreams})`);
+      this.#refuse(id, ErrorCode.LIMIT_EXCEEDED, `Cannot start ${key}: ${this.#streamCount} streams open on this connection (maxOpenStreams ${this.#limits.maxOpenStreams})`);
       return;
     }
     const call = new ServerCall(id, key);
@@ -381,6 +378,11 @@ class ServerSession {
     }
     if (result instanceof Promise) result.then((v) => this.#respond(call, v), (err) => this.#respondError(call, err));
     else this.#respond(call, result);
+  }
+
+  /** Answers a call that never started. */
+  #refuse(id: number, code: ErrorCodeValue, message: string): void {
+    this.#conn.send(frame(FrameKind.FAILURE, id, { code, message }));
   }
 
   #respond(call: ServerCall, value: unknown): void {
