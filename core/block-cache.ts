@@ -49,7 +49,8 @@
  *   | 9     |     | LEASE_MS        | owner lease                                           |
  *   | 10-11 | 5   | CAPACITY_BYTES  | the capacity asked for                                |
  *   | 12-13 | 6   | ARENA_BYTES     | whole arena size                                      |
- *   | 16    |     | LOCK            | engine lock: 0 free, 1 held, 2 held with waiters      |
+ *   | 16    |     | LOCK            | engine lock: 0 free, else holder owner + 1 (bits 0-15) |
+ *   |       |     |                 | and bit 16 set while others sleep on it               |
  *   | 33    |     | BLOCK_COUNT     | committed blocks                                      |
  *   | 34    |     | FREE_TOP        | entries on the free stack                             |
  *   | 35    |     | BUCKETS_USED    | non-empty buckets (tombstones included)               |
@@ -66,7 +67,8 @@
  *
  * Concurrency (all Atomics are sequentially consistent in JS; the orderings named are the
  * ones this design relies on):
- *   - One engine lock (futex-style mutex on LOCK: CAS 0->1, spin, then arena.wait on 2)
+ *   - One engine lock (futex-style mutex on LOCK: CAS 0 -> holder, spin, then arena.wait
+ *     with a waiters bit)
  *     serialises every change of the allocator, index, policy state, free stack and
  *     counters: put (once for blocks up to BLOCK_CACHE_COPY_UNDER_LOCK_BYTES, copied under
  *     it; twice for larger ones: reserve, copy outside the lock, commit), delete, evict,
@@ -87,9 +89,11 @@
  *     COMMITTED, and publishes the bucket after it: a reader that loads COMMITTED sees the
  *     whole block (no half-written block).
  *   - Fault model of threads: see core/owners.ts. A thread killed while it holds the engine
- *     lock (a few microseconds inside put/delete) leaves the lock held; others wait on it.
- *     That is not repaired (the structures may be half-changed); worker.terminate() of a
- *     thread that is idle or only reading is safe.
+ *     lock (inside put/delete/evict, or in an onEvict hook) leaves the lock held and the
+ *     structures possibly half-changed: that is not repaired. A waiter notices once the
+ *     holder is dead (its lease ran out, or its process is gone) and throws
+ *     TESSERA_ERR_LOCK_ABANDONED instead of hanging; the cache must be recreated.
+ *     worker.terminate() of a thread that is idle or only reading is safe.
  */
 import { threadId as currentThreadId } from 'node:worker_threads';
 import { SabArena } from './arena.js';
@@ -108,8 +112,9 @@ import {
   BLOCK_CACHE_LOCK_WAIT_SLICE_MS, BLOCK_CACHE_LOOKUP_RETRIES, BLOCK_CACHE_MAX_BLOCKS, BLOCK_CACHE_MAX_CAPACITY_BYTES,
   BLOCK_CACHE_MAX_KEY_CHARS, BLOCK_CACHE_MAX_OWNERS, BLOCK_CACHE_MAX_PINS_PER_OWNER, BLOCK_CACHE_MIN_BLOCKS,
   BLOCK_CACHE_MIN_OWNER_LEASE_MS, BLOCK_CACHE_COPY_UNDER_LOCK_BYTES, BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING,
+  BLOCK_CACHE_LOCK_STUCK_MS,
 } from './constants.js';
-import { ErrorCode, TesseraError } from './errors.js';
+import { ErrorCode, TesseraError, isTesseraError } from './errors.js';
 import { O_GEN, OwnerTable, R_PINS, readProcessStartToken } from './owners.js';
 import { lruInsert, lruRemove, lruReset, lruVictim } from './policies/lru.js';
 import type { LruState } from './policies/lru.js';
@@ -220,6 +225,9 @@ const H_LEASE_MS = 9;
 const HF_CAPACITY_BYTES = 5;
 const HF_ARENA_BYTES = 6;
 const H_LOCK = 16;
+/** LOCK word: holder's owner slot + 1 in the low bits, LOCK_WAITERS when someone sleeps on it. */
+const LOCK_HOLDER_MASK = 0xffff;
+const LOCK_WAITERS = 0x10000;
 const H_INDEX_SEQ = 84;
 const H_BLOCK_COUNT = 33;
 const H_FREE_TOP = 34;
@@ -613,27 +621,48 @@ export class BlockCache {
   #lock(): void {
     assert(!this.#holdsLock, 'the engine lock is not taken twice by one instance');
     const w = this.#w;
-    let c = Atomics.compareExchange(w, H_LOCK, 0, 1);
+    const me = this.#owner + 1;
+    let c = Atomics.compareExchange(w, H_LOCK, 0, me);
     for (let spin = 0; c !== 0 && spin < BLOCK_CACHE_LOCK_SPIN_COUNT; spin++) {
-      c = Atomics.compareExchange(w, H_LOCK, 0, 1);
+      c = w[H_LOCK] === 0 ? Atomics.compareExchange(w, H_LOCK, 0, me) : 1;
     }
-    if (c !== 0) {
-      if (c !== 2) c = Atomics.exchange(w, H_LOCK, 2);
-      while (c !== 0) {
-        this.#arena.wait(w, H_LOCK, 2, BLOCK_CACHE_LOCK_WAIT_SLICE_MS);
-        c = Atomics.exchange(w, H_LOCK, 2);
+    if (c !== 0) this.#lockSlow(me);
+    this.#holdsLock = true;
+  }
+
+  /**
+   * Contended path: mark the lock word as having waiters and sleep on it (arena.wait), and
+   * once it has been held for BLOCK_CACHE_LOCK_STUCK_MS check that its holder is alive.
+   */
+  #lockSlow(me: number): void {
+    const w = this.#w;
+    let sinceMs = Date.now();
+    for (;;) {
+      const c = Atomics.load(w, H_LOCK);
+      if (c === 0) {
+        // Others may be asleep: take it marked, so that our unlock wakes one.
+        if (Atomics.compareExchange(w, H_LOCK, 0, me | LOCK_WAITERS) === 0) return;
+        continue;
+      }
+      if ((c & LOCK_WAITERS) === 0 && Atomics.compareExchange(w, H_LOCK, c, c | LOCK_WAITERS) !== c) continue;
+      this.#arena.wait(w, H_LOCK, c | LOCK_WAITERS, BLOCK_CACHE_LOCK_WAIT_SLICE_MS);
+      const now = Date.now();
+      if (now - sinceMs >= BLOCK_CACHE_LOCK_STUCK_MS) {
+        sinceMs = now;
+        const holder = (Atomics.load(w, H_LOCK) & LOCK_HOLDER_MASK) - 1;
+        if (holder >= 0 && (!this.#owners.isLive(holder) || this.#isDead(holder, now))) {
+          throw new TesseraError(ErrorCode.LOCK_ABANDONED, `Cannot lock the BlockCache: the engine lock is held by a thread that died inside the engine (owner ${holder}, pid ${this.#owners.pid(holder)}, threadId ${this.#owners.threadId(holder)}); the cache may be half-changed and must be recreated`);
+        }
       }
     }
-    this.#holdsLock = true;
   }
 
   #unlock(): void {
     assert(this.#holdsLock, 'unlock by the holder');
     this.#holdsLock = false;
-    if (Atomics.sub(this.#w, H_LOCK, 1) !== 1) {
-      Atomics.store(this.#w, H_LOCK, 0);
-      this.#arena.wake(this.#w, H_LOCK, 1);
-    }
+    const old = Atomics.exchange(this.#w, H_LOCK, 0);
+    assert((old & LOCK_HOLDER_MASK) === this.#owner + 1, 'the engine lock is released by its holder');
+    if ((old & LOCK_WAITERS) !== 0) this.#arena.wake(this.#w, H_LOCK, 1);
   }
 
   // ---------------------------------------------------------------- pins and lookups
@@ -1476,19 +1505,23 @@ export class BlockCache {
   close(): void {
     if (this.#closed) return;
     clearInterval(this.#timer);
-    if (!this.#expired && this.#owners.gen(this.#owner) === this.#ownerGen) {
-      this.#lock();
-      try {
-        this.#flushCounters();
-        this.#releaseOwnerLocked(this.#owner);
-        if (this.#creator) Atomics.store(this.#w, H_STATE, CACHE_CLOSED);
-      } finally {
-        this.#unlock();
-      }
-    } else if (this.#creator) {
-      Atomics.store(this.#w, H_STATE, CACHE_CLOSED);
-    }
     this.#closed = true;
+    try {
+      if (!this.#expired && this.#owners.gen(this.#owner) === this.#ownerGen) {
+        this.#lock();
+        try {
+          this.#flushCounters();
+          this.#releaseOwnerLocked(this.#owner);
+        } finally {
+          this.#unlock();
+        }
+      }
+    } catch (err) {
+      // An abandoned lock: nothing can be given back safely; the instance closes anyway.
+      if (!isTesseraError(err, ErrorCode.LOCK_ABANDONED)) throw err;
+    } finally {
+      if (this.#creator) Atomics.store(this.#w, H_STATE, CACHE_CLOSED);
+    }
     this.#viewCache.length = 0;
     this.#arena.close();
   }

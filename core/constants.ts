@@ -182,6 +182,8 @@ export const BLOCK_CACHE_MIN_OWNER_LEASE_MS = 50;
 export const BLOCK_CACHE_LOCK_SPIN_COUNT = 100;
 /** A waiter on the engine lock re-checks at least this often. */
 export const BLOCK_CACHE_LOCK_WAIT_SLICE_MS = 100;
+/** A waiter checks that the engine lock's holder is alive after waiting this long. */
+export const BLOCK_CACHE_LOCK_STUCK_MS = 1000;
 /** Lock-free lookup attempts before a lookup falls back to the lock. */
 export const BLOCK_CACHE_LOOKUP_RETRIES = 16;
 /**

@@ -66,6 +66,8 @@ export const ErrorCode = {
   FILE_NOT_PERSISTED: 'TESSERA_ERR_FILE_NOT_PERSISTED',
   FILE_PINNED: 'TESSERA_ERR_FILE_PINNED',
   UFS_READ_ONLY: 'TESSERA_ERR_UFS_READ_ONLY',
+  // Block engine (issue 2): the engine lock's holder died inside a critical section.
+  LOCK_ABANDONED: 'TESSERA_ERR_LOCK_ABANDONED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlockCache } from '../../core/block-cache.js';
 import type { BlockCacheHandle } from '../../core/block-cache.js';
+import { ErrorCode, isTesseraError } from '../../core/errors.js';
 
 const WORKER_URL = new URL('./fixtures/cache-worker.js', import.meta.url);
 const STRESS_MS = Number(process.env.SOAK === '1' ? 60_000 : 2_000);
@@ -94,6 +95,24 @@ test('releaseThread(threadId) from the Worker exit event releases a terminated t
   assert.ok(cache.put(3, new Uint8Array((1 << 20) - 100)), 'the released blocks can be evicted to make room');
   cache.checkInvariants();
   cache.close();
+});
+
+test('a thread terminated inside the engine lock is detected: others get TESSERA_ERR_LOCK_ABANDONED instead of hanging', async () => {
+  const cache = BlockCache.create({ capacityBytes: 4 * 4096, maxBlocks: 4, ownerLeaseMs: 200 });
+  fill(cache, [1, 2, 3, 4], 4096);
+  const { worker, message, exited } = runWorker<{ inHook: boolean }>({ mode: 'stuck', handle: cache.handle, id: 5, bytes: 4096 });
+  assert.ok((await message).inHook);
+  await worker.terminate();
+  await exited;
+  try {
+    cache.put(6, new Uint8Array(10));
+    assert.unreachable('the put should not get the lock');
+  } catch (err) {
+    assert.ok(isTesseraError(err, ErrorCode.LOCK_ABANDONED), String(err));
+  }
+  assert.equal(cache.get(4), new Uint8Array(4096).fill(4), 'lock-free reads still work (1 was the victim in the hook)');
+  cache.close();
+  assert.ok(cache.closed);
 });
 
 test.run();
