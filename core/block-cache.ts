@@ -136,7 +136,8 @@ export interface BlockCacheHooks {
   canEvict?: (id: BlockId) => boolean;
   /**
    * Called under the engine lock for each victim, before its bytes are freed, with a view
-   * that is valid only during the call (copy it to demote it). Never call into the cache.
+   * that is valid only during the call (copy it to demote it). Never call into the cache;
+   * a hook that blocks longer than ownerLeaseMs looks like a dead lock holder to others.
    */
   onEvict?: (id: BlockId, bytes: Uint8Array) => void;
 }
@@ -154,11 +155,11 @@ export interface BlockCacheOptions extends BlockCacheHooks {
   lock?: boolean;
   /** Most blocks held at once (table size); default capacityBytes / 4 KiB, clamped. */
   maxBlocks?: number;
-  /** Most attached instances (threads) at once. */
+  /** Most attached instances (threads) at once (default 32; each costs 2 bytes per block-table entry). */
   maxOwners?: number;
   /** Most distinct blocks one owner (thread) may hold pinned with pin() at once. */
   pinsPerOwner?: number;
-  /** An owner whose heartbeat is older than this is presumed dead and its pins released. */
+  /** An owner whose heartbeat is older than this (default 30 s) is presumed dead and its pins released. */
   ownerLeaseMs?: number;
 }
 
