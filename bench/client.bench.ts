@@ -8,8 +8,9 @@
  *   npm run bench -- client                 1 GiB per transport
  *   npm run bench -- client --mib=256       a smaller file for quick runs (also --quick: 128 MiB)
  *
- * TCP, WebSocket and short-circuit run the master and the worker in a child process (as a
- * deployment would; the worker bench does the same); inproc runs everything in this process.
+ * TCP, WebSocket and short-circuit run the master and the worker each in a child process (as
+ * deployed; the worker bench also puts its worker in another process); inproc runs
+ * everything in this process.
  * Reads use `read(buffer)` with a reused 1 MiB buffer, sequentially, like the worker bench.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -41,38 +42,64 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 // ---- child: a master and a worker serving one scheme ------------------------------------------
 
-async function child(): Promise<void> {
+/** A child process running the master (`--role=master`) or the worker (`--role=worker --master=...`). */
+async function child(role: 'master' | 'worker'): Promise<void> {
   const scheme = process.argv.find((a) => a.startsWith('--scheme='))!.slice(9);
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-client-'));
+  const dir = mkdtempSync(join(tmpdir(), `tessera-bench-client-${role}-`));
   const addr = (port: number) => (scheme === 'ws' ? `ws://127.0.0.1:${port}/` : `tcp://127.0.0.1:${port}`);
-  const master = await MasterHost.start({ address: addr(0), journalDir: join(dir, 'journal'), format: true, heartbeatIntervalMs: 200 });
-  const worker = await WorkerHost.start({
-    masterAddress: master.address, address: addr(0), heartbeatIntervalMs: 200, stateDir: dir,
-    tiers: [{ alias: 'MEM', capacityBytes: FILE_BYTES + 256 * MIB, backing: 'auto', lock: false }],
-  });
-  while (master.master.getWorkers().length === 0) await new Promise((r) => setTimeout(r, 10));
-  process.send!({ master: master.address, memBacking: worker.info().memBacking });
+  let stop: () => Promise<void>;
+  if (role === 'master') {
+    const master = await MasterHost.start({ address: addr(0), journalDir: join(dir, 'journal'), format: true, heartbeatIntervalMs: 200 });
+    stop = () => master.stop();
+    process.send!({ address: master.address });
+  } else {
+    const masterAddress = process.argv.find((a) => a.startsWith('--master='))!.slice(9);
+    const worker = await WorkerHost.start({
+      masterAddress, address: addr(0), heartbeatIntervalMs: 200, stateDir: dir,
+      tiers: [{ alias: 'MEM', capacityBytes: FILE_BYTES + 256 * MIB, backing: 'auto', lock: false }],
+    });
+    stop = () => worker.stop();
+    process.send!({ address: worker.address, memBacking: worker.info().memBacking });
+  }
   process.on('message', async (m) => {
     if (m !== 'stop') return;
-    await worker.stop();
-    await master.stop();
+    await stop();
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   });
+  // A parent that dies without saying stop: go too.
+  process.on('disconnect', () => { void stop().finally(() => process.exit(0)); });
 }
 
-function startChild(scheme: string): Promise<{ proc: ChildProcess; master: string; memBacking: string }> {
-  const proc = fork(fileURLToPath(import.meta.url), ['--role=child', `--scheme=${scheme}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+interface Cluster { procs: ChildProcess[]; master: string; memBacking: string }
+
+function forkRole(args: string[]): Promise<{ proc: ChildProcess; msg: { address: string; memBacking?: string } }> {
+  const proc = fork(fileURLToPath(import.meta.url), [...args, ...process.argv.slice(2)], { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
-    proc.once('message', (m) => resolve({ proc, ...(m as { master: string; memBacking: string }) }));
-    proc.once('exit', (code) => reject(new Error(`cluster child exited with ${code}`)));
+    proc.once('message', (m) => resolve({ proc, msg: m as { address: string; memBacking?: string } }));
+    proc.once('exit', (code) => reject(new Error(`${args[0]} child exited with ${code}`)));
   });
 }
 
-async function stopChild(proc: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.send('stop');
-  await exited;
+/** A master and a worker, each in its own process (as deployed), serving one scheme. */
+async function startChild(scheme: string): Promise<Cluster> {
+  const m = await forkRole(['--role=master', `--scheme=${scheme}`]);
+  const w = await forkRole(['--role=worker', `--scheme=${scheme}`, `--master=${m.msg.address}`]);
+  const probe = await connect(m.msg.address);
+  try {
+    while ((await probe.getWorkers()).filter((x) => x.state === 'LIVE').length === 0) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    await probe.close();
+  }
+  return { procs: [w.proc, m.proc], master: m.msg.address, memBacking: w.msg.memBacking ?? 'unknown' };
+}
+
+async function stopChild(procs: ChildProcess[]): Promise<void> {
+  for (const proc of procs) {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.send('stop');
+    await exited;
+  }
 }
 
 // ---- measurements -----------------------------------------------------------------------------
@@ -197,7 +224,7 @@ async function main(): Promise<void> {
 
   // TCP (stream reads) and short-circuit, master and worker in a child process.
   {
-    const { proc, master, memBacking } = await startChild('tcp');
+    const { procs, master, memBacking } = await startChild('tcp');
     extra.tcpWorkerMemBacking = memBacking;
     const fs = await connect(master, { shortCircuit: false });
     const sc = await connect(master, { shortCircuit: true });
@@ -277,20 +304,20 @@ async function main(): Promise<void> {
     } finally {
       await fs.close();
       await sc.close();
-      await stopChild(proc);
+      await stopChild(procs);
     }
   }
 
   // WebSocket.
   {
-    const { proc, master } = await startChild('ws');
+    const { procs, master } = await startChild('ws');
     const fs = await connect(master, { shortCircuit: false });
     try {
       rows.push(row('client write WebSocket', await writeBig(fs, '/big'), `${FILE_MIB} MiB, 64 MiB blocks, 1 MiB writes`, 'node:fs write (tmpfs)'));
       rows.push(row('client read WebSocket', await bestOf(2, () => readBig(fs, '/big')), 'best of 2', W_TCP_RUN));
     } finally {
       await fs.close();
-      await stopChild(proc);
+      await stopChild(procs);
     }
   }
 
@@ -301,5 +328,6 @@ async function main(): Promise<void> {
     + `small files ${Math.round(result.rows.find((r) => r.name === 'client 4 KiB create+write+close+read TCP')?.opsPerSec ?? 0)}/s (want >= 5000)`);
 }
 
-if (process.argv.includes('--role=child')) await child();
+if (process.argv.includes('--role=master')) await child('master');
+else if (process.argv.includes('--role=worker')) await child('worker');
 else await main();

@@ -750,7 +750,8 @@ export class FileInStream {
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
       const n = Math.min(end - at, b.lengthBytes - inBlock);
-      if (n < b.lengthBytes - inBlock && (sequential || this.#cursor?.next === at)) {
+      const wholeBlock = inBlock === 0 && n === b.lengthBytes;
+      if (!wholeBlock && (sequential || this.#cursor?.next === at)) {
         // A part of a block, read in order: keep one stream (or short-circuit pin) open for the
         // rest of the block instead of one call per read.
         await this.#readFromCursor(bi, at, n, buffer, filled);
