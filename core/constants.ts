@@ -146,6 +146,8 @@ export const WORKER_REGISTER_RETRY_MAX_MS = 5000;
 export const WORKER_HEARTBEAT_BLOCKS_MAX = 100_000;
 /** Staging buffers of finished block writes kept for reuse (no page faults on the write path). */
 export const WORKER_STAGING_BUFFERS_MAX = 4;
+/** Master link: connect timeout, so a worker whose master is down starts serving without a long wait. */
+export const WORKER_MASTER_CONNECT_TIMEOUT_MS = 3000;
 
 // Journal (core/journal/). DEFAULT_JOURNAL_LOG_ROLL_BYTES is above.
 /** Largest payload of one journal entry. */

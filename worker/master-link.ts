@@ -14,7 +14,7 @@
 import { hostname } from 'node:os';
 import { ErrorCode, isTesseraError } from '../core/errors.js';
 import {
-  DEFAULT_HEARTBEAT_INTERVAL_MS, WORKER_HEARTBEAT_BLOCKS_MAX, WORKER_REGISTER_RETRY_BASE_MS, WORKER_REGISTER_RETRY_MAX_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS, WORKER_HEARTBEAT_BLOCKS_MAX, WORKER_MASTER_CONNECT_TIMEOUT_MS, WORKER_REGISTER_RETRY_BASE_MS, WORKER_REGISTER_RETRY_MAX_MS,
 } from '../core/constants.js';
 import { RpcClient, type RpcClientOptions } from '../transports/rpc-client.js';
 import type { ServiceClient } from '../transports/service.js';
@@ -82,7 +82,8 @@ export class MasterLink {
 
   async #connect(): Promise<MasterClient> {
     if (this.#master && this.#client) return this.#master;
-    this.#client = await RpcClient.connect(this.#o.masterAddress, { ...(this.#o.rpc ?? {}), reconnect: true });
+    // A short connect timeout: a worker whose master is down starts serving anyway and retries.
+    this.#client = await RpcClient.connect(this.#o.masterAddress, { connectTimeoutMs: WORKER_MASTER_CONNECT_TIMEOUT_MS, ...(this.#o.rpc ?? {}), reconnect: true });
     this.#master = this.#client.service(MasterService);
     return this.#master;
   }

@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
@@ -94,6 +95,22 @@ test('a worker registers with a real master over TCP; committed blocks become lo
   assert.is(w.store.has(999 * 2 ** 24), false);
   await master.delete({ path: '/a/file' });
   await until('the delete command removes the block', () => !w.store.has(blockId));
+});
+
+test('a worker whose master is down starts serving and registers once the master is up', async () => {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const address = `tcp://127.0.0.1:${port}`;
+  const w = await startWorker(address);
+  assert.is(w.masterLink!.registered, false);
+  const wc = (await rpc(w.address)).service(WorkerService);
+  assert.equal(await wc.health({}), { ok: true });
+  const m = await startMaster(address);
+  await until('the worker registers', () => w.masterLink!.registered);
+  const mc = await rpc(m.address);
+  assert.equal((await mc.service(MasterService).getWorkers({})).map((x) => x.address), [w.address]);
 });
 
 test('a delete waits for a short-circuit reader while heartbeats go on', async () => {
