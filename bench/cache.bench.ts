@@ -161,6 +161,13 @@ async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
     }, B);
     rows.push({ name: `BlockCache acquire+release ${s}`, opsPerSec: acquire, baseline: lruGet, note: 'zero-copy view' });
     rows.push({ name: `BlockCache acquire+release ${s} (vs lmdb)`, opsPerSec: acquire, baseline: lmdbGet });
+    rows.push({ name: `BlockCache acquireHandle+releaseHandle ${s}`, opsPerSec: await rate(() => {
+      for (let b = 0; b < B; b++) {
+        const h = cache.acquireHandle(order[i++ & ORDER_MASK]!);
+        sink += cache.handleBytes(h)[0]!;
+        cache.releaseHandle(h);
+      }
+    }, B), baseline: lruGet, note: 'zero-copy, no object' });
     const read0 = (bytes: Uint8Array): number => bytes[0]!;
     rows.push({ name: `BlockCache withView ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.withView(order[i++ & ORDER_MASK]!, read0)!; }, B), baseline: lruGet });
     rows.push({ name: `BlockCache get (copy) ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.get(order[i++ & ORDER_MASK]!)![0]!; }, B), baseline: lmdbGet, note: 'new buffer per call', bytesPerSec: undefined });

@@ -871,6 +871,43 @@ export class BlockCache {
     }
   }
 
+  /**
+   * Allocation-free acquire: pins `id` for this thread and returns a handle (a small
+   * non-negative integer) for handleBytes/releaseHandle, or -1 on a miss. Each successful
+   * call needs one releaseHandle. The handle names the block's table entry: two holds of the
+   * same block share it, so releasing one more time than acquired throws ALREADY_RELEASED.
+   */
+  acquireHandle(id: BlockId): number {
+    const e = this.#pinView(id, 'acquire block');
+    if (e < 0) {
+      this.#misses++;
+      return -1;
+    }
+    this.#hits++;
+    return e;
+  }
+
+  /** The zero-copy view of a handle from acquireHandle (valid until its release). */
+  handleBytes(handle: number): Uint8Array {
+    this.#checkHandle(handle, 'read handle');
+    return this.#bytesOf(handle);
+  }
+
+  releaseHandle(handle: number): void {
+    this.#checkHandle(handle, 'release handle');
+    this.#releaseView(handle);
+  }
+
+  #checkHandle(handle: number, op: string): void {
+    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, `Cannot ${op}: this BlockCache instance is closed`);
+    if (!Number.isInteger(handle) || handle < 0 || handle >= this.#entryCount) {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot ${op}: not a handle of this cache (${String(handle)})`);
+    }
+    if (this.#holds[this.#row + handle] === 0) {
+      throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot ${op}: this thread holds no view of it (handle ${handle})`);
+    }
+  }
+
   /** A copy of `id`'s bytes, or undefined. */
   get(id: BlockId): Uint8Array | undefined {
     const e = this.#pinView(id, 'get block');

@@ -17,7 +17,7 @@ const CAPACITY_BYTES = 8 * 1024;
 const MAX_BLOCKS = 6;
 const IDS: BlockId[] = [0, 1, 2, 3, -7, 2 ** 40, 'a', 'b', 'ü\u{1F600}'];
 
-interface Held { id: BlockId; version: number; view?: BlockView; expected?: Uint8Array }
+interface Held { id: BlockId; version: number; view?: BlockView; handle?: number; expected?: Uint8Array }
 
 interface Model {
   blocks: Map<BlockId, { bytes: Uint8Array; version: number }>;
@@ -71,7 +71,10 @@ function reconcile(m: Model, r: Real): void {
     assert.ok(extents[i - 1]![0] + extents[i - 1]![1] <= extents[i]![0], 'extents never overlap');
   }
   r.checkInvariants();
-  for (const h of m.views) assert.equal(h.view!.bytes, h.expected!, 'a view never changes before release');
+  for (const h of m.views) {
+    const bytes = h.view !== undefined ? h.view.bytes : r.handleBytes(h.handle!);
+    assert.equal(bytes, h.expected!, 'a view never changes before release');
+  }
 }
 
 class Put implements fc.Command<Model, Real> {
@@ -116,11 +119,21 @@ class Get implements fc.Command<Model, Real> {
 }
 
 class Acquire implements fc.Command<Model, Real> {
-  constructor(readonly id: BlockId) {}
+  constructor(readonly id: BlockId, readonly viaHandle: boolean) {}
   check = (m: Readonly<Model>): boolean => m.views.length < 8;
   run(m: Model, r: Real): void {
-    const v = r.acquire(this.id);
     const want = m.blocks.get(this.id);
+    if (this.viaHandle) {
+      const handle = r.acquireHandle(this.id);
+      if (handle >= 0) {
+        assert.ok(want !== undefined);
+        assert.equal(r.handleBytes(handle), want.bytes);
+        m.views.push({ id: this.id, version: want.version, handle, expected: want.bytes });
+      }
+      reconcile(m, r);
+      return;
+    }
+    const v = r.acquire(this.id);
     if (v !== undefined) {
       assert.ok(want !== undefined);
       assert.equal(v.bytes, want.bytes);
@@ -129,7 +142,7 @@ class Acquire implements fc.Command<Model, Real> {
     }
     reconcile(m, r);
   }
-  toString = (): string => `acquire(${String(this.id)})`;
+  toString = (): string => `${this.viaHandle ? 'acquireHandle' : 'acquire'}(${String(this.id)})`;
 }
 
 class Release implements fc.Command<Model, Real> {
@@ -137,9 +150,14 @@ class Release implements fc.Command<Model, Real> {
   check = (m: Readonly<Model>): boolean => m.views.length > 0;
   run(m: Model, r: Real): void {
     const [h] = m.views.splice(this.index % m.views.length, 1);
-    assert.equal(h!.view!.bytes, h!.expected!);
-    h!.view!.release();
-    m.released.push(h!.view!);
+    if (h!.view === undefined) {
+      assert.equal(r.handleBytes(h!.handle!), h!.expected!);
+      r.releaseHandle(h!.handle!);
+    } else {
+      assert.equal(h!.view.bytes, h!.expected!);
+      h!.view.release();
+      m.released.push(h!.view);
+    }
     reconcile(m, r);
   }
   toString = (): string => `release(#${this.index})`;
@@ -211,7 +229,7 @@ const id = fc.constantFrom(...IDS);
 const commands = [
   fc.tuple(id, fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constantFrom(0, 1, 64, 4096, CAPACITY_BYTES)), fc.integer(), fc.boolean()).map(([i, s, seed, inPlace]) => new Put(i, s, seed, inPlace)),
   fc.tuple(id, fc.constantFrom('get' as const, 'getInto' as const, 'withView' as const)).map(([i, how]) => new Get(i, how)),
-  id.map((i) => new Acquire(i)),
+  fc.tuple(id, fc.boolean()).map(([i, viaHandle]) => new Acquire(i, viaHandle)),
   fc.nat().map((n) => new Release(n)),
   fc.nat().map((n) => new ReleaseTwice(n)),
   id.map((i) => new Delete(i)),
@@ -228,7 +246,10 @@ for (const policy of ['lru', 'sieve', 's3fifo'] as const) {
         const model: Model = { blocks: new Map(), views: [], released: [], pins: [], nextVersion: 1 };
         try {
           fc.modelRun(() => ({ model, real }), cmds);
-          for (const h of model.views) h.view!.release();
+          for (const h of model.views) {
+            if (h.view !== undefined) h.view.release();
+            else real.releaseHandle(h.handle!);
+          }
           for (const p of model.pins) real.unpin(p.id);
           assert.is(real.stats().pinnedBlocks, 0, 'no pin is left after every release');
           real.checkInvariants();

@@ -267,6 +267,29 @@ test('putWith writes the block in place; a throwing fill drops it; getInto copie
   c.close();
 });
 
+test('acquireHandle/handleBytes/releaseHandle: a zero-copy view without an object; releasing more than acquired throws', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  c.put('h', bytesOf(500, 8));
+  const h = c.acquireHandle('h');
+  assert.ok(h >= 0);
+  assert.is(c.acquireHandle('nope'), -1);
+  assert.equal(c.handleBytes(h), bytesOf(500, 8));
+  const h2 = c.acquireHandle('h');
+  assert.is(h2, h, 'the same block has the same handle');
+  c.delete('h');
+  assert.equal(c.handleBytes(h), bytesOf(500, 8), 'still valid after delete');
+  c.releaseHandle(h);
+  assert.is(c.stats().usedBytes, 500);
+  c.releaseHandle(h2);
+  assert.is(c.stats().usedBytes, 0, 'freed at the last release');
+  throwsCode(() => c.releaseHandle(h), ErrorCode.ALREADY_RELEASED);
+  throwsCode(() => c.handleBytes(h), ErrorCode.ALREADY_RELEASED);
+  throwsCode(() => c.releaseHandle(-3), ErrorCode.INVALID_ARGUMENT);
+  throwsCode(() => c.releaseHandle(1e9), ErrorCode.INVALID_ARGUMENT);
+  c.checkInvariants();
+  c.close();
+});
+
 test('stats counts hits, misses, blocks and fragmentation', () => {
   const c = BlockCache.create({ capacityBytes: 1 << 16 });
   c.put(1, bytesOf(100, 1));
