@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { ErrorCode, TesseraError } from '../core/errors.js';
+import { CLIENT_CALL_DEADLINE_MS } from '../core/constants.js';
 import { RpcClient, type RpcClientOptions, type Transport } from '../transports/index.js';
 import { MasterService } from '../transports/protocol/master.js';
 import { WorkerService } from '../transports/protocol/worker.js';
@@ -39,6 +40,8 @@ export interface ConnectOptions {
   onClose?: () => Promise<void>;
 }
 
+const CALL_OPTIONS = { deadlineMs: CLIENT_CALL_DEADLINE_MS };
+
 function rpcOptions(opts: ConnectOptions, reconnect: boolean): RpcClientOptions {
   return {
     reconnect,
@@ -66,9 +69,9 @@ export async function connect(address: string, opts: ConnectOptions = {}): Promi
     const why = err instanceof Error ? err.message : String(err);
     throw new TesseraError(code, `Cannot connect to the master at ${address}: ${why}`, { cause: err });
   }
-  const api = rpc.service(MasterService) as unknown as Record<string, (req: unknown) => Promise<unknown>>;
+  const api = rpc.service(MasterService) as unknown as Record<string, (req: unknown, o: { deadlineMs: number }) => Promise<unknown>>;
   const master: MasterLink = {
-    call: (method, req) => api[method]!(req) as never,
+    call: (method, req) => api[method]!(req, CALL_OPTIONS) as never,
     close: () => rpc.close(),
   };
   const clientHosts = opts.clientHosts ?? [hostname(), '127.0.0.1', 'localhost', '::1'];

@@ -39,7 +39,7 @@ import {
   writeTypePersistsSync, type ReadType, type WriteType,
 } from './options.js';
 import { orderSourcesForRead, orderWorkersForWrite, parseLocationPolicy, type LocationPolicySpec } from './location-policy.js';
-import { asTesseraError, backoffMs, callWithRetry, sleep, type MasterLink, type MasterRequest, type MasterResponse } from './master-link.js';
+import { asTesseraError, backoffMs, callWithRetry, isConnectionError, sleep, type MasterLink, type MasterRequest, type MasterResponse } from './master-link.js';
 import type { BlockWriter, UfsBlockSource, WorkerDataLink } from './worker-link.js';
 import type { CreateFileOptions, FileStatus, OpenFileOptions, SetAttributeOptions, WorkerInfo, MasterInfo } from './types.js';
 import type { MasterMethod } from '../transports/protocol/master.js';
@@ -658,7 +658,7 @@ export class FileOutStream {
         return;
       } catch (err) {
         lastErr = err;
-        if (link) this.#fs._dropLink(w.workerId, link);
+        if (link && (link.closed || isConnectionError(err))) this.#fs._dropLink(w.workerId, link);
       }
     }
     throw asTesseraError(lastErr, ErrorCode.NO_WORKER, `Cannot write block ${this.#blockIndex} of ${this.#info.path}: no worker accepted it`);
@@ -902,6 +902,7 @@ export class FileInStream {
       if (!target) break;
       attempt++;
       let link: WorkerDataLink | undefined;
+      const deliveredBefore = delivered;
       try {
         link = await this.#fs._link(target);
         const req = { blockId: b.blockId, offsetBytes: offsetBytes + delivered, lengthBytes: lengthBytes - delivered, readType: this.#readType };
@@ -919,8 +920,11 @@ export class FileInStream {
         if (delivered < lengthBytes) throw new TesseraError(ErrorCode.PROTOCOL, `worker ${target.workerId} ended block ${b.blockId} early at ${offsetBytes + delivered}`);
       } catch (err) {
         lastErr = err;
-        failed.add(target.workerId);
-        if (link && !isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND)) this.#fs._dropLink(target.workerId, link);
+        // A stream that ran out of time while making progress (a slow consumer) resumes on
+        // the same worker; any other failure moves on to the next source.
+        if (!(isTesseraError(err, ErrorCode.DEADLINE_EXCEEDED) && delivered > deliveredBefore)) failed.add(target.workerId);
+        // Only a broken connection is dropped: other reads may be using this one.
+        if (link && (link.closed || isConnectionError(err))) this.#fs._dropLink(target.workerId, link);
         if (this.#fs.closed) throw asTesseraError(err, ErrorCode.CLOSED, 'FileSystem is closed');
       }
     }

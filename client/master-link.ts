@@ -3,7 +3,9 @@
  * plus the retry rule. A call that fails because the connection went away (master restart,
  * network blip) is retried with a doubling back-off until it succeeds, a non-connection
  * error comes back, CLIENT_MAX_CALL_ATTEMPTS attempts are spent or CLIENT_RECONNECT_TIMEOUT_MS
- * has passed. Reconnecting itself is the job of the link's implementation (connect.ts).
+ * has passed. Reconnecting itself is the job of the link's implementation (connect.ts), which
+ * also gives every call a deadline (CLIENT_CALL_DEADLINE_MS): a master that hangs fails the
+ * call with TESSERA_ERR_DEADLINE_EXCEEDED instead of holding the caller forever.
  */
 import { ErrorCode, TesseraError, isTesseraError, type ErrorCodeValue } from '../core/errors.js';
 import {

@@ -14,7 +14,7 @@
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../native/index.js';
 import type { DownloadCall, ServiceClient, UploadCall } from '../transports/service.js';
-import { CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
+import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
 import type { WorkerService } from '../transports/protocol/worker.js';
 import type { BlockWriter, ReadBlockRequest, WorkerDataLink, WriteBlockRequest } from './worker-link.js';
 
@@ -33,6 +33,9 @@ class Semaphore {
     else this.#free++;
   }
 }
+
+const CALL_OPTIONS = { deadlineMs: CLIENT_CALL_DEADLINE_MS };
+const STREAM_OPTIONS = { deadlineMs: CLIENT_BLOCK_STREAM_DEADLINE_MS };
 
 const EMPTY: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }) };
 
@@ -102,7 +105,7 @@ export class RpcWorkerLink implements WorkerDataLink {
                 call = this.#api.readBlock({
                   blockId: req.blockId, offsetBytes: req.offsetBytes, lengthBytes: req.lengthBytes, readType: req.readType,
                   ...(req.ufs ? { ufs: req.ufs } : {}),
-                });
+                }, STREAM_OPTIONS);
               } catch (err) {
                 this.#slots.release();
                 finished = true;
@@ -137,7 +140,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
     let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
     try {
-      r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType });
+      r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, CALL_OPTIONS);
     } catch (err) {
       // Not cached here: the stream path can still fetch it from the UFS (req.ufs).
       if (!isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND) || !req.ufs) throw err;
@@ -189,7 +192,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   async completeUfsFile(req: { ufsUri: string; ufsPath: string; abort?: boolean }): Promise<void> {
-    await this.#api.completeUfsFile(req);
+    await this.#api.completeUfsFile(req, CALL_OPTIONS);
   }
 
   async close(): Promise<void> {

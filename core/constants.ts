@@ -36,6 +36,10 @@ export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
 export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
 /** How long a client reuses the master's worker list to place new blocks. */
 export const CLIENT_WORKER_LIST_TTL_MS = 1000;
+/** Deadline of one metadata call to the master, or one unary call to a worker (a hung server fails the call). */
+export const CLIENT_CALL_DEADLINE_MS = 30_000;
+/** Deadline of one block read stream; a read past it resumes where it stopped on a new stream. */
+export const CLIENT_BLOCK_STREAM_DEADLINE_MS = 120_000;
 /** Block streams a client keeps open on one worker connection at once (below DEFAULT_MAX_OPEN_STREAMS). */
 export const CLIENT_MAX_STREAMS_PER_WORKER = 128;
 /** Largest file `readFile` returns as one Buffer. */
