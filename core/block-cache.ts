@@ -17,6 +17,7 @@
  *   | OFF_ENTRIES       | entryCount * 64              | block table entries (core/block-table.ts)|
  *   | OFF_BUCKETS       | bucketCount * 4              | index buckets (core/block-table.ts)      |
  *   | OFF_FREE_STACK    | entryCount * 4               | stack of free entry indexes              |
+ *   | (policy regions: sized entryCount * ... for the policy that uses them, empty otherwise)    |
  *   | OFF_LAST_ACCESS   | entryCount * 8               | LRU: tick of last access (policies/lru)  |
  *   | OFF_HEAP_KEY      | entryCount * 8               | LRU: heap keys                           |
  *   | OFF_HEAP          | entryCount * 4               | LRU: heap of entries                     |
@@ -247,6 +248,7 @@ type Region = (typeof REGIONS)[number];
 type Layout = Record<Region, number> & { arenaBytes: number; dataGranules: number };
 
 interface Geometry {
+  policy: number;
   capacityBytes: number;
   entryCount: number;
   bucketCount: number;
@@ -258,24 +260,38 @@ function align64(n: number): number {
   return Math.ceil(n / 64) * 64;
 }
 
+/** Regions only some policies use; the others get none of the arena. */
+const POLICY_REGIONS: Partial<Record<Region, readonly number[]>> = {
+  LAST_ACCESS: [POLICY_LRU], HEAP_KEY: [POLICY_LRU], HEAP: [POLICY_LRU], HEAP_POS: [POLICY_LRU], SCRATCH: [POLICY_LRU],
+  PREV: [POLICY_SIEVE, POLICY_S3FIFO], NEXT: [POLICY_SIEVE, POLICY_S3FIFO], VISITED: [POLICY_SIEVE, POLICY_S3FIFO],
+  QUEUE: [POLICY_S3FIFO], GHOST_RING: [POLICY_S3FIFO], GHOST_FILTER: [POLICY_S3FIFO],
+};
+
+/** Elements of region `r` for `policy`: `count`, or 0 when the policy does not use it. */
+function policyCount(policy: number, r: Region, count: number): number {
+  const users = POLICY_REGIONS[r];
+  return users === undefined || users.includes(policy) ? count : 0;
+}
+
 function computeLayout(g: Geometry): Layout {
+  const n = (r: Region, count: number): number => policyCount(g.policy, r, count);
   const sizes: Record<Region, number> = {
     OWNERS: g.ownerCount * OwnerTable.strideWords(g.recordSlots) * 4,
     OWNER_VIEWS: g.ownerCount * g.entryCount * 2,
     ENTRIES: g.entryCount * ENTRY_BYTES,
     BUCKETS: g.bucketCount * 4,
     FREE_STACK: g.entryCount * 4,
-    LAST_ACCESS: g.entryCount * 8,
-    HEAP_KEY: g.entryCount * 8,
-    HEAP: g.entryCount * 4,
-    HEAP_POS: g.entryCount * 4,
-    SCRATCH: g.entryCount * 4,
-    PREV: g.entryCount * 4,
-    NEXT: g.entryCount * 4,
-    VISITED: g.entryCount,
-    QUEUE: g.entryCount,
-    GHOST_RING: g.entryCount * 4,
-    GHOST_FILTER: nextPowerOfTwo(g.entryCount * 4),
+    LAST_ACCESS: n('LAST_ACCESS', g.entryCount) * 8,
+    HEAP_KEY: n('HEAP_KEY', g.entryCount) * 8,
+    HEAP: n('HEAP', g.entryCount) * 4,
+    HEAP_POS: n('HEAP_POS', g.entryCount) * 4,
+    SCRATCH: n('SCRATCH', g.entryCount) * 4,
+    PREV: n('PREV', g.entryCount) * 4,
+    NEXT: n('NEXT', g.entryCount) * 4,
+    VISITED: n('VISITED', g.entryCount),
+    QUEUE: n('QUEUE', g.entryCount),
+    GHOST_RING: n('GHOST_RING', g.entryCount) * 4,
+    GHOST_FILTER: n('GHOST_FILTER', nextPowerOfTwo(g.entryCount * 4)),
     POLICY_META: 64,
     ALLOC_META: ALLOCATOR_META_WORDS * 4,
     DATA: 0,
@@ -410,18 +426,22 @@ export class BlockCache {
     const recordSlots = w[H_RECORD_SLOTS]!;
     this.#owners = new OwnerTable(w, this.#f, off('OWNERS') >>> 2, w[H_OWNER_COUNT]!, recordSlots, w[H_PINS_PER_OWNER]!);
     const meta = new Int32Array(buffer, off('POLICY_META'), 16);
+    // Views of the regions the policy uses (the others are empty).
+    const p = this.#policy;
+    const c = (r: Region): number => policyCount(p, r, n);
     this.#lru = {
-      lastAccess: new Float64Array(buffer, off('LAST_ACCESS'), n), heapKey: new Float64Array(buffer, off('HEAP_KEY'), n),
-      heap: new Int32Array(buffer, off('HEAP'), n), heapPos: new Int32Array(buffer, off('HEAP_POS'), n),
-      scratch: new Int32Array(buffer, off('SCRATCH'), n), meta,
+      lastAccess: new Float64Array(buffer, off('LAST_ACCESS'), c('LAST_ACCESS')), heapKey: new Float64Array(buffer, off('HEAP_KEY'), c('HEAP_KEY')),
+      heap: new Int32Array(buffer, off('HEAP'), c('HEAP')), heapPos: new Int32Array(buffer, off('HEAP_POS'), c('HEAP_POS')),
+      scratch: new Int32Array(buffer, off('SCRATCH'), c('SCRATCH')), meta,
     };
     this.#sieve = {
-      prev: new Int32Array(buffer, off('PREV'), n), next: new Int32Array(buffer, off('NEXT'), n),
-      visited: new Uint8Array(buffer, off('VISITED'), n), meta,
+      prev: new Int32Array(buffer, off('PREV'), c('PREV')), next: new Int32Array(buffer, off('NEXT'), c('NEXT')),
+      visited: new Uint8Array(buffer, off('VISITED'), c('VISITED')), meta,
     };
     this.#s3 = {
-      prev: this.#sieve.prev, next: this.#sieve.next, queue: new Uint8Array(buffer, off('QUEUE'), n), freq: this.#sieve.visited,
-      ghostRing: new Int32Array(buffer, off('GHOST_RING'), n), ghostFilter: new Uint8Array(buffer, off('GHOST_FILTER'), nextPowerOfTwo(n * 4)), meta,
+      prev: this.#sieve.prev, next: this.#sieve.next, queue: new Uint8Array(buffer, off('QUEUE'), c('QUEUE')), freq: this.#sieve.visited,
+      ghostRing: new Int32Array(buffer, off('GHOST_RING'), c('GHOST_RING')),
+      ghostFilter: new Uint8Array(buffer, off('GHOST_FILTER'), policyCount(p, 'GHOST_FILTER', nextPowerOfTwo(n * 4))), meta,
     };
     this.#canEvict = hooks.canEvict;
     this.#onEvict = hooks.onEvict;
@@ -463,7 +483,7 @@ export class BlockCache {
     const pinsPerOwner = optionInt(options, 'pinsPerOwner', options.pinsPerOwner, BLOCK_CACHE_DEFAULT_PINS_PER_OWNER, 1, BLOCK_CACHE_MAX_PINS_PER_OWNER);
     const leaseMs = optionInt(options, 'ownerLeaseMs', options.ownerLeaseMs, BLOCK_CACHE_DEFAULT_OWNER_LEASE_MS, BLOCK_CACHE_MIN_OWNER_LEASE_MS, 2 ** 31 - 1);
     const geometry: Geometry = {
-      capacityBytes, entryCount, bucketCount: nextPowerOfTwo(entryCount * 2), ownerCount,
+      policy: POLICY_NAMES.indexOf(policy), capacityBytes, entryCount, bucketCount: nextPowerOfTwo(entryCount * 2), ownerCount,
       recordSlots: nextPowerOfTwo(pinsPerOwner * 2),
     };
     const layout = computeLayout(geometry);
@@ -532,9 +552,9 @@ export class BlockCache {
     w[H_FREE_TOP] = g.entryCount;
     const entries = layout.ENTRIES >>> 2;
     for (let e = 0; e < g.entryCount; e++) w[entries + e * ENTRY_WORDS + E_WRITER] = -1;
-    new Int32Array(arena.buffer, layout.HEAP_POS, g.entryCount).fill(-1);
-    new Int32Array(arena.buffer, layout.PREV, g.entryCount).fill(-1);
-    new Int32Array(arena.buffer, layout.NEXT, g.entryCount).fill(-1);
+    new Int32Array(arena.buffer, layout.HEAP_POS, policyCount(policy, 'HEAP_POS', g.entryCount)).fill(-1);
+    new Int32Array(arena.buffer, layout.PREV, policyCount(policy, 'PREV', g.entryCount)).fill(-1);
+    new Int32Array(arena.buffer, layout.NEXT, policyCount(policy, 'NEXT', g.entryCount)).fill(-1);
     const meta = new Int32Array(arena.buffer, layout.POLICY_META, 16);
     if (policy === POLICY_LRU) lruReset({ meta } as LruState);
     else if (policy === POLICY_SIEVE) sieveReset({ meta } as SieveState);
