@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { CLIENT_CALL_DEADLINE_MS } from '../core/constants.js';
+import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS } from '../core/constants.js';
 import { RpcClient, type RpcClientOptions, type Transport } from '../transports/index.js';
 import { MasterService } from '../transports/protocol/master.js';
 import { WorkerService } from '../transports/protocol/worker.js';
@@ -29,6 +29,10 @@ export interface ConnectOptions {
   clientHosts?: string[];
   /** Read same-host blocks from the worker's shared memory (default true; needs the native module). */
   shortCircuit?: boolean;
+  /** Deadline of each master call and unary worker call (default CLIENT_CALL_DEADLINE_MS, 30 s). */
+  callDeadlineMs?: number;
+  /** Deadline of each block read stream (default CLIENT_BLOCK_STREAM_DEADLINE_MS, 120 s); a read past it resumes on a new stream. */
+  blockStreamDeadlineMs?: number;
   /** Time to connect and handshake (default the transport's). */
   connectTimeoutMs?: number;
   /** Use this transport for the master and workers (e.g. a simulated inproc network). */
@@ -40,7 +44,11 @@ export interface ConnectOptions {
   onClose?: () => Promise<void>;
 }
 
-const CALL_OPTIONS = { deadlineMs: CLIENT_CALL_DEADLINE_MS };
+function positiveMs(v: number | undefined, option: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option ${option}: a positive number of ms (got ${String(v)})`);
+  return v;
+}
 
 function rpcOptions(opts: ConnectOptions, reconnect: boolean): RpcClientOptions {
   return {
@@ -69,9 +77,11 @@ export async function connect(address: string, opts: ConnectOptions = {}): Promi
     const why = err instanceof Error ? err.message : String(err);
     throw new TesseraError(code, `Cannot connect to the master at ${address}: ${why}`, { cause: err });
   }
+  const callOptions = { deadlineMs: positiveMs(opts.callDeadlineMs, 'callDeadlineMs') ?? CLIENT_CALL_DEADLINE_MS };
+  const streamDeadlineMs = positiveMs(opts.blockStreamDeadlineMs, 'blockStreamDeadlineMs') ?? CLIENT_BLOCK_STREAM_DEADLINE_MS;
   const api = rpc.service(MasterService) as unknown as Record<string, (req: unknown, o: { deadlineMs: number }) => Promise<unknown>>;
   const master: MasterLink = {
-    call: (method, req) => api[method]!(req, CALL_OPTIONS) as never,
+    call: (method, req) => api[method]!(req, callOptions) as never,
     close: () => rpc.close(),
   };
   const clientHosts = opts.clientHosts ?? [hostname(), '127.0.0.1', 'localhost', '::1'];
@@ -93,6 +103,8 @@ export async function connect(address: string, opts: ConnectOptions = {}): Promi
         shortCircuit: shortCircuit && isLocal({ host: w.hostname }, clientHosts),
         close: () => c.close(),
         isClosed: () => !c.connected,
+        callDeadlineMs: callOptions.deadlineMs,
+        streamDeadlineMs,
       });
     },
   });

@@ -32,7 +32,7 @@ import { Readable, Writable } from 'node:stream';
 import { hostname, userInfo } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
+import { CLIENT_SUSPECT_MS, CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
 import { blockIdOf, type FileInfo, type BlockLocationInfo, type MountPointInfo, type WorkerLocation } from '../transports/protocol/master.js';
 import {
   normalizePath, parseReadType, parseSizeBytes, parseTtlAction, parseWriteType, writeTypeCaches,
@@ -83,6 +83,7 @@ export class FileSystem {
   #closed = false;
   #mounts: MountPointInfo[] | undefined;
   #workerList: { atMs: number; workers: WorkerInfo[] } | undefined;
+  readonly #suspects = new Map<number, number>();
   readonly #user: string;
   readonly #group: string;
 
@@ -427,6 +428,22 @@ export class FileSystem {
     this.#links.set(w.workerId, p);
     p.catch(() => { if (this.#links.get(w.workerId) === p) this.#links.delete(w.workerId); });
     return p;
+  }
+
+  /** @internal Marks a worker that failed a read; reads avoid it for CLIENT_SUSPECT_MS. */
+  _suspect(workerId: number): void {
+    this.#suspects.set(workerId, Date.now() + CLIENT_SUSPECT_MS);
+  }
+
+  /** @internal Workers that failed a read within CLIENT_SUSPECT_MS. */
+  _suspects(): Set<number> {
+    const now = Date.now();
+    const out = new Set<number>();
+    for (const [id, until] of this.#suspects) {
+      if (until > now) out.add(id);
+      else this.#suspects.delete(id);
+    }
+    return out;
   }
 
   /** @internal Forgets a link that failed, so the next use reconnects. */
@@ -869,7 +886,11 @@ export class FileInStream {
    */
   async *_rangeChunks(bi: number, offsetBytes: number, lengthBytes: number, keep: boolean): AsyncGenerator<Uint8Array> {
     let delivered = 0;
-    const failed = new Set<number>();
+    // Workers that failed a read recently (any stream of this client) start out excluded, so a
+    // hung worker costs one deadline, not one per block; they are tried again as a last resort.
+    const suspects = this.#fs._suspects();
+    const failed = new Set<number>(suspects);
+    const failedHere = new Set<number>();
     let lastErr: unknown;
     let refreshes = 0;
     let triedUfs = false;
@@ -890,6 +911,11 @@ export class FileInStream {
         const workers = (await this.#fs._orderWorkersForWrite({ policy: 'LocalFirst' }, b.lengthBytes)).filter((w) => !failed.has(w.workerId));
         target = workers[0];
         triedUfs = true;
+      }
+      if (!target && [...suspects].some((id) => !failedHere.has(id))) {
+        for (const id of suspects) if (!failedHere.has(id)) failed.delete(id);
+        suspects.clear();
+        continue;
       }
       if (!target && refreshes < CLIENT_MAX_READ_ATTEMPTS) {
         // Nothing reachable is known: ask the master again, backing off (a worker may be
@@ -922,7 +948,11 @@ export class FileInStream {
         lastErr = err;
         // A stream that ran out of time while making progress (a slow consumer) resumes on
         // the same worker; any other failure moves on to the next source.
-        if (!(isTesseraError(err, ErrorCode.DEADLINE_EXCEEDED) && delivered > deliveredBefore)) failed.add(target.workerId);
+        if (!(isTesseraError(err, ErrorCode.DEADLINE_EXCEEDED) && delivered > deliveredBefore)) {
+          failed.add(target.workerId);
+          failedHere.add(target.workerId);
+          this.#fs._suspect(target.workerId);
+        }
         // Only a broken connection is dropped: other reads may be using this one.
         if (link && (link.closed || isConnectionError(err))) this.#fs._dropLink(target.workerId, link);
         if (this.#fs.closed) throw asTesseraError(err, ErrorCode.CLOSED, 'FileSystem is closed');

@@ -34,9 +34,6 @@ class Semaphore {
   }
 }
 
-const CALL_OPTIONS = { deadlineMs: CLIENT_CALL_DEADLINE_MS };
-const STREAM_OPTIONS = { deadlineMs: CLIENT_BLOCK_STREAM_DEADLINE_MS };
-
 const EMPTY: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }) };
 
 export type WorkerServiceClient = ServiceClient<(typeof WorkerService)['members']>;
@@ -51,6 +48,10 @@ export interface RpcWorkerLinkOptions {
   close(): Promise<void>;
   /** True once the underlying connection is gone. */
   isClosed(): boolean;
+  /** Deadline of unary calls (default CLIENT_CALL_DEADLINE_MS). */
+  callDeadlineMs?: number;
+  /** Deadline of one block read stream (default CLIENT_BLOCK_STREAM_DEADLINE_MS). */
+  streamDeadlineMs?: number;
 }
 
 export class RpcWorkerLink implements WorkerDataLink {
@@ -62,9 +63,14 @@ export class RpcWorkerLink implements WorkerDataLink {
   /** Streams open on this connection, below the server's limit (extra calls wait their turn). */
   readonly #slots = new Semaphore(CLIENT_MAX_STREAMS_PER_WORKER);
 
+  readonly #callOptions: { deadlineMs: number };
+  readonly #streamOptions: { deadlineMs: number };
+
   constructor(api: WorkerServiceClient, opts: RpcWorkerLinkOptions) {
     this.#api = api;
     this.#opts = opts;
+    this.#callOptions = { deadlineMs: opts.callDeadlineMs ?? CLIENT_CALL_DEADLINE_MS };
+    this.#streamOptions = { deadlineMs: opts.streamDeadlineMs ?? CLIENT_BLOCK_STREAM_DEADLINE_MS };
     this.#shortCircuit = opts.shortCircuit && nativeAvailable();
   }
 
@@ -105,7 +111,7 @@ export class RpcWorkerLink implements WorkerDataLink {
                 call = this.#api.readBlock({
                   blockId: req.blockId, offsetBytes: req.offsetBytes, lengthBytes: req.lengthBytes, readType: req.readType,
                   ...(req.ufs ? { ufs: req.ufs } : {}),
-                }, STREAM_OPTIONS);
+                }, this.#streamOptions);
               } catch (err) {
                 this.#slots.release();
                 finished = true;
@@ -140,7 +146,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
     let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
     try {
-      r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, CALL_OPTIONS);
+      r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, this.#callOptions);
     } catch (err) {
       // Not cached here: the stream path can still fetch it from the UFS (req.ufs).
       if (!isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND) || !req.ufs) throw err;
@@ -192,7 +198,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   async completeUfsFile(req: { ufsUri: string; ufsPath: string; abort?: boolean }): Promise<void> {
-    await this.#api.completeUfsFile(req, CALL_OPTIONS);
+    await this.#api.completeUfsFile(req, this.#callOptions);
   }
 
   async close(): Promise<void> {

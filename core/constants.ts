@@ -40,6 +40,8 @@ export const CLIENT_WORKER_LIST_TTL_MS = 1000;
 export const CLIENT_CALL_DEADLINE_MS = 30_000;
 /** Deadline of one block read stream; a read past it resumes where it stopped on a new stream. */
 export const CLIENT_BLOCK_STREAM_DEADLINE_MS = 120_000;
+/** How long a client's reads avoid a worker that failed one (tried again only as a last resort). */
+export const CLIENT_SUSPECT_MS = 10_000;
 /** Block streams a client keeps open on one worker connection at once (below DEFAULT_MAX_OPEN_STREAMS). */
 export const CLIENT_MAX_STREAMS_PER_WORKER = 128;
 /** Largest file `readFile` returns as one Buffer. */

@@ -92,6 +92,28 @@ test('a worker killed mid-read is replaced by another worker holding a copy (the
   }
 });
 
+test('a worker that hangs (SIGSTOP) mid-read is given up after the stream deadline, and the UFS serves the rest', async () => {
+  const { child, address } = await childWorker('frozen-1');
+  const data = pattern(4 * MIB, 15);
+  await c.fs.writeFile('/ufs/frozen/f', data, { writeType: 'CACHE_THROUGH', blockSize: MIB, locationPolicy: 'SpecificHost:frozen-1' });
+  assert.ok((await c.fs.getBlockLocations('/ufs/frozen/f')).blocks.every((b) => b.locations[0]?.address === address));
+  const reader = await connect(c.master.address, { blockStreamDeadlineMs: 1000, callDeadlineMs: 1000 });
+  try {
+    const input = await reader.openFile('/ufs/frozen/f', { readType: 'NO_CACHE' });
+    const got: Buffer[] = [];
+    let frozen = false;
+    for await (const chunk of input.chunks()) {
+      got.push(Buffer.from(chunk));
+      if (!frozen) { child.kill('SIGSTOP'); frozen = true; }
+    }
+    await input.close();
+    assert.ok(Buffer.concat(got).equals(data), 'bytes read across the hang are exact');
+  } finally {
+    await reader.close();
+    child.kill('SIGKILL');
+  }
+});
+
 test('a block whose only copy is gone fails with TESSERA_ERR_BLOCK_UNAVAILABLE, bounded', async () => {
   const { child, address } = await childWorker('doomed-2');
   const fs = c.fs;
