@@ -951,7 +951,8 @@ export class FileInStream {
         if (!(isTesseraError(err, ErrorCode.DEADLINE_EXCEEDED) && delivered > deliveredBefore)) {
           failed.add(target.workerId);
           failedHere.add(target.workerId);
-          this.#fs._suspect(target.workerId);
+          // Only a worker that looks unhealthy is avoided by other reads (not one that merely lacks this block).
+          if (isConnectionError(err) || isTesseraError(err, ErrorCode.DEADLINE_EXCEEDED)) this.#fs._suspect(target.workerId);
         }
         // Only a broken connection is dropped: other reads may be using this one.
         if (link && (link.closed || isConnectionError(err))) this.#fs._dropLink(target.workerId, link);
