@@ -96,7 +96,7 @@ Exit codes: 0 success, 1 operating error (its TESSERA_ERR_* code is printed), 2 
     .description('run a master')
     .option('--master-rpc-port <port>', 'RPC port (default 19998)')
     .option('--master-web-port <port>', 'web/REST/metrics port (default 19999)')
-    .option('--ufs-root <dir>', 'local UFS directory mounted at / (default <data-dir>/ufs)')
+    .option('--ufs-root <dir>', 'local UFS directory mounted at /ufs (default <data-dir>/ufs)')
     .option('--worker-timeout-ms <ms>', 'a worker silent this long is lost (default 10s)')
     .action(run(async (out, cmd, o) => {
       const cfg = configFor(cmd, serverFlags(o as Record<string, unknown>));
@@ -122,7 +122,7 @@ Exit codes: 0 success, 1 operating error (its TESSERA_ERR_* code is printed), 2 
     .option('--master-web-port <port>', 'master web port (default 19999)')
     .option('--worker-rpc-port <port>', 'worker data port (default 29999; 0 picks a free one)')
     .option('--worker-web-port <port>', 'worker web port (default 30000)')
-    .option('--ufs-root <dir>', 'local UFS directory mounted at / (default <data-dir>/ufs)')
+    .option('--ufs-root <dir>', 'local UFS directory mounted at /ufs (default <data-dir>/ufs)')
     .option('--worker-mem-bytes <size>', 'MEM tier capacity (default 1GiB)')
     .option('--block-size-bytes <size>', 'default block size of new files (default 64MiB)')
     .action(run(async (out, cmd, o) => {
