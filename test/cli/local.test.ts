@@ -118,6 +118,26 @@ test('copyFromLocal of a 200 MiB file and copyToLocal give the same sha256', asy
   rmSync(src); rmSync(dst);
 });
 
+test('copyFromLocal draws a progress bar on a terminal (script(1) provides one) and nothing on a pipe', async () => {
+  const f = join(cwd, 'p.bin');
+  writeFileSync(f, randomBytes(3 << 20));
+  const onTty = await new Promise<string>((resolve, reject) => {
+    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} fs copyFromLocal ${JSON.stringify(f)} /tty.bin`;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd, env: { ...process.env, TESSERA_MASTER_ADDRESS: master } });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`script exited ${code}: ${out}`))));
+  });
+  assert.match(onTty, /copyFromLocal \/tty\.bin \[/);
+  assert.match(onTty, /\d+% \| /);
+  const piped = await tessera(['fs', 'copyFromLocal', f, '/pipe.bin']);
+  assert.is(piped.code, 0);
+  assert.is(piped.stderr, '');
+  assert.not.match(piped.stdout, '%');
+  await ok(['fs', 'rm', '/tty.bin', '/pipe.bin']);
+});
+
 test('cat, head and tail print file bytes', async () => {
   const f = join(cwd, 'hello.txt');
   writeFileSync(f, 'hello, tessera\n');
