@@ -365,6 +365,7 @@ export class FileSystem {
   /** A Node Writable that creates the file on first use and completes it on end(); destroy(err) cancels it. */
   createWriteStream(path: string, opts: CreateFileOptions & { highWaterMark?: number } = {}): Writable {
     let out: FileOutStream | undefined;
+    let completed = false;
     return new Writable({
       highWaterMark: opts.highWaterMark ?? CLIENT_WRITE_CHUNK_BYTES,
       construct: (cb) => { this.createFile(path, opts).then((o) => { out = o; cb(); }, cb); },
@@ -373,9 +374,11 @@ export class FileSystem {
         const bufs = chunks.map((c) => c.chunk as Buffer);
         out!.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs)).then(() => cb(), cb);
       },
-      final: (cb) => { out!.close().then(() => cb(), cb); },
+      final: (cb) => { out!.close().then(() => { completed = true; cb(); }, cb); },
+      // Destroyed before end() completed the file (an error, or destroy() without one): the
+      // incomplete file is removed rather than left behind.
       destroy: (err, cb) => {
-        if (err && out) out.cancel().then(() => cb(err), () => cb(err));
+        if (out && !completed) out.cancel().then(() => cb(err), () => cb(err));
         else cb(err);
       },
     });

@@ -109,6 +109,15 @@ test('cancel() drops a file being written', async () => {
   assert.not.ok(await fs.exists('/cancelled'));
 });
 
+test('a write stream destroyed before end() leaves no file behind', async () => {
+  const ws = fs.createWriteStream('/destroyed', { blockSize: MIB });
+  await new Promise<void>((resolve, reject) => ws.write(pattern(MIB + 10, 2), (err) => (err ? reject(err) : resolve())));
+  const closed = new Promise((r) => ws.once('close', r));
+  ws.destroy();
+  await closed;
+  await waitFor(async () => !(await fs.exists('/destroyed')), 'the incomplete file to go');
+});
+
 test('a closed FileSystem refuses calls with TESSERA_ERR_CLOSED', async () => {
   const other = await embedded({ workers: 0 });
   await other.close();
