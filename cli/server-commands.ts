@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { Journal, formatJournal } from '../core/journal/index.js';
 import { doctorReport } from '../native/doctor.js';
 import { formatBytes } from '../client/options.js';
+import { CLI_REPORT_WALK_MAX_INODES } from '../core/constants.js';
 import type { FileSystem } from '../client/file-system.js';
 import type { TesseraConfig } from './config.js';
 import type { Out } from './output.js';
@@ -87,8 +88,10 @@ export async function runLocal(cfg: TesseraConfig, out: Out): Promise<number> {
 }
 
 export async function report(fs: FileSystem, _cfg: TesseraConfig, out: Out): Promise<void> {
-  const [info, workers, root] = await Promise.all([fs.getInfo(), fs.getWorkers(), fs.listStatus('/', { recursive: true })]);
-  const files = root.filter((e) => !e.isDirectory);
+  const [info, workers] = await Promise.all([fs.getInfo(), fs.getWorkers()]);
+  // Files and bytes come from a walk of the namespace, done only while it is small.
+  const root = info.inodeCount <= CLI_REPORT_WALK_MAX_INODES ? await fs.listStatus('/', { recursive: true }) : undefined;
+  const files = root?.filter((e) => !e.isDirectory);
   const v = {
     master: fs.masterAddress,
     version: info.version,
@@ -98,9 +101,11 @@ export async function report(fs: FileSystem, _cfg: TesseraConfig, out: Out): Pro
     liveWorkers: info.workers.live,
     lostWorkers: info.workers.lost,
     workers,
-    fileCount: files.length,
-    directoryCount: root.length - files.length,
-    fileBytes: files.reduce((n, f) => n + f.lengthBytes, 0),
+    ...(root && files ? {
+      fileCount: files.length,
+      directoryCount: root.length - files.length,
+      fileBytes: files.reduce((n, f) => n + f.lengthBytes, 0),
+    } : {}),
     inodeCount: info.inodeCount,
     blockCount: info.blockCount,
     mountCount: info.mountCount,
@@ -110,6 +115,8 @@ export async function report(fs: FileSystem, _cfg: TesseraConfig, out: Out): Pro
     `  capacity: ${formatBytes(r.capacityBytes)}, used ${formatBytes(r.usedBytes)} (${r.capacityBytes ? ((100 * r.usedBytes) / r.capacityBytes).toFixed(1) : '0.0'}%)`,
     `  workers: ${r.liveWorkers} live, ${r.lostWorkers} lost`,
     ...r.workers.map((w) => `    worker ${w.workerId} ${w.hostname} ${w.address} ${w.state} ${formatBytes(w.usedBytes)}/${formatBytes(w.capacityBytes)} ${w.blockCount} blocks`),
-    `  files: ${r.fileCount} (${formatBytes(r.fileBytes)}) in ${r.directoryCount} directories, ${r.blockCount} blocks, ${r.mountCount} mounts`,
+    r.fileCount !== undefined
+      ? `  files: ${r.fileCount} (${formatBytes(r.fileBytes ?? 0)}) in ${r.directoryCount} directories, ${r.blockCount} blocks, ${r.mountCount} mounts`
+      : `  inodes: ${r.inodeCount} (files and directories), ${r.blockCount} blocks, ${r.mountCount} mounts`,
   ]);
 }

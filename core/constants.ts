@@ -54,6 +54,8 @@ export const DEFAULT_DATA_DIR = './tessera-data';
 export const DEFAULT_WORKER_MEM_BYTES = 1 * GIB;
 /** Bytes `tessera fs head` and `tail` print unless told otherwise. */
 export const CLI_HEAD_TAIL_DEFAULT_BYTES = 1 * KIB;
+/** `tessera report` counts files and bytes by walking the namespace only up to this many inodes. */
+export const CLI_REPORT_WALK_MAX_INODES = 10_000;
 /** Largest recursion depth `tessera fs ls -R` and `du` follow. */
 export const CLI_MAX_TREE_DEPTH = 256;
 
