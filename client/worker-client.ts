@@ -165,13 +165,25 @@ export class RpcWorkerLink implements WorkerDataLink {
       let map = this.#maps.get(r.path);
       if (map === undefined || map.byteLength < r.arenaBytes) {
         if (map !== undefined) unmap(map);
-        map = mapShared(r.path, r.arenaBytes, { readOnly: true });
-        this.#maps.set(r.path, map);
+        this.#maps.delete(r.path);
+        try {
+          map = mapShared(r.path, r.arenaBytes, { readOnly: true });
+        } catch {
+          // The arena cannot be mapped here (permissions, another mount namespace): this link
+          // reads by stream from now on.
+          map = undefined;
+          this.#shortCircuit = false;
+        }
+        if (map) this.#maps.set(r.path, map);
       }
-      yield new Uint8Array(map, r.offsetBytes + req.offsetBytes, req.lengthBytes);
+      if (map) {
+        yield new Uint8Array(map, r.offsetBytes + req.offsetBytes, req.lengthBytes);
+        return;
+      }
     } finally {
       this.#api.closeShortCircuit({ pinId: r.pinId }).catch(() => {});
     }
+    yield* this.#readStream(req);
   }
 
   async writeBlock(req: WriteBlockRequest): Promise<BlockWriter> {

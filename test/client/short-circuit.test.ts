@@ -1,0 +1,45 @@
+// Short-circuit reads: a client on the worker's host reads blocks straight out of the worker's
+// /dev/shm arena (native module), byte-exact, sequentially and positionally; without the native
+// module the same reads go by stream.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { nativeAvailable } from '../../native/index.js';
+import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
+
+let c: TcpCluster;
+
+test.before(async () => { c = await tcpCluster({ workers: 1, memBacking: nativeAvailable() ? 'shm' : 'sab' }); });
+test.after(async () => { await c.close(); });
+
+test('a same-host client reads by short-circuit when the worker arena is shared memory, byte-exact', async () => {
+  const data = pattern(5 * MIB + 3, 41);
+  await c.fs.writeFile('/sc/f', data, { blockSize: 2 * MIB });
+  assert.ok((await c.fs.readFile('/sc/f')).equals(data));
+  const [w] = await c.fs.getWorkers();
+  const link = await c.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname });
+  assert.is(link.shortCircuit, nativeAvailable(), 'short-circuit exactly when the native module maps the arena');
+  assert.is(c.workers[0]!.info().memBacking, nativeAvailable() ? 'shm' : 'sab');
+});
+
+test('sequential small reads and positional reads through short-circuit return the right bytes', async () => {
+  const data = pattern(5 * MIB + 3, 41);
+  const input = await c.fs.openFile('/sc/f');
+  const parts: Buffer[] = [];
+  for (;;) {
+    const b = Buffer.alloc(123_457);
+    const n = await input.read(b);
+    if (n === 0) break;
+    parts.push(b.subarray(0, n));
+  }
+  assert.ok(Buffer.concat(parts).equals(data));
+  const b = Buffer.alloc(3 * MIB);
+  assert.is(await input.read(b, MIB + 7), 3 * MIB);
+  assert.ok(b.equals(data.subarray(MIB + 7, 4 * MIB + 7)));
+  const kept: Buffer[] = [];
+  for await (const chunk of input.chunks(0, data.length)) kept.push(chunk as Buffer);
+  // Kept chunks are copies: still right after the reads that followed them.
+  assert.ok(Buffer.concat(kept).equals(data));
+  await input.close();
+});
+
+test.run();
