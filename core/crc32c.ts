@@ -1,9 +1,13 @@
 /**
  * CRC32C (Castagnoli), the one checksum of the project: journal entries, frames, blocks.
- * This file is the pure-TS path (slice-by-16 tables over 32-bit words); `native/` may install a faster
- * implementation with `setCrc32cImplementation`, and every caller goes through `crc32c()`.
+ * This file holds the pure-TS path (slice-by-16 tables over 32-bit words) and picks the native
+ * module's SSE4.2 implementation when native/ loaded, so every importer gets the fast path
+ * whatever its entry point; every caller goes through `crc32c()`. Tests may switch paths with
+ * `setCrc32cImplementation`.
  * The value is the standard one: crc32c("123456789") === 0xe3069283.
  */
+
+import { crc32cNative, nativeStatus } from '../native/index.js';
 
 const POLY_REFLECTED = 0x82f63b78;
 /** Table t (0..15) at [t * 256, t * 256 + 256): t0 is the byte table, t[k] advances k more zero bytes. */
@@ -60,8 +64,9 @@ export function crc32cTs(bytes: Uint8Array, seed = 0): number {
 }
 
 type Crc32cFn = (bytes: Uint8Array, seed?: number) => number;
-let implementation: Crc32cFn = crc32cTs;
-let implementationName = 'ts';
+const native = nativeStatus();
+let implementation: Crc32cFn = native.loaded ? crc32cNative : crc32cTs;
+let implementationName = native.loaded ? (native.features?.sse42 ? 'native-sse4.2' : 'native-sw') : 'ts';
 
 /** CRC32C of `bytes`, continuing from `seed` (a previous result) when given. */
 export function crc32c(bytes: Uint8Array, seed = 0): number {

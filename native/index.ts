@@ -10,7 +10,7 @@
  * The module is found at <repo>/native/tessera.node (from dist/native/index.js), or at
  * TESSERA_NATIVE_PATH. It is optional. When it is missing, fails to load, or TESSERA_NATIVE=0 is set,
  * `nativeStatus()` says so and why; CRC32C stays on the TS path and arenas stay
- * SharedArrayBuffers. When it loads, its SSE4.2 CRC32C is installed in core/crc32c.ts.
+ * SharedArrayBuffers. core/crc32c.ts picks this module's CRC32C when it loaded.
  *
  * Not here: policy. Which arena to use is BlockCache's choice (core/block-cache.ts). Nor
  * pread/pwrite/fallocate for the SSD/HDD tiers: bench/native.bench.ts (section 4) shows
@@ -23,7 +23,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markAsUntransferable } from 'node:worker_threads';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { setCrc32cImplementation } from '../core/crc32c.js';
 
 /** The exports of tessera.node whose layout this file was written for (src/lib.rs ABI_VERSION). */
 export const NATIVE_ABI_VERSION = 2;
@@ -104,7 +103,6 @@ function load(): void {
     path,
     features,
   };
-  setCrc32cImplementation(crc32cNative, features.sse42 ? 'native-sse4.2' : 'native-sw');
 }
 load();
 

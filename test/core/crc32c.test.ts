@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { crc32cTs } from '../../core/crc32c.js';
+import { crc32c, crc32cImplementationName, crc32cTs } from '../../core/crc32c.js';
+import { nativeStatus } from '../../native/index.js';
 
 function crc32cBitwise(bytes: Uint8Array, seed = 0): number {
   let crc = ~seed >>> 0;
@@ -26,6 +27,13 @@ test('crc32cTs agrees with a bitwise reference on any bytes, and chains through 
     assert.is(crc32cTs(bytes), crc32cBitwise(bytes));
     assert.is(crc32cTs(bytes.subarray(k), crc32cTs(bytes.subarray(0, k))), crc32cTs(bytes));
   }));
+});
+
+test('crc32c() picks the native path by itself whenever the native module loaded', () => {
+  const loaded = nativeStatus().loaded;
+  assert.is(crc32cImplementationName().startsWith('native'), loaded, nativeStatus().reason);
+  const bytes = new TextEncoder().encode('123456789');
+  assert.is(crc32c(bytes), 0xe3069283);
 });
 
 test.run();
