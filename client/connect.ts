@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS } from '../core/constants.js';
+import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_MAX_CALLS_PER_CONNECTION } from '../core/constants.js';
+import { Semaphore } from './semaphore.js';
 import { RpcClient, type RpcClientOptions, type Transport } from '../transports/index.js';
 import { MasterService } from '../transports/protocol/master.js';
 import { WorkerService } from '../transports/protocol/worker.js';
@@ -80,8 +81,10 @@ export async function connect(address: string, opts: ConnectOptions = {}): Promi
   const callOptions = { deadlineMs: positiveMs(opts.callDeadlineMs, 'callDeadlineMs') ?? CLIENT_CALL_DEADLINE_MS };
   const streamDeadlineMs = positiveMs(opts.blockStreamDeadlineMs, 'blockStreamDeadlineMs') ?? CLIENT_BLOCK_STREAM_DEADLINE_MS;
   const api = rpc.service(MasterService) as unknown as Record<string, (req: unknown, o: { deadlineMs: number }) => Promise<unknown>>;
+  // Calls beyond the connection's limit wait here instead of failing with LIMIT_EXCEEDED.
+  const inFlight = new Semaphore(CLIENT_MAX_CALLS_PER_CONNECTION);
   const master: MasterLink = {
-    call: (method, req) => api[method]!(req, callOptions) as never,
+    call: (method, req) => inFlight.run(() => api[method]!(req, callOptions)) as never,
     close: () => rpc.close(),
   };
   const clientHosts = opts.clientHosts ?? [hostname(), '127.0.0.1', 'localhost', '::1'];

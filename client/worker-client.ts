@@ -14,25 +14,10 @@
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../native/index.js';
 import type { DownloadCall, ServiceClient, UploadCall } from '../transports/service.js';
-import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
+import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_MAX_CALLS_PER_CONNECTION, CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
+import { Semaphore } from './semaphore.js';
 import type { WorkerService } from '../transports/protocol/worker.js';
 import type { BlockWriter, ReadBlockRequest, WorkerDataLink, WriteBlockRequest } from './worker-link.js';
-
-/** A counting semaphore: FIFO waiters, no timeout (the streams it guards end or fail on their own). */
-class Semaphore {
-  #free: number;
-  readonly #waiters: (() => void)[] = [];
-  constructor(count: number) { this.#free = count; }
-  acquire(): Promise<void> {
-    if (this.#free > 0) { this.#free--; return Promise.resolve(); }
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-  release(): void {
-    const next = this.#waiters.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
 
 const EMPTY: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }) };
 
@@ -62,6 +47,8 @@ export class RpcWorkerLink implements WorkerDataLink {
   #closed = false;
   /** Streams open on this connection, below the server's limit (extra calls wait their turn). */
   readonly #slots = new Semaphore(CLIENT_MAX_STREAMS_PER_WORKER);
+  /** Unary calls in flight on this connection, below the server's limit. */
+  readonly #calls = new Semaphore(CLIENT_MAX_CALLS_PER_CONNECTION);
 
   readonly #callOptions: { deadlineMs: number };
   readonly #streamOptions: { deadlineMs: number };
@@ -146,7 +133,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
     let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
     try {
-      r = await this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, this.#callOptions);
+      r = await this.#calls.run(() => this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, this.#callOptions));
     } catch (err) {
       // Not cached here: the stream path can still fetch it from the UFS (req.ufs).
       if (!isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND) || !req.ufs) throw err;
@@ -181,7 +168,8 @@ export class RpcWorkerLink implements WorkerDataLink {
         return;
       }
     } finally {
-      this.#api.closeShortCircuit({ pinId: r.pinId }).catch(() => {});
+      const pinId = r.pinId;
+      this.#calls.run(() => this.#api.closeShortCircuit({ pinId }, this.#callOptions)).catch(() => {});
     }
     yield* this.#readStream(req);
   }
@@ -210,7 +198,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   async completeUfsFile(req: { ufsUri: string; ufsPath: string; abort?: boolean }): Promise<void> {
-    await this.#api.completeUfsFile(req, this.#callOptions);
+    await this.#calls.run(() => this.#api.completeUfsFile(req, this.#callOptions));
   }
 
   async close(): Promise<void> {

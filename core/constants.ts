@@ -42,6 +42,8 @@ export const CLIENT_CALL_DEADLINE_MS = 30_000;
 export const CLIENT_BLOCK_STREAM_DEADLINE_MS = 120_000;
 /** How long a client's reads avoid a worker that failed one (tried again only as a last resort). */
 export const CLIENT_SUSPECT_MS = 10_000;
+/** Unary calls a client keeps in flight on one connection (below DEFAULT_MAX_IN_FLIGHT_CALLS); more wait their turn. */
+export const CLIENT_MAX_CALLS_PER_CONNECTION = 512;
 /** Block streams a client keeps open on one worker connection at once (below DEFAULT_MAX_OPEN_STREAMS). */
 export const CLIENT_MAX_STREAMS_PER_WORKER = 128;
 /** Largest file `readFile` returns as one Buffer. */

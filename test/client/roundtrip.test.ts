@@ -95,14 +95,14 @@ tcp.after(async (ctx) => { await ctx.c?.close(); });
 tcp('every write type × read type round-trips files of 0 bytes to several blocks over TCP', async (ctx) => { await roundTrips(ctx.c!.fs, 'tcp'); });
 tcp('positional and sequential reads return the right bytes over TCP', async (ctx) => { await positionalAndSequential(ctx.c!.fs, 'tcp'); });
 tcp('createWriteStream and createReadStream round-trip a multi-block file over TCP', async (ctx) => { await streams(ctx.c!.fs, 'tcp'); });
-tcp('600 small files in flight at once (more streams than a worker connection allows) all round-trip', async (ctx) => {
+tcp('1200 small files in flight at once (more calls and streams than a connection allows) all round-trip', async (ctx) => {
   const fs = ctx.c!.fs;
-  await Promise.all(Array.from({ length: 600 }, async (_, i) => {
+  await Promise.all(Array.from({ length: 1200 }, async (_, i) => {
     const data = pattern(4096 + i, 1000 + i);
     await fs.writeFile(`/many/f${i}`, data);
     assert.ok((await fs.readFile(`/many/f${i}`)).equals(data), `file ${i}`);
   }));
-  assert.is((await fs.listStatus('/many')).length, 600);
+  assert.is((await fs.listStatus('/many')).length, 1200);
 });
 tcp('a NO_CACHE read of a THROUGH file caches nothing; a CACHE read caches every block', async (ctx) => {
   const fs = ctx.c!.fs;
