@@ -10,6 +10,17 @@
  * the single 'close' event carry (a TesseraError, CONNECTION_CLOSED for an orderly close).
  * Frames sent in one tick are handed to the implementation together (one socket write).
  * A connection does not know about calls or auth: that is the RPC layer (rpc-*.ts).
+ *
+ * `flushed()` tells when the bytes handed over so far have left the process: each flush is a
+ * numbered batch, and the implementation reports a batch done from the socket's write
+ * callback (tcp, tls, ws) or once the peer received its frames (inproc). Until then the
+ * socket may still read the buffers given to send(), so a sender of views into memory it
+ * reuses (the worker's arena) keeps that memory until flushed() settles:
+ *
+ *   send(f) ... send(g)  ──tick──>  batch n handed to the socket  ──write cb──>  written n
+ *   flushed() taken here waits for batch n: resolves at "written n", or rejects with the
+ *   close reason if the connection closes first (the socket then writes nothing more, so the
+ *   buffers are no longer read either way).
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, TesseraError } from '../core/errors.js';
@@ -25,6 +36,9 @@ export interface TlsPeerInfo {
 }
 
 let nextConnectionId = 1;
+const RESOLVED = Promise.resolve();
+
+interface FlushWaiter { batch: number; resolve: () => void; reject: (reason: TesseraError) => void }
 
 export abstract class Connection extends EventEmitter {
   /** Process-unique id, for logs and for tying leases to a connection. */
@@ -46,6 +60,10 @@ export abstract class Connection extends EventEmitter {
   #inbox: Frame[] | undefined;
   #closed: Promise<TesseraError>;
   #resolveClosed!: (r: TesseraError) => void;
+  /** Batches handed to the implementation, and how many of them it reported written. */
+  #batchesHanded = 0;
+  #batchesWritten = 0;
+  #flushWaiters: FlushWaiter[] = [];
 
   constructor(localAddress: string, remoteAddress: string) {
     super();
@@ -95,6 +113,33 @@ export abstract class Connection extends EventEmitter {
       this.#flushScheduled = true;
       process.nextTick(this.#flush);
     }
+  }
+
+  /**
+   * Resolves once every frame sent before this call has been written to the socket (the
+   * kernel has the bytes; inproc: the peer received them), so their buffers are no longer
+   * read. Rejects with the close reason if the connection closes before that; after a close,
+   * resolves only when nothing was left unwritten.
+   */
+  flushed(): Promise<void> {
+    const batch = this.#flushScheduled ? this.#batchesHanded + 1 : this.#batchesHanded;
+    if (this.#batchesWritten >= batch) return RESOLVED;
+    if (this.#state === 'closed') return Promise.reject(this.#reason!);
+    return new Promise<void>((resolve, reject) => { this.#flushWaiters.push({ batch, resolve, reject }); });
+  }
+
+  /**
+   * Stops reading from the peer: received bytes stay in the socket (inproc: frames are held),
+   * so a peer that keeps sending stalls once the buffers between us are full. For tests and
+   * for receivers that must push back below the RPC layer.
+   */
+  pauseReading(): void {
+    this._setReading(false);
+  }
+
+  /** Reads again after pauseReading(). */
+  resumeReading(): void {
+    this._setReading(true);
   }
 
   /** Sends a connection-level ERROR frame, then closes with that error as reason. */
@@ -172,35 +217,61 @@ export abstract class Connection extends EventEmitter {
     this.#outbox.push(f);
   }
 
-  /** Hands everything enqueued since the last flush to the wire, once per tick. */
-  protected _flush(): void {
-    if (this.#outbox.length === 0) return;
+  /**
+   * Hands everything enqueued since the last flush to the wire, once per tick, and calls
+   * `written` once when the socket has written it (right away when there was nothing).
+   */
+  protected _flush(written: () => void): void {
+    if (this.#outbox.length === 0) { written(); return; }
     const frames = this.#outbox;
     this.#outbox = [];
-    this._sendFrames(frames);
+    this._sendFrames(frames, written);
   }
 
   #flush = (): void => {
     this.#flushScheduled = false;
     if (this.#state === 'closed') return;
+    const batch = ++this.#batchesHanded;
     try {
-      this._flush();
+      this._flush(() => this.#written(batch));
     } catch (err) {
       this.destroy(err instanceof TesseraError ? err
         : new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: write failed (${(err as Error).message})`, { cause: err }));
     }
   };
 
+  /**
+   * Batches are reported in order; resolves the flushed() promises they complete. Reports
+   * after the close are ignored: node calls the write callbacks of a reset socket without an
+   * error, though the bytes never left.
+   */
+  #written(batch: number): void {
+    if (batch <= this.#batchesWritten || this.#state === 'closed') return;
+    this.#batchesWritten = batch;
+    const waiters = this.#flushWaiters;
+    let i = 0;
+    while (i < waiters.length && waiters[i]!.batch <= batch) waiters[i++]!.resolve();
+    if (i > 0) this.#flushWaiters = waiters.slice(i);
+  }
+
   #finish(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     const reason = this.#reason!;
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const w of waiters) w.reject(reason);
     this.#resolveClosed(reason);
     this.emit('close', reason);
   }
 
-  /** Moves frames towards the peer, in order (used by the default _flush). */
-  protected abstract _sendFrames(frames: Frame[]): void;
+  /**
+   * Moves frames towards the peer, in order (used by the default _flush); calls `written`
+   * once they are out of the process (not at all if the write fails: the connection closes).
+   */
+  protected abstract _sendFrames(frames: Frame[], written: () => void): void;
+  /** Pauses (false) or resumes (true) reading from the peer. */
+  protected abstract _setReading(on: boolean): void;
   /** Ends the connection after the frames already given were sent. */
   protected abstract _end(): Promise<void>;
   /** Tears the connection down now. */
@@ -244,14 +315,15 @@ export abstract class ByteConnection extends Connection {
     }
   }
 
-  protected override _flush(): void {
+  protected override _flush(written: () => void): void {
     const enc = this.#encoder;
-    if (enc !== undefined && enc.pendingBytes > 0) this._writeBuffers(enc.take());
+    if (enc !== undefined && enc.pendingBytes > 0) this._writeBuffers(enc.take(), written);
+    else written();
   }
 
-  protected override _sendFrames(frames: Frame[]): void {
+  protected override _sendFrames(frames: Frame[], written: () => void): void {
     for (const f of frames) this._enqueue(f);
-    this._flush();
+    this._flush(written);
   }
 
   /** Encoded, not yet written, plus what the socket still holds. */
@@ -275,6 +347,9 @@ export abstract class ByteConnection extends Connection {
     }
   }
 
-  /** Writes the buffers in order, ideally as one vectored write. */
-  protected abstract _writeBuffers(buffers: Uint8Array[]): void;
+  /**
+   * Writes the buffers in order, ideally as one vectored write, and calls `written` from the
+   * socket's write callback of the last one (not at all when the write fails).
+   */
+  protected abstract _writeBuffers(buffers: Uint8Array[], written: () => void): void;
 }

@@ -40,7 +40,12 @@
  * Deadlines give DEADLINE_EXCEEDED, aborts CANCELLED; both cancel the handler's ctx.signal.
  * Stream bytes travel as raw frames with credit-based backpressure (a stalled reader stalls
  * the writer's write() promise); chunks are handed over, not copied: do not modify them after
- * write(). A stream is a byte stream: the reader may see the bytes cut into other chunks than
+ * write(). write() resolves when the chunk is handed to the connection, not when the socket has
+ * sent it: a sender of views into memory it will reuse waits for `peer.connection.flushed()`
+ * (resolves once every frame sent before the call has been written to the socket; rejects
+ * with the close reason if the connection closes first, after which the socket reads no
+ * buffer either). Over inproc the peer gets the very buffers, so such a sender copies there.
+ * A stream is a byte stream: the reader may see the bytes cut into other chunks than
  * the writer wrote (never assembled on the way, so a 1 MiB write may arrive as 64 KiB pieces).
  *
  * Limits (RpcLimits, defaults in core/constants.ts): maxFrameBytes (announced in the handshake;

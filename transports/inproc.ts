@@ -203,7 +203,11 @@ function cloneBody(f: Frame, maxFrameBytes: number): unknown {
 }
 
 const CLOSE_MARK = Symbol('close');
-type Delivery = Frame | typeof CLOSE_MARK;
+/** Travels behind a batch of frames; its delivery means the peer received them all. */
+class WrittenMark {
+  constructor(readonly written: () => void) {}
+}
+type Delivery = Frame | typeof CLOSE_MARK | WrittenMark;
 
 export class InprocConnection extends Connection {
   readonly network: InprocNetwork;
@@ -214,6 +218,8 @@ export class InprocConnection extends Connection {
   #scheduled = false;
   #lastDeliveryAt = 0;
   #endResolve: (() => void) | undefined;
+  /** Set while reading is paused: deliveries wait here, in order. */
+  #held: Delivery[] | undefined;
 
   constructor(network: InprocNetwork, localName: string, peerName: string, maxFrameBytes: number) {
     super(`inproc://${localName}`, `inproc://${peerName}`);
@@ -222,10 +228,12 @@ export class InprocConnection extends Connection {
     this.maxFrameBytes = maxFrameBytes;
   }
 
-  protected override _sendFrames(frames: Frame[]): void {
+  protected override _sendFrames(frames: Frame[], written: () => void): void {
     const peer = this.peer;
     const net = this.network;
-    if (net.isPartitioned(this.localName, peer.localName)) return;
+    // Frames lost to a partition or a drop are no longer held by anyone: written, as a
+    // socket's bytes would be once the kernel has them.
+    if (net.isPartitioned(this.localName, peer.localName)) { written(); return; }
     const clone = net.isolation === 'clone';
     for (let f of frames) {
       try {
@@ -240,6 +248,24 @@ export class InprocConnection extends Connection {
       }
       const { copies, delayMs } = net.fate();
       for (let i = 0; i < copies; i++) peer.#enqueue(f, delayMs);
+    }
+    // The mark ignores faults and keeps its place behind the frames (deliveries stay in order).
+    peer.#enqueue(new WrittenMark(written), 0);
+  }
+
+  protected override _setReading(on: boolean): void {
+    if (!on) {
+      this.#held ??= [];
+      return;
+    }
+    const held = this.#held;
+    this.#held = undefined;
+    if (held === undefined || held.length === 0) return;
+    // Delivered asynchronously, before anything that arrives later.
+    this.#incoming = held.concat(this.#incoming);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#drain);
     }
   }
 
@@ -259,7 +285,13 @@ export class InprocConnection extends Connection {
   }
 
   #deliver(d: Delivery): void {
-    if (d === CLOSE_MARK) {
+    if (this.#held !== undefined) {
+      this.#held.push(d);
+      return;
+    }
+    if (d instanceof WrittenMark) {
+      d.written();
+    } else if (d === CLOSE_MARK) {
       this._peerGone();
       this.peer.#endResolve?.();
     } else {

@@ -52,15 +52,26 @@ export class SocketConnection extends ByteConnection {
     };
   }
 
-  protected override _writeBuffers(buffers: Uint8Array[]): void {
+  protected override _writeBuffers(buffers: Uint8Array[], written: () => void): void {
     const s = this.#socket;
-    if (buffers.length === 1) {
-      s.write(buffers[0]!);
+    // Write callbacks run in order, after libuv handed the bytes to the kernel. A failed write
+    // leaves `written` uncalled (the connection closes instead); node also calls the
+    // callbacks of a reset socket without an error, hence the destroyed check.
+    const done = (err?: Error | null): void => { if (!err && !s.destroyed) written(); };
+    const last = buffers.length - 1;
+    if (last === 0) {
+      s.write(buffers[0]!, done);
       return;
     }
     s.cork();
-    for (const b of buffers) s.write(b);
+    for (let i = 0; i < last; i++) s.write(buffers[i]!);
+    s.write(buffers[last]!, done);
     s.uncork();
+  }
+
+  protected override _setReading(on: boolean): void {
+    if (on) this.#socket.resume();
+    else this.#socket.pause();
   }
 
   protected override _end(): Promise<void> {

@@ -114,18 +114,24 @@ export class WsConnection extends ByteConnection {
     this.#readyBytes += bytes;
   }
 
-  protected override _flush(): void {
+  protected override _flush(written: () => void): void {
     const buffers = this.#ready;
     for (const b of this.#encoder.take()) buffers.push(b);
     this.#ready = [];
     this.#batchBytes = 0;
     this.#readyBytes = 0;
-    if (buffers.length > 0) this._writeBuffers(buffers);
+    if (buffers.length > 0) this._writeBuffers(buffers, written);
+    else written();
   }
 
-  protected override _sendFrames(frames: Frame[]): void {
+  protected override _sendFrames(frames: Frame[], written: () => void): void {
     for (const f of frames) this._enqueue(f);
-    this._flush();
+    this._flush(written);
+  }
+
+  protected override _setReading(on: boolean): void {
+    if (on) this.#ws.resume();
+    else this.#ws.pause();
   }
 
   /** Encoded and not yet written, plus what ws and the socket still hold (no compression: the socket's). */
@@ -137,11 +143,19 @@ export class WsConnection extends ByteConnection {
    * Sends each buffer as its own binary message: a batch of small frames (ending, maybe, with
    * the header of a big DATA frame), or one big payload alone. Neither side copies a payload to
    * join it to its header; the receiving parser reads the messages as one byte stream.
+   * ws calls a send's callback from the socket's write callback of its last part (unmasked
+   * server messages are written as given, never copied), so `written` rides on the last one.
+   * A connection that is no longer open writes nothing and never reports written (its close
+   * rejects the flushed() promises).
    */
-  protected override _writeBuffers(buffers: Uint8Array[]): void {
+  protected override _writeBuffers(buffers: Uint8Array[], written: () => void): void {
     const ws = this.#ws;
     if (ws.readyState !== WebSocket.OPEN) return;
-    for (const b of buffers) ws.send(b, SEND_OPTIONS);
+    const last = buffers.length - 1;
+    for (let i = 0; i < last; i++) ws.send(buffers[i]!, SEND_OPTIONS);
+    // A reset socket calls back without an error: only a live socket's callback counts.
+    const socket = this.#socket;
+    ws.send(buffers[last]!, SEND_OPTIONS, (err?: Error) => { if (!err && socket?.destroyed !== true) written(); });
   }
 
   protected override _end(): Promise<void> {

@@ -7,7 +7,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../../core/errors.js';
 import { MIB, KIB } from '../../core/constants.js';
-import { RpcClient, type RpcClientOptions, type RpcServer, type RpcServerOptions } from '../../transports/index.js';
+import {
+  type Connection, FrameKind, RpcClient, type RpcClientOptions, type RpcServer, type RpcServerOptions, transportFor,
+} from '../../transports/index.js';
+import { dataFrame } from '../../transports/wire.js';
 import {
   type ServerState, type TestCerts, TestService, UnknownService, checkPattern, codeOf, makeCerts, makeServer, pattern, sleep, waitFor,
 } from './fixtures.js';
@@ -35,6 +38,56 @@ const envs: Env[] = [
 ];
 
 const certs = makeCerts();
+
+/** Bytes sent in the flushed() tests: well over what loopback socket buffers hold (a few MiB). */
+const FLUSH_TEST_BYTES = 32 * MIB;
+
+interface ConnPair { sender: Connection; receiver: Connection; received: () => number; intact: () => boolean; close: () => Promise<void> }
+
+/**
+ * A bare connection pair over the env's transport (no RPC): the server side sends, the client
+ * side counts the DATA bytes it receives and checks them against the pattern.
+ */
+async function connPair(env: Env, name: string): Promise<ConnPair> {
+  const transport = transportFor(env.address);
+  let accept!: (c: Connection) => void;
+  const accepted = new Promise<Connection>((r) => { accept = r; });
+  const address = env.name === 'inproc' ? `inproc://${name}` : env.address;
+  const tlsOn = env.name === 'tls' || env.name === 'wss';
+  const listener = await transport.listen(address, accept, tlsOn ? { tls: { cert: certs.serverCert, key: certs.serverKey } } : {});
+  const receiver = await transport.connect(listener.address, tlsOn ? { tls: { ca: certs.ca } } : {});
+  const sender = await accepted;
+  let got = 0;
+  let intact = true;
+  receiver.onFrame = (f) => {
+    if (f.kind !== FrameKind.DATA) return;
+    if (!checkPattern(7, got, f.bytes!)) intact = false;
+    got += f.bytes!.byteLength;
+  };
+  receiver.drainInbox();
+  sender.onFrame = () => undefined;
+  sender.drainInbox();
+  return {
+    sender, receiver, received: () => got, intact: () => intact,
+    close: async () => {
+      sender.destroy();
+      receiver.destroy();
+      await listener.close();
+    },
+  };
+}
+
+/** Sends FLUSH_TEST_BYTES of the pattern as 1 MiB DATA frames. */
+function sendPattern(c: Connection): void {
+  for (let at = 0; at < FLUSH_TEST_BYTES; at += MIB) c.send(dataFrame(1, pattern(7, at, MIB), false));
+}
+
+/** 'pending' until the promise settles, then 'resolved' or the rejection's code. */
+function watch(p: Promise<void>): () => string {
+  let state = 'pending';
+  p.then(() => { state = 'resolved'; }, (e: { code?: string }) => { state = e.code ?? String(e); });
+  return () => state;
+}
 
 for (const env of envs) {
   const t = suite(`conformance over ${env.name}`);
@@ -241,6 +294,65 @@ for (const env of envs) {
     } finally {
       await c.close();
       await small.close();
+    }
+  });
+
+  t('flushed() stays pending while the peer does not read, and resolves once the socket has written every byte', async () => {
+    const pair = await connPair(env, 'conformance-flush');
+    try {
+      const { sender, receiver } = pair;
+      assert.is(watch(sender.flushed())(), 'pending', 'nothing sent yet: flushed() settles in a microtask');
+      await sender.flushed();
+      receiver.pauseReading();
+      sendPattern(sender);
+      const flushed = sender.flushed();
+      const state = watch(flushed);
+      // The peer reads nothing: 32 MiB cannot all leave the process, whatever the timing.
+      await sleep(300);
+      assert.is(state(), 'pending');
+      assert.is(pair.received(), 0);
+      if (env.name !== 'inproc') assert.ok(sender.unsentBytes > 0, `the socket still holds bytes (${sender.unsentBytes})`);
+      receiver.resumeReading();
+      await flushed;
+      assert.is(sender.unsentBytes, 0, 'nothing left in the socket when flushed() resolves');
+      if (env.name === 'inproc') assert.is(pair.received(), FLUSH_TEST_BYTES, 'inproc: the peer got every frame');
+      await waitFor(() => pair.received() === FLUSH_TEST_BYTES, 'every byte at the peer');
+      assert.ok(pair.intact(), 'the peer got the bytes as sent');
+      assert.is(await sender.flushed(), undefined, 'nothing new sent: resolves at once');
+    } finally {
+      await pair.close();
+    }
+  });
+
+  t('flushed() rejects with the close reason when either side closes before the bytes are written', async () => {
+    for (const closer of ['sender', 'receiver'] as const) {
+      const pair = await connPair(env, `conformance-flush-${closer}`);
+      try {
+        const { sender, receiver } = pair;
+        receiver.pauseReading();
+        sendPattern(sender);
+        const state = watch(sender.flushed());
+        await sleep(100);
+        assert.is(state(), 'pending');
+        if (closer === 'sender') sender.destroy();
+        else receiver.destroy();
+        await waitFor(() => state() !== 'pending', `flushed() settles after the ${closer} closed`);
+        assert.is(state(), ErrorCode.CONNECTION_CLOSED, `${closer} closed`);
+        await sender.closed;
+        assert.is(await codeOf(sender.flushed()), ErrorCode.CONNECTION_CLOSED, 'later calls: bytes were left unwritten');
+      } finally {
+        await pair.close();
+      }
+    }
+    const pair = await connPair(env, 'conformance-flush-orderly');
+    try {
+      pair.sender.send(dataFrame(1, pattern(7, 0, 1000), false));
+      await pair.sender.flushed();
+      await pair.sender.close();
+      assert.is(await pair.sender.flushed(), undefined, 'after a close with nothing unwritten: resolves');
+      assert.is(pair.received(), 1000);
+    } finally {
+      await pair.close();
     }
   });
 
