@@ -4,8 +4,8 @@
  *
  * - readBlock streams a block (or a range) in WORKER_STREAM_CHUNK_BYTES chunks; each write
  *   waits for the client's credit, so a slow reader stalls us with bounded memory. MEM chunks
- *   are views into the arena (no copy) except the last credit window of the range (see
- *   zeroCopyLimit); the block stays pinned until the stream ends.
+ *   are views into the arena (no copy); the block stays pinned until the connection has
+ *   written them to its socket (Connection.flushed(), see releaseWhenFlushed).
  * - A miss of a block of a persisted file reads the whole block from its UFS in the pool
  *   (concurrent misses of one block share one read), caches it unless NO_CACHE (CACHE and
  *   CACHE_PROMOTE both cache into the top tier), and serves the range.
@@ -24,7 +24,7 @@ import {
   WorkerService, type ReadBlockRequest, type ReadBlockResponse, type TierAlias, type WorkerHostInfo, type WriteBlockRequest,
   type WriteBlockResponse, type UfsBlockSource, type PersistFileRequest, type WorkerReadType, type WorkerWriteType,
 } from '../transports/protocol/worker.js';
-import type { TieredBlockStore } from './tiered-store.js';
+import type { BlockReader, TieredBlockStore } from './tiered-store.js';
 import type { LeaseTable } from './leases.js';
 import type { UfsPool } from './ufs-pool.js';
 import type { PersistQueue } from './persist-queue.js';
@@ -121,17 +121,24 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
   }
 
   /**
-   * Where in a range MEM chunks stop being sent as views into the arena. A stream write
-   * resolves when the frame is handed to the connection, not when the socket has sent it, and
-   * the block's pin goes when the handler returns; bytes the client has not acknowledged with
-   * credit (at most its window) may still sit in the socket's queue then. So the last window of
-   * a range goes as copies; the rest, acknowledged before the end, safely as views. In-process
-   * peers may keep the very buffers they receive, so they always get copies.
+   * Sends MEM chunks as views into the arena, with no copy. A stream write resolves when the
+   * frame is handed to the connection, not when the socket has written it, so the block's pin
+   * (which keeps its arena bytes from being freed or reused) is released only once the
+   * connection has flushed every frame sent so far, or has closed (then its socket writes
+   * nothing more). In-process peers receive the very buffers and may keep them, so they get
+   * copies, and the pin goes when the handler is done.
    */
-  function zeroCopyLimit(peer: Peer, out: ByteSink, r: { offsetBytes: number; lengthBytes: number }): number {
-    const windowBytes = out.credit;
-    if (windowBytes <= 0 || peer.identity.remoteAddress.startsWith('inproc:')) return -Infinity;
-    return r.offsetBytes + r.lengthBytes - windowBytes;
+  function sendsViews(peer: Peer, reader: BlockReader): boolean {
+    return reader.inArena && !peer.identity.remoteAddress.startsWith('inproc:');
+  }
+
+  function releaseWhenFlushed(peer: Peer, reader: BlockReader, views: boolean): void {
+    if (!views) {
+      reader.release();
+      return;
+    }
+    const release = (): void => reader.release();
+    peer.connection.flushed().then(release, release);
   }
 
   function rangeOf(req: ReadBlockRequest, blockLengthBytes: number): { offsetBytes: number; lengthBytes: number } {
@@ -158,17 +165,16 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
       const ufs = checkUfs(req.ufs, 'ufs');
       const reader = await store.openReader(blockId, { promote: readType === 'CACHE_PROMOTE' });
       if (reader) {
+        const views = sendsViews(ctx.peer, reader);
         try {
           const r = rangeOf(req, reader.lengthBytes);
-          const copyFrom = reader.inArena ? zeroCopyLimit(ctx.peer, out, r) : Infinity;
-          const read = async (o: number, n: number): Promise<Uint8Array> => {
-            const v = await reader.read(o, n);
-            return o + n > copyFrom ? Buffer.from(v) : v;
-          };
+          const read = views || !reader.inArena
+            ? (o: number, n: number): Promise<Uint8Array> => reader.read(o, n)
+            : async (o: number, n: number): Promise<Uint8Array> => Buffer.from(await reader.read(o, n));
           await sendRange(out, read, r.offsetBytes, r.lengthBytes, ctx.signal);
           return { blockId, ...r, source: reader.source };
         } finally {
-          reader.release();
+          releaseWhenFlushed(ctx.peer, reader, views);
         }
       }
       if (!ufs) throw new TesseraError(ErrorCode.BLOCK_NOT_FOUND, `Cannot read block ${blockId}: not on this worker and no UFS source given`);

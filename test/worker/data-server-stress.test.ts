@@ -1,9 +1,9 @@
 /**
  * Many clients writing and reading over TCP at once while the MEM tier evicts and demotes:
  * every read returns exactly the bytes of the block asked for. Readers use a small credit
- * window, so most of each block goes out as zero-copy views into the arena while other writes
- * reuse its memory. (On loopback the socket rarely keeps a queued view long enough for reuse
- * to show, so this does not prove the tail-copy rule of data-server.ts; it guards the rest.)
+ * window, so each block goes out as zero-copy views into the arena while other writes reuse
+ * its memory. (On loopback the socket rarely keeps a queued view long enough for reuse to show
+ * here; data-server-zero-copy.test.ts forces that case for the pin-until-flushed rule.)
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
