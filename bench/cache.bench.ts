@@ -13,8 +13,15 @@
  * order. Source and target buffers are slices at 4 KiB multiples of one large ArrayBuffer,
  * like the arena's 64-byte aligned extents, so both sides of every copy share their
  * offset within a page (issue 2: a few bytes of relative misalignment cost up to 25x).
- * The 2-thread rows run in worker_threads (this file, role in workerData) started together;
- * 1- and 2-thread figures are each the best of two runs.
+ * Backings: the BlockCache rows run on both arenas, 'sab' (SharedArrayBuffer, the default)
+ * and 'shm' (mmap of a /dev/shm file by the native module; same API). V8 copies into a
+ * SharedArrayBuffer at a fraction of memcpy speed, so the copying rows differ most.
+ * Threads: the 1- and 2-thread rows run in worker_threads (this file, role in workerData),
+ * both in the same run. Every thread attaches, warms up, waits for a common start signal and
+ * then runs the same fixed number of operations (THREAD_OPS); the row is total operations /
+ * wall time from the first thread's start to the last thread's end (clocks:
+ * performance.timeOrigin + now(), shared by the threads of a process), so a thread that
+ * finishes early does not inflate the sum. Each figure is the best of THREAD_REPEATS runs.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,7 +40,9 @@ const MIB = 1024 * KIB;
 const ORDER_MASK = (1 << 16) - 1;
 const QUICK = process.argv.includes('--quick');
 const ROW_MS = QUICK ? 150 : 300;
-const THREAD_MS = QUICK ? 400 : 1200;
+/** Operations each thread runs in a multi-thread row (a fixed batch, see the header). */
+const THREAD_OPS = QUICK ? 1 << 19 : 1 << 21;
+const THREAD_PUT_OPS = QUICK ? 1 << 17 : 1 << 19;
 const THREAD_REPEATS = QUICK ? 1 : 2;
 const FRAGMENTATION_PUTS = QUICK ? 100_000 : 1_000_000;
 
@@ -84,7 +93,18 @@ async function rate(fn: () => void, batch: number): Promise<number> {
 // ---------------------------------------------------------------- worker_threads side
 
 type Role = 'bc-acquire' | 'bc-get' | 'bc-put' | 'lmdb-get';
-interface ThreadJob { role: Role; handle?: BlockCacheHandle; lmdbPath?: string; bytes: number; keys: number; seed: number; durationMs: number; batch: number }
+interface ThreadJob { role: Role; handle?: BlockCacheHandle; lmdbPath?: string; bytes: number; keys: number; seed: number; ops: number; batch: number }
+interface ThreadResult { ops: number; startMs: number; endMs: number; sink: number }
+
+type Backing = 'sab' | 'shm';
+const BACKINGS: readonly Backing[] = ['sab', 'shm'];
+let shmSeq = 0;
+
+/** A new BlockCache on `backing` ('shm': a fresh /dev/shm file, removed at close). */
+function createCache(backing: Backing, capacityBytes: number, policy: 'sieve' | 'lru' | 's3fifo' = 'sieve'): BlockCache {
+  if (backing === 'sab') return BlockCache.create({ capacityBytes, policy });
+  return BlockCache.create({ capacityBytes, policy, backing: 'shm', path: `/dev/shm/tessera-bench-cache-${process.pid}-${shmSeq++}` });
+}
 
 function threadMain(job: ThreadJob, start: Int32Array): void {
   const order = randomOrder(job.keys, job.seed);
@@ -104,17 +124,19 @@ function threadMain(job: ThreadJob, start: Int32Array): void {
     else op = (k) => { cache.put(k + job.seed * 1_000_000, source); };
     close = () => cache.close();
   }
-  Atomics.wait(start, 0, 0); // all threads start together
-  let ops = 0;
+  // Warm-up (optimise the loop before the clock starts), then all threads start together.
   let i = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < job.durationMs) {
+  for (let n = 0; n < Math.min(job.ops, 1 << 16); n++) op(order[i++ & ORDER_MASK]!);
+  parentPort!.postMessage('ready');
+  Atomics.wait(start, 0, 0);
+  const startMs = performance.timeOrigin + performance.now();
+  for (let done = 0; done < job.ops; done += job.batch) {
     for (let b = 0; b < job.batch; b++) op(order[i++ & ORDER_MASK]!);
-    ops += job.batch;
   }
-  const seconds = (performance.now() - t0) / 1000;
+  const endMs = performance.timeOrigin + performance.now();
   close();
-  parentPort!.postMessage({ opsPerSec: ops / seconds, sink });
+  const result: ThreadResult = { ops: job.ops, startMs, endMs, sink };
+  parentPort!.postMessage(result);
 }
 
 /** Best of THREAD_REPEATS runs: other processes on a shared machine only ever slow a run down. */
@@ -124,20 +146,26 @@ async function inThreads(threads: number, job: Omit<ThreadJob, 'seed'>): Promise
   return best;
 }
 
+/** Total ops / wall time of `threads` threads each running job.ops operations from one start signal. */
 async function inThreadsOnce(threads: number, job: Omit<ThreadJob, 'seed'>): Promise<number> {
   const start = new Int32Array(new SharedArrayBuffer(4));
   const workers = Array.from({ length: threads }, (_, t) => new Worker(fileURLToPath(import.meta.url), { workerData: { job: { ...job, seed: t + 1 }, start } }));
   const exited = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)));
-  const ready = workers.map((w) => new Promise<number>((resolve, reject) => {
-    w.once('message', (m: { opsPerSec: number }) => resolve(m.opsPerSec));
+  const ready: Promise<void>[] = [];
+  const results = workers.map((w, t) => new Promise<ThreadResult>((resolve, reject) => {
+    let onReady!: () => void;
+    ready[t] = new Promise<void>((r) => { onReady = r; });
+    w.on('message', (m: 'ready' | ThreadResult) => (m === 'ready' ? onReady() : resolve(m)));
     w.once('error', reject);
   }));
-  await new Promise((r) => setTimeout(r, 300)); // let them attach and warm up their code
+  await Promise.all(ready); // attached and warmed up
+  await new Promise((r) => setTimeout(r, 50)); // all parked in Atomics.wait
   Atomics.store(start, 0, 1);
   Atomics.notify(start, 0);
-  const rates = await Promise.all(ready);
+  const done = await Promise.all(results);
   await Promise.all(exited);
-  return rates.reduce((a, b) => a + b, 0);
+  const wallMs = Math.max(...done.map((d) => d.endMs)) - Math.min(...done.map((d) => d.startMs));
+  return done.reduce((a, d) => a + d.ops, 0) / (wallMs / 1000);
 }
 
 // ---------------------------------------------------------------- main thread side
@@ -154,8 +182,6 @@ async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
 
     const lru = new LRUCache<number, Uint8Array>({ maxSize: HIT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
     for (let k = 0; k < size.hitKeys; k++) lru.set(k, valueOf(k).slice());
-    const cache = BlockCache.create({ capacityBytes: HIT_CAPACITY_BYTES });
-    for (let k = 0; k < size.hitKeys; k++) cache.put(k, valueOf(k));
     const db = open({ path: join(lmdbDir, `hit-${size.bytes}`), encoding: 'binary' });
     for (let k = 0; k < size.hitKeys; k++) db.putSync(k, valueOf(k));
     const target = slices(1, size.bytes, 3)[0]!;
@@ -163,29 +189,37 @@ async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
     const lruGet = `lru-cache get ${s}`;
     rows.push({ name: lruGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += lru.get(order[i++ & ORDER_MASK]!)![0]!; }, B), note: 'reference, no copy' });
     const lmdbGet = `lmdb getBinaryFast ${s}`;
-    rows.push({ name: lmdbGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += db.getBinaryFast(order[i++ & ORDER_MASK]!)![0]!; }, B) });
-    const acquire = await rate(() => {
-      for (let b = 0; b < B; b++) {
-        const v = cache.acquire(order[i++ & ORDER_MASK]!)!;
-        sink += v.bytes[0]!;
-        v.release();
+    rows.push({ name: lmdbGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += db.getBinaryFast(order[i++ & ORDER_MASK]!)![0]!; }, B), note: 'copy into a reused buffer' });
+    for (const backing of BACKINGS) {
+      const cache = createCache(backing, HIT_CAPACITY_BYTES);
+      for (let k = 0; k < size.hitKeys; k++) cache.put(k, valueOf(k));
+      const on = backing === 'sab' ? '' : ' [shm]';
+      const acquire = await rate(() => {
+        for (let b = 0; b < B; b++) {
+          const v = cache.acquire(order[i++ & ORDER_MASK]!)!;
+          sink += v.bytes[0]!;
+          v.release();
+        }
+      }, B);
+      rows.push({ name: `BlockCache acquire+release ${s}${on}`, opsPerSec: acquire, baseline: lruGet, note: 'zero-copy view' });
+      rows.push({ name: `BlockCache acquire+release ${s}${on} (vs lmdb)`, opsPerSec: acquire, baseline: lmdbGet });
+      if (backing === 'sab') {
+        // No copy: the backing does not matter for these two, one row each.
+        rows.push({ name: `BlockCache acquireHandle+releaseHandle ${s}`, opsPerSec: await rate(() => {
+          for (let b = 0; b < B; b++) {
+            const h = cache.acquireHandle(order[i++ & ORDER_MASK]!);
+            sink += cache.handleBytes(h)[0]!;
+            cache.releaseHandle(h);
+          }
+        }, B), baseline: lruGet, note: 'zero-copy, no object' });
+        const read0 = (bytes: Uint8Array): number => bytes[0]!;
+        rows.push({ name: `BlockCache withView ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.withView(order[i++ & ORDER_MASK]!, read0)!; }, B), baseline: lruGet });
       }
-    }, B);
-    rows.push({ name: `BlockCache acquire+release ${s}`, opsPerSec: acquire, baseline: lruGet, note: 'zero-copy view' });
-    rows.push({ name: `BlockCache acquire+release ${s} (vs lmdb)`, opsPerSec: acquire, baseline: lmdbGet });
-    rows.push({ name: `BlockCache acquireHandle+releaseHandle ${s}`, opsPerSec: await rate(() => {
-      for (let b = 0; b < B; b++) {
-        const h = cache.acquireHandle(order[i++ & ORDER_MASK]!);
-        sink += cache.handleBytes(h)[0]!;
-        cache.releaseHandle(h);
-      }
-    }, B), baseline: lruGet, note: 'zero-copy, no object' });
-    const read0 = (bytes: Uint8Array): number => bytes[0]!;
-    rows.push({ name: `BlockCache withView ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.withView(order[i++ & ORDER_MASK]!, read0)!; }, B), baseline: lruGet });
-    rows.push({ name: `BlockCache get (copy) ${s}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.get(order[i++ & ORDER_MASK]!)![0]!; }, B), baseline: lmdbGet, note: 'new buffer per call', bytesPerSec: undefined });
-    const getInto = await rate(() => { for (let b = 0; b < B; b++) sink += cache.getInto(order[i++ & ORDER_MASK]!, target); }, B);
-    rows.push({ name: `BlockCache getInto (copy) ${s}`, opsPerSec: getInto, bytesPerSec: getInto * size.bytes, baseline: lmdbGet, note: 'into a caller buffer' });
-    cache.close();
+      rows.push({ name: `BlockCache get (copy) ${s}${on}`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += cache.get(order[i++ & ORDER_MASK]!)![0]!; }, B), baseline: lmdbGet, note: 'new buffer per call' });
+      const getInto = await rate(() => { for (let b = 0; b < B; b++) sink += cache.getInto(order[i++ & ORDER_MASK]!, target); }, B);
+      rows.push({ name: `BlockCache getInto (copy) ${s}${on}`, opsPerSec: getInto, bytesPerSec: getInto * size.bytes, baseline: lmdbGet, note: 'into a caller buffer' });
+      cache.close();
+    }
     await db.close();
     lru.clear();
 
@@ -193,16 +227,20 @@ async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
     const evictKeys = Math.max(8, Math.ceil((4 * EVICT_CAPACITY_BYTES) / size.bytes));
     const evictOrder = randomOrder(evictKeys, 13);
     const lruSet = `lru-cache set evicting ${s}`;
+    const lruSetCopy = `lru-cache set evicting ${s} (copy)`;
     const lruEvict = new LRUCache<number, Uint8Array>({ maxSize: EVICT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
     rows.push({ name: lruSet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; lruEvict.set(k, valueOf(k)); } }, B), note: 'stores the reference' });
     lruEvict.clear();
     const lruCopy = new LRUCache<number, Uint8Array>({ maxSize: EVICT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
-    rows.push({ name: `lru-cache set evicting ${s} (copy)`, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; lruCopy.set(k, valueOf(k).slice()); } }, B), note: 'stores a copy, as BlockCache does' });
+    rows.push({ name: lruSetCopy, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; lruCopy.set(k, valueOf(k).slice()); } }, B), note: 'stores a copy, as BlockCache does' });
     lruCopy.clear();
-    for (const policy of ['sieve', 'lru', 's3fifo'] as const) {
-      const evicting = BlockCache.create({ capacityBytes: EVICT_CAPACITY_BYTES, policy });
+    const puts: Array<[Backing, 'sieve' | 'lru' | 's3fifo']> = [['sab', 'sieve'], ['sab', 'lru'], ['sab', 's3fifo'], ['shm', 'sieve']];
+    for (const [backing, policy] of puts) {
+      const evicting = createCache(backing, EVICT_CAPACITY_BYTES, policy);
       const put = await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; evicting.put(k, valueOf(k)); } }, B);
-      rows.push({ name: `BlockCache put evicting ${s} (${policy})`, opsPerSec: put, bytesPerSec: put * size.bytes, baseline: lruSet, note: `evictions ${evicting.stats().evictions}` });
+      const name = `BlockCache put evicting ${s} (${policy})${backing === 'sab' ? '' : ' [shm]'}`;
+      rows.push({ name, opsPerSec: put, bytesPerSec: put * size.bytes, baseline: lruSet, note: `evictions ${evicting.stats().evictions}` });
+      if (policy === 'sieve') rows.push({ name: `${name} (vs copying lru-cache)`, opsPerSec: put, baseline: lruSetCopy });
       evicting.close();
     }
     if (sink === 0.5) console.log(sink); // keep the reads alive
@@ -213,27 +251,29 @@ async function threadRows(rows: Row[], lmdbDir: string): Promise<void> {
   const bytes = 4 * KIB;
   const keys = 4096;
   const values = slices(64, bytes, 5);
-  const cache = BlockCache.create({ capacityBytes: HIT_CAPACITY_BYTES });
-  for (let k = 0; k < keys; k++) cache.put(k, values[k % 64]!);
   const path = join(lmdbDir, 'threads');
   const db = open({ path, encoding: 'binary' });
   for (let k = 0; k < keys; k++) db.putSync(k, values[k % 64]!);
   await db.close();
-  const base = { bytes, keys, durationMs: THREAD_MS, batch: 256 };
-  for (const [role, label] of [['bc-acquire', 'BlockCache acquire+release 4 KiB'], ['bc-get', 'BlockCache getInto (copy) 4 KiB'], ['lmdb-get', 'lmdb getBinaryFast 4 KiB']] as const) {
-    const one = await inThreads(1, { ...base, role, handle: cache.handle, lmdbPath: path });
-    const two = await inThreads(2, { ...base, role, handle: cache.handle, lmdbPath: path });
-    rows.push({ name: `${label}, 1 thread`, opsPerSec: one, note: 'worker_thread' });
-    rows.push({ name: `${label}, 2 threads`, opsPerSec: two, baseline: `${label}, 1 thread`, note: 'sum of 2 worker_threads' });
+  const base = { bytes, keys, ops: THREAD_OPS, batch: 256 };
+  const pair = async (label: string, job: Omit<ThreadJob, 'seed'>, note: string): Promise<void> => {
+    const one = await inThreads(1, job);
+    const two = await inThreads(2, job);
+    rows.push({ name: `${label}, 1 thread`, opsPerSec: one, note: `worker_thread, ${job.ops} ops` });
+    rows.push({ name: `${label}, 2 threads`, opsPerSec: two, baseline: `${label}, 1 thread`, note: `2 x ${job.ops} ops / wall time${note}` });
+  };
+  await pair('lmdb getBinaryFast 4 KiB', { ...base, role: 'lmdb-get', lmdbPath: path }, '');
+  for (const backing of BACKINGS) {
+    const on = backing === 'sab' ? '' : ' [shm]';
+    const cache = createCache(backing, HIT_CAPACITY_BYTES);
+    for (let k = 0; k < keys; k++) cache.put(k, values[k % 64]!);
+    await pair(`BlockCache acquire+release 4 KiB${on}`, { ...base, role: 'bc-acquire', handle: cache.handle }, '');
+    await pair(`BlockCache getInto (copy) 4 KiB${on}`, { ...base, role: 'bc-get', handle: cache.handle }, '');
+    cache.close();
+    const evicting = createCache(backing, EVICT_CAPACITY_BYTES);
+    await pair(`BlockCache put evicting 4 KiB${on}`, { ...base, ops: THREAD_PUT_OPS, keys: 16_384, role: 'bc-put', handle: evicting.handle }, ', one engine lock');
+    evicting.close();
   }
-  cache.close();
-  const evicting = BlockCache.create({ capacityBytes: EVICT_CAPACITY_BYTES });
-  const putBase = { ...base, keys: 16_384, role: 'bc-put' as const, handle: evicting.handle };
-  const one = await inThreads(1, putBase);
-  const two = await inThreads(2, putBase);
-  rows.push({ name: 'BlockCache put evicting 4 KiB, 1 thread', opsPerSec: one, note: 'worker_thread' });
-  rows.push({ name: 'BlockCache put evicting 4 KiB, 2 threads', opsPerSec: two, baseline: 'BlockCache put evicting 4 KiB, 1 thread', note: 'one engine lock' });
-  evicting.close();
 }
 
 /** Steady evicting workload of mixed sizes: how much of the capacity holds blocks. */

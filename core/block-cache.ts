@@ -56,6 +56,8 @@
  *   | 34    |     | FREE_TOP        | entries on the free stack                             |
  *   | 35    |     | BUCKETS_USED    | non-empty buckets (tombstones included)               |
  *   | 36    |     | TOMBSTONES      | tombstone buckets                                     |
+ *   | 37    |     | PENDING_HEAD    | pending-free list: first entry + 1 (0 = empty)        |
+ *   | 46    |     | PENDING_COUNT   | entries on the pending-free list                      |
  *   | 38-39 | 19  | USED_BYTES      | bytes of allocated blocks (writing, committed, deleted but pinned) |
  *   | 40-41 | 20  | EVICTIONS       | blocks evicted                                        |
  *   | 42-43 | 21  | REAPED_HITS     | hits of owners that are gone                          |
@@ -86,6 +88,16 @@
  *     sees the other: the reader backs off, or the writer does not free (eviction puts the
  *     state back to COMMITTED; a deleted entry is freed by the release that finds it
  *     DELETED and unheld, under the lock). So a view's bytes are never reused before release.
+ *   - Pending-free list (lazy free of deleted blocks): a block deleted or replaced while held
+ *     is marked DELETED and put on a list (linked through the entries' NEXT_PENDING word,
+ *     under the lock). Releasing a view is one Atomics.sub of this owner's counter and
+ *     nothing else: it does not look at STATE nor free. Instead every locked operation that
+ *     needs the room or reports it (a put short of room, before it evicts; stats,
+ *     checkInvariants, extents, reaping) first sweeps the list and frees the entries whose
+ *     hold sum is zero (the same store-then-sum side of the argument above: DELETED was
+ *     stored before the sum, so a reader that announces after the sum backs off). So a
+ *     deleted block's bytes are never reused before its last release, and freed before
+ *     anything needs them or counts them. An entry is on the list exactly while it is DELETED.
  *   - The writer stores every field and copies the bytes BEFORE the Atomics.store of
  *     COMMITTED, and publishes the bucket after it: a reader that loads COMMITTED sees the
  *     whole block (no half-written block).
@@ -103,7 +115,7 @@ import type { Arena, ArenaHandle } from './arena.js';
 import { assert } from './assert.js';
 import { ALLOCATOR_META_WORDS, GRANULE_BYTES, TlsfAllocator } from './allocator.js';
 import {
-  BUCKET_EMPTY, BUCKET_TOMBSTONE, BlockState, E_EXTENT, E_HASH, E_KEY_LEN, E_STATE, E_WRITER, EF_DATA_OFFSET, EF_KEY_OFFSET,
+  BUCKET_EMPTY, BUCKET_TOMBSTONE, BlockState, E_EXTENT, E_HASH, E_KEY_LEN, E_NEXT_PENDING, E_STATE, E_WRITER, EF_DATA_OFFSET, EF_KEY_OFFSET,
   EF_LENGTH, EF_NUM_KEY, ENTRY_BYTES, ENTRY_WORDS, STATE_MASK, hashNumberId, hashStringId,
   nextPowerOfTwo,
 } from './block-table.js';
@@ -201,7 +213,7 @@ export interface BlockCacheStats {
 }
 
 const MAGIC = 0x54535241;
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 const HEADER_BYTES = 512;
 const CACHE_OPEN = 1;
 const CACHE_CLOSED = 2;
@@ -235,6 +247,8 @@ const H_BLOCK_COUNT = 33;
 const H_FREE_TOP = 34;
 const H_BUCKETS_USED = 35;
 const H_TOMBSTONES = 36;
+const H_PENDING_HEAD = 37;
+const H_PENDING_COUNT = 46;
 const HF_USED_BYTES = 19;
 const HF_EVICTIONS = 20;
 const HF_REAPED_HITS = 21;
@@ -753,21 +767,36 @@ export class BlockCache {
     }
   }
 
-  /** Drops one hold of this owner on entry `e`; frees `e` if it was deleted and is now unheld. */
+  /**
+   * Drops one hold of this owner on entry `e`: one seq-cst Atomics.sub, nothing else. A
+   * DELETED entry whose last hold this was is freed by the next sweep of the pending-free
+   * list (see the header), not here.
+   */
   #unpinEntry(e: number): void {
     assert(this.#holds[this.#row + e]! > 0, 'a dropped hold was taken by this owner');
     Atomics.sub(this.#holds, this.#row + e, 1);
-    if (Atomics.load(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED) this.#freeIfUnheld(e);
   }
 
-  /** Frees entry `e` if it is DELETED and no owner holds it (any releaser may call it). */
-  #freeIfUnheld(e: number): void {
-    const locked = this.#holdsLock;
-    if (!locked) this.#lock();
-    try {
-      if (Atomics.load(this.#w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED && this.#holders(e) === 0) this.#freeEntry(e);
-    } finally {
-      if (!locked) this.#unlock();
+  /** Under the lock: frees every entry of the pending-free list that no owner holds any more. */
+  #sweepPending(): void {
+    const w = this.#w;
+    if (w[H_PENDING_COUNT] === 0) return;
+    let link = H_PENDING_HEAD; // word that points at `cur`
+    let cur = w[H_PENDING_HEAD]!;
+    while (cur !== 0) {
+      const e = cur - 1;
+      const base = this.#entries + e * ENTRY_WORDS;
+      const next = w[base + E_NEXT_PENDING]!;
+      assert(Atomics.load(w, base + E_STATE) === BlockState.DELETED, 'an entry on the pending-free list is DELETED');
+      if (this.#holders(e) === 0) {
+        w[link] = next;
+        w[base + E_NEXT_PENDING] = 0;
+        w[H_PENDING_COUNT]!--;
+        this.#freeEntry(e);
+      } else {
+        link = base + E_NEXT_PENDING;
+      }
+      cur = next;
     }
   }
 
@@ -1120,6 +1149,7 @@ export class BlockCache {
     const w = this.#w;
     const f = this.#f;
     let policyVictims = 0;
+    let swept = false;
     for (;;) {
       if (f[HF_USED_BYTES]! + length <= this.#capacityBytes && w[H_FREE_TOP]! > 0) {
         const top = w[H_FREE_TOP]! - 1;
@@ -1137,6 +1167,14 @@ export class BlockCache {
         // Room in total but no extent large enough: after a few victims in policy order,
         // grow the largest hole by evicting its neighbours (bounded fragmentation).
         if (policyVictims >= BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING && this.#alloc.freeGranules >= granules && this.#evictNextToLargestHole()) continue;
+      }
+      // Deleted blocks whose last view was released since: give them back before evicting.
+      if (!swept) {
+        swept = true;
+        if (w[H_PENDING_COUNT] !== 0) {
+          this.#sweepPending();
+          continue;
+        }
       }
       if (!this.#evictOne()) return -1;
       policyVictims++;
@@ -1252,12 +1290,22 @@ export class BlockCache {
     Atomics.add(w, H_INDEX_SEQ, 1);
   }
 
-  /** Under the lock: marks `e` DELETED; frees it now if no owner holds it, else the last release does. */
+  /**
+   * Under the lock: marks `e` DELETED; frees it now if no owner holds it, else puts it on the
+   * pending-free list (a sweep frees it after its last release).
+   */
   #markDeleted(e: number): void {
-    const st = this.#entries + e * ENTRY_WORDS + E_STATE;
-    assert(Atomics.load(this.#w, st) === BlockState.COMMITTED, 'only a committed block is deleted');
-    Atomics.store(this.#w, st, BlockState.DELETED);
-    if (this.#holders(e) === 0) this.#freeEntry(e);
+    const w = this.#w;
+    const base = this.#entries + e * ENTRY_WORDS;
+    assert(Atomics.load(w, base + E_STATE) === BlockState.COMMITTED, 'only a committed block is deleted');
+    Atomics.store(w, base + E_STATE, BlockState.DELETED);
+    if (this.#holders(e) === 0) {
+      this.#freeEntry(e);
+      return;
+    }
+    w[base + E_NEXT_PENDING] = w[H_PENDING_HEAD]!;
+    w[H_PENDING_HEAD] = e + 1;
+    w[H_PENDING_COUNT]!++;
   }
 
   /** Under the lock: gives entry `e`'s extent and the entry back. */
@@ -1447,10 +1495,9 @@ export class BlockCache {
     this.#owners.clearRecords(o);
     const row = o * this.#entryCount;
     for (let e = 0; e < this.#entryCount; e++) {
-      if (this.#holds[row + e] === 0) continue;
-      Atomics.store(this.#holds, row + e, 0);
-      if (Atomics.load(w, this.#entries + e * ENTRY_WORDS + E_STATE) === BlockState.DELETED && this.#holders(e) === 0) this.#freeEntry(e);
+      if (this.#holds[row + e] !== 0) Atomics.store(this.#holds, row + e, 0);
     }
+    this.#sweepPending(); // deleted blocks this owner was the last to hold
     for (let e = 0; e < this.#entryCount; e++) {
       const base = this.#entries + e * ENTRY_WORDS;
       if (w[base + E_WRITER] === o && Atomics.load(w, base + E_STATE) === BlockState.WRITING) this.#freeEntry(e);
@@ -1487,6 +1534,7 @@ export class BlockCache {
     let usedBytes: number;
     let blockCount: number;
     try {
+      this.#sweepPending();
       freeBytes = this.#alloc.freeGranules * GRANULE_BYTES;
       largestFreeBytes = this.#alloc.largestFreeGranules() * GRANULE_BYTES;
       usedBytes = f[HF_USED_BYTES]!;
@@ -1509,17 +1557,27 @@ export class BlockCache {
     this.#lock();
     try {
       const w = this.#w;
+      this.#sweepPending();
+      let pending = 0;
+      for (let cur = w[H_PENDING_HEAD]!; cur !== 0; cur = w[this.#entries + (cur - 1) * ENTRY_WORDS + E_NEXT_PENDING]!) {
+        assert(++pending <= this.#entryCount, 'the pending-free list has no cycle');
+        assert(Atomics.load(w, this.#entries + (cur - 1) * ENTRY_WORDS + E_STATE) === BlockState.DELETED, 'a pending entry is DELETED');
+        assert(this.#holders(cur - 1) > 0, 'a pending entry after a sweep is held');
+      }
+      assert(pending === w[H_PENDING_COUNT], `the pending-free count is the list's length (${pending} vs ${w[H_PENDING_COUNT]})`);
       const used = this.#alloc.check();
       const byExtent = new Map(used.map(([g, size]) => [g, size]));
       let usedBytes = 0;
       let committed = 0;
       let allocated = 0;
+      let deleted = 0;
       for (let e = 0; e < this.#entryCount; e++) {
         const base = this.#entries + e * ENTRY_WORDS;
         const state = Atomics.load(w, base + E_STATE) & STATE_MASK;
         if (state === BlockState.FREE) continue;
         allocated++;
         if (state === BlockState.COMMITTED) committed++;
+        if (state === BlockState.DELETED) deleted++;
         const g = w[base + E_EXTENT]!;
         const size = byExtent.get(g);
         assert(size !== undefined, `entry ${e} owns an allocated extent`);
@@ -1531,6 +1589,7 @@ export class BlockCache {
         assert(this.#f[fb + EF_DATA_OFFSET]! % 64 === 0, `entry ${e}'s bytes are 64-byte aligned`);
         usedBytes += length;
       }
+      assert(deleted === pending, `every DELETED entry is on the pending-free list (${deleted} vs ${pending})`);
       assert(allocated === used.length, `every allocated extent belongs to one entry (${allocated} vs ${used.length})`);
       assert(usedBytes === this.#f[HF_USED_BYTES], `usedBytes is the sum of allocated blocks (${usedBytes} vs ${this.#f[HF_USED_BYTES]})`);
       assert(usedBytes <= this.#capacityBytes, 'usedBytes <= capacityBytes');
@@ -1546,6 +1605,12 @@ export class BlockCache {
   /** Extents of committed blocks as [byteOffset, length] pairs (for tests). */
   extents(): Array<[number, number]> {
     this.#checkOpen('list extents');
+    this.#lock();
+    try {
+      this.#sweepPending();
+    } finally {
+      this.#unlock();
+    }
     const out: Array<[number, number]> = [];
     for (let e = 0; e < this.#entryCount; e++) {
       const base = this.#entries + e * ENTRY_WORDS;

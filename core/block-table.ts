@@ -12,7 +12,9 @@
  *   | 2     |     | KEY_LEN     | -1: numeric id in NUM_KEY; else string length (UTF-16)    |
  *   | 3     |     | EXTENT      | allocator granule of the block's extent                   |
  *   | 4     |     | WRITER      | owner slot that is writing it (WRITING), else -1         |
- *   | 5-7   |     | -           | unused                                                    |
+ *   | 5     |     | NEXT_PENDING| DELETED and still held: next entry + 1 on the pending-free |
+ *   |       |     |             | list (0 = end); see core/block-cache.ts                   |
+ *   | 6-7   |     | -           | unused                                                    |
  *   | 8-9   | 4   | NUM_KEY     | numeric id                                                |
  *   | 10-11 | 5   | LENGTH      | block length in bytes                                     |
  *   | 12-13 | 6   | DATA_OFFSET | arena byte offset of the block's bytes (64-aligned)       |
@@ -37,6 +39,7 @@ export const E_HASH = 1;
 export const E_KEY_LEN = 2;
 export const E_EXTENT = 3;
 export const E_WRITER = 4;
+export const E_NEXT_PENDING = 5;
 export const EF_NUM_KEY = 4;
 export const EF_LENGTH = 5;
 export const EF_DATA_OFFSET = 6;

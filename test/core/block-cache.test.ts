@@ -61,6 +61,30 @@ test('acquire returns a 64-byte aligned zero-copy view that stays unchanged afte
   c.close();
 });
 
+test('a block deleted or replaced while viewed is freed after its last release, before a put needs its room', () => {
+  // 4 blocks of 16 KiB fill the cache exactly; SIEVE would evict, so the room must come from the sweep.
+  const c = BlockCache.create({ capacityBytes: 64 * 1024, policy: 'sieve' });
+  for (let k = 0; k < 4; k++) assert.ok(c.put(k, bytesOf(16 * 1024, k)));
+  const views = [c.acquire(0)!, c.acquire(0)!, c.acquire(1)!];
+  const other = BlockCache.attach(c.handle);
+  const otherView = other.acquire(1)!;
+  assert.ok(c.delete(0));
+  assert.ok(c.put(1, bytesOf(16 * 1024, 11)), 'replacing a viewed block evicts another one');
+  assert.is(c.stats().evictions, 1);
+  c.checkInvariants(); // the two held, deleted blocks are on the pending-free list
+  for (const v of views) v.release();
+  assert.equal(otherView.bytes, bytesOf(16 * 1024, 1), 'another owner still holds the old bytes of 1');
+  assert.is(c.stats().usedBytes, 4 * 16 * 1024 - 16 * 1024, 'block 0 is given back once its last view is released');
+  otherView.release();
+  assert.ok(c.put(20, bytesOf(16 * 1024, 20)), 'the room of the released blocks is used without evicting');
+  assert.ok(c.put(21, bytesOf(16 * 1024, 21)));
+  assert.is(c.stats().evictions, 1, 'no eviction was needed');
+  assert.equal(c.get(1), bytesOf(16 * 1024, 11));
+  c.checkInvariants();
+  other.close();
+  c.close();
+});
+
 test('release twice throws TESSERA_ERR_ALREADY_RELEASED and leaves the cache consistent', () => {
   const c = BlockCache.create({ capacityBytes: 1 << 16 });
   c.put('x', bytesOf(10, 1));
