@@ -35,6 +35,7 @@ import {
   VERSION_TEXT, completedLogName, encodeEntry,
 } from './format.js';
 import { type Fs, nodeFs } from './fs.js';
+import { DirLock, LOCK_FILE } from './dir-lock.js';
 import { checkVersion, createCurrentLog, removeCoveredLogs, replayComponent } from './replay.js';
 import type { CheckpointWriter, JournaledStateMachine, TailRecovery } from './types.js';
 
@@ -70,6 +71,8 @@ export class Journal {
   #state: JournalState = 'open';
   #failure: TesseraError | undefined;
   #closing: Promise<void> | undefined;
+  /** Held from open to close on real directories (see dir-lock.ts). */
+  #lock: DirLock | undefined;
 
   private constructor(dir: string, fs: Fs, logRollBytes: number, ackBeforeFsync: boolean, recoveries: TailRecovery[]) {
     this.dir = dir;
@@ -93,7 +96,13 @@ export class Journal {
       if (names.length > 0 && !opts.force) {
         throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot format journal: ${dir} is not empty (${names.length} entries); pass force to erase it`);
       }
-      for (const name of names) await removeTree(fs, join(dir, name));
+      // Erasing a journal that a live process has open would corrupt it under that process.
+      const lock = fs === nodeFs && names.includes(LOCK_FILE) ? DirLock.acquire(dir) : undefined;
+      try {
+        for (const name of names) if (name !== LOCK_FILE) await removeTree(fs, join(dir, name));
+      } finally {
+        lock?.release();
+      }
     }
     const temp = join(dir, `${VERSION_FILE}.tmp`);
     const file = await fs.open(temp, 'truncate');
@@ -128,6 +137,17 @@ export class Journal {
       names.add(m.name);
     }
     await checkVersion(fs, dir);
+    const lock = fs === nodeFs ? DirLock.acquire(dir) : undefined;
+    try {
+      return await Journal.#openLocked(dir, machines, opts, fs, logRollBytes, names, lock);
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+  }
+
+  static async #openLocked(dir: string, machines: readonly JournaledStateMachine[], opts: JournalOpenOptions, fs: Fs,
+    logRollBytes: number, names: Set<string>, lock: DirLock | undefined): Promise<Journal> {
     for (const entry of await fs.readdir(dir)) {
       const s = await fs.stat(join(dir, entry));
       if (s?.kind === 'directory' && !names.has(entry)) {
@@ -137,6 +157,7 @@ export class Journal {
     const ackBeforeFsync = opts.unsafeAckBeforeFsync ?? process.env.TESSERA_JOURNAL_MUTANT === 'ack-before-fsync';
     const recoveries: TailRecovery[] = [];
     const journal = new Journal(dir, fs, logRollBytes, ackBeforeFsync, recoveries);
+    journal.#lock = lock;
     try {
       for (const machine of machines) {
         const log = new ComponentLog(dir, machine);
@@ -259,6 +280,7 @@ export class Journal {
         if (file) await file.close().catch(() => undefined);
       }
       if (this.#state === 'closing') this.#state = 'closed';
+      this.#lock?.release();
     })();
     return this.#closing;
   }
