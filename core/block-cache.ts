@@ -98,6 +98,10 @@
  *     stored before the sum, so a reader that announces after the sum backs off). So a
  *     deleted block's bytes are never reused before its last release, and freed before
  *     anything needs them or counts them. An entry is on the list exactly while it is DELETED.
+ *   - STATE is written only under the engine lock, always with Atomics.store or CAS (lock-free
+ *     readers load it). The lock's CAS and exchange order each holder after the previous
+ *     one, so a lock holder reads STATE with a plain load: no write can race with it.
+ *     Hold counters, LIVE_OWNERS and buckets read by lock-free readers keep Atomics.
  *   - The writer stores every field and copies the bytes BEFORE the Atomics.store of
  *     COMMITTED, and publishes the bucket after it: a reader that loads COMMITTED sees the
  *     whole block (no half-written block).
@@ -787,7 +791,7 @@ export class BlockCache {
       const e = cur - 1;
       const base = this.#entries + e * ENTRY_WORDS;
       const next = w[base + E_NEXT_PENDING]!;
-      assert(Atomics.load(w, base + E_STATE) === BlockState.DELETED, 'an entry on the pending-free list is DELETED');
+      assert(w[base + E_STATE] === BlockState.DELETED, 'an entry on the pending-free list is DELETED');
       if (this.#holders(e) === 0) {
         w[link] = next;
         w[base + E_NEXT_PENDING] = 0;
@@ -1158,7 +1162,7 @@ export class BlockCache {
         if (g >= 0) {
           w[H_FREE_TOP] = top;
           const base = this.#entries + e * ENTRY_WORDS;
-          assert(Atomics.load(w, base + E_STATE) === BlockState.FREE, 'an entry on the free stack is FREE');
+          assert(w[base + E_STATE] === BlockState.FREE, 'an entry on the free stack is FREE');
           w[base + E_EXTENT] = g;
           Atomics.store(w, base + E_STATE, BlockState.WRITING);
           f[HF_USED_BYTES] = f[HF_USED_BYTES]! + length;
@@ -1199,7 +1203,7 @@ export class BlockCache {
   #commit(e: number, id: BlockId, h: number): void {
     const w = this.#w;
     const base = this.#entries + e * ENTRY_WORDS;
-    if (Atomics.load(w, base + E_STATE) !== BlockState.WRITING || w[base + E_WRITER] !== this.#owner) {
+    if (w[base + E_STATE] !== BlockState.WRITING || w[base + E_WRITER] !== this.#owner) {
       // Only a reaper takes a WRITING entry away: this thread's lease ran out mid-put.
       assert(this.#owners.gen(this.#owner) !== this.#ownerGen, 'commit of our WRITING entry');
       this.#expired = true;
@@ -1297,7 +1301,7 @@ export class BlockCache {
   #markDeleted(e: number): void {
     const w = this.#w;
     const base = this.#entries + e * ENTRY_WORDS;
-    assert(Atomics.load(w, base + E_STATE) === BlockState.COMMITTED, 'only a committed block is deleted');
+    assert(w[base + E_STATE] === BlockState.COMMITTED, 'only a committed block is deleted');
     Atomics.store(w, base + E_STATE, BlockState.DELETED);
     if (this.#holders(e) === 0) {
       this.#freeEntry(e);
@@ -1338,7 +1342,7 @@ export class BlockCache {
   #tryClaimVictim(e: number): boolean {
     const w = this.#w;
     const st = this.#entries + e * ENTRY_WORDS + E_STATE;
-    if (Atomics.load(w, st) !== BlockState.COMMITTED) return false;
+    if (w[st] !== BlockState.COMMITTED) return false; // plain: under the lock (see the header)
     if (this.#canEvict !== undefined) {
       const id = this.#idOf(e);
       this.#inHook = true;
