@@ -43,7 +43,7 @@ const ROW_MS = QUICK ? 150 : 300;
 /** Operations each thread runs in a multi-thread row (a fixed batch, see the header). */
 const THREAD_OPS = QUICK ? 1 << 19 : 1 << 21;
 const THREAD_PUT_OPS = QUICK ? 1 << 17 : 1 << 19;
-const THREAD_REPEATS = QUICK ? 1 : 2;
+const THREAD_REPEATS = QUICK ? 1 : 3;
 const FRAGMENTATION_PUTS = QUICK ? 100_000 : 1_000_000;
 
 interface Size { label: string; bytes: number; hitKeys: number; batch: number }
@@ -92,7 +92,7 @@ async function rate(fn: () => void, batch: number): Promise<number> {
 
 // ---------------------------------------------------------------- worker_threads side
 
-type Role = 'bc-acquire' | 'bc-get' | 'bc-put' | 'lmdb-get';
+type Role = 'bc-acquire' | 'bc-get' | 'bc-put' | 'lmdb-get' | 'control';
 interface ThreadJob { role: Role; handle?: BlockCacheHandle; lmdbPath?: string; bytes: number; keys: number; seed: number; ops: number; batch: number }
 interface ThreadResult { ops: number; startMs: number; endMs: number; sink: number }
 
@@ -111,7 +111,14 @@ function threadMain(job: ThreadJob, start: Int32Array): void {
   let sink = 0;
   let op: (k: number) => void;
   let close = (): void => {};
-  if (job.role === 'lmdb-get') {
+  if (job.role === 'control') {
+    // CPU only, private memory: how much parallelism the machine gives two threads right now.
+    op = (k) => {
+      let h = k;
+      for (let j = 0; j < 24; j++) h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+      sink += h & 1;
+    };
+  } else if (job.role === 'lmdb-get') {
     const db = open({ path: job.lmdbPath!, encoding: 'binary', readOnly: true });
     op = (k) => { sink += db.getBinaryFast(k)![0]!; };
     close = () => { void db.close(); };
@@ -137,13 +144,6 @@ function threadMain(job: ThreadJob, start: Int32Array): void {
   close();
   const result: ThreadResult = { ops: job.ops, startMs, endMs, sink };
   parentPort!.postMessage(result);
-}
-
-/** Best of THREAD_REPEATS runs: other processes on a shared machine only ever slow a run down. */
-async function inThreads(threads: number, job: Omit<ThreadJob, 'seed'>): Promise<number> {
-  let best = 0;
-  for (let r = 0; r < THREAD_REPEATS; r++) best = Math.max(best, await inThreadsOnce(threads, job));
-  return best;
 }
 
 /** Total ops / wall time of `threads` threads each running job.ops operations from one start signal. */
@@ -257,11 +257,17 @@ async function threadRows(rows: Row[], lmdbDir: string): Promise<void> {
   await db.close();
   const base = { bytes, keys, ops: THREAD_OPS, batch: 256 };
   const pair = async (label: string, job: Omit<ThreadJob, 'seed'>, note: string): Promise<void> => {
-    const one = await inThreads(1, job);
-    const two = await inThreads(2, job);
+    // Interleaved (1, 2, 1, 2, ...), best of each: load from other processes drifts over time.
+    let one = 0;
+    let two = 0;
+    for (let r = 0; r < THREAD_REPEATS; r++) {
+      one = Math.max(one, await inThreadsOnce(1, job));
+      two = Math.max(two, await inThreadsOnce(2, job));
+    }
     rows.push({ name: `${label}, 1 thread`, opsPerSec: one, note: `worker_thread, ${job.ops} ops` });
     rows.push({ name: `${label}, 2 threads`, opsPerSec: two, baseline: `${label}, 1 thread`, note: `2 x ${job.ops} ops / wall time${note}` });
   };
+  await pair('control: CPU-only loop, private memory', { ...base, ops: THREAD_OPS * 4, role: 'control' }, ', the machine\'s parallelism now');
   await pair('lmdb getBinaryFast 4 KiB', { ...base, role: 'lmdb-get', lmdbPath: path }, '');
   for (const backing of BACKINGS) {
     const on = backing === 'sab' ? '' : ' [shm]';
@@ -274,6 +280,7 @@ async function threadRows(rows: Row[], lmdbDir: string): Promise<void> {
     await pair(`BlockCache put evicting 4 KiB${on}`, { ...base, ops: THREAD_PUT_OPS, keys: 16_384, role: 'bc-put', handle: evicting.handle }, ', one engine lock');
     evicting.close();
   }
+  await pair('control: CPU-only loop, private memory (again)', { ...base, ops: THREAD_OPS * 4, role: 'control' }, ', the machine\'s parallelism now');
 }
 
 /** Steady evicting workload of mixed sizes: how much of the capacity holds blocks. */
