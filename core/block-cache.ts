@@ -92,12 +92,15 @@
  *     is marked DELETED and put on a list (linked through the entries' NEXT_PENDING word,
  *     under the lock). Releasing a view is one Atomics.sub of this owner's counter and
  *     nothing else: it does not look at STATE nor free. Instead every locked operation that
- *     needs the room or reports it (a put short of room, before it evicts; stats,
+ *     needs the room or reports it (a put short of room, before it evicts, and a list longer
+ *     than BLOCK_CACHE_PENDING_SWEEP_EVERY only every few such puts; stats,
  *     checkInvariants, extents, reaping) first sweeps the list and frees the entries whose
  *     hold sum is zero (the same store-then-sum side of the argument above: DELETED was
  *     stored before the sum, so a reader that announces after the sum backs off). So a
  *     deleted block's bytes are never reused before its last release, and freed before
- *     anything needs them or counts them. An entry is on the list exactly while it is DELETED.
+ *     anything counts them, or a put fails for want of room (with a long list, a put may
+ *     evict by the policy while released room still waits for the next sweep). An entry is
+ *     on the list exactly while it is DELETED.
  *   - STATE is written only under the engine lock, always with Atomics.store or CAS (lock-free
  *     readers load it). The lock's CAS and exchange order each holder after the previous
  *     one, so a lock holder reads STATE with a plain load: no write can race with it.
@@ -129,7 +132,7 @@ import {
   BLOCK_CACHE_LOCK_WAIT_SLICE_MS, BLOCK_CACHE_LOOKUP_RETRIES, BLOCK_CACHE_MAX_BLOCKS, BLOCK_CACHE_MAX_CAPACITY_BYTES,
   BLOCK_CACHE_MAX_KEY_CHARS, BLOCK_CACHE_MAX_OWNERS, BLOCK_CACHE_MAX_PINS_PER_OWNER, BLOCK_CACHE_MIN_BLOCKS,
   BLOCK_CACHE_MIN_OWNER_LEASE_MS, BLOCK_CACHE_COPY_UNDER_LOCK_BYTES, BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING,
-  BLOCK_CACHE_LOCK_STUCK_MS,
+  BLOCK_CACHE_LOCK_STUCK_MS, BLOCK_CACHE_PENDING_SWEEP_EVERY,
 } from './constants.js';
 import { ErrorCode, TesseraError, isTesseraError } from './errors.js';
 import { O_GEN, OwnerTable, R_PINS, readProcessStartToken } from './owners.js';
@@ -418,6 +421,8 @@ export class BlockCache {
   #hits = 0;
   #misses = 0;
   #callsSinceHeartbeat = 0;
+  /** Puts short of room that skipped sweeping a long pending-free list (see #reserve). */
+  #sweepsSkipped = 0;
   #lastScanMs = 0;
 
   private constructor(arena: Arena, creator: boolean, hooks: BlockCacheHooks) {
@@ -1153,7 +1158,7 @@ export class BlockCache {
     const w = this.#w;
     const f = this.#f;
     let policyVictims = 0;
-    let swept = false;
+    let sweep = 0; // 0: not yet, 1: skipped (long list), 2: done
     for (;;) {
       if (f[HF_USED_BYTES]! + length <= this.#capacityBytes && w[H_FREE_TOP]! > 0) {
         const top = w[H_FREE_TOP]! - 1;
@@ -1172,15 +1177,26 @@ export class BlockCache {
         // grow the largest hole by evicting its neighbours (bounded fragmentation).
         if (policyVictims >= BLOCK_CACHE_POLICY_VICTIMS_BEFORE_HOLE_GROWING && this.#alloc.freeGranules >= granules && this.#evictNextToLargestHole()) continue;
       }
-      // Deleted blocks whose last view was released since: give them back before evicting.
-      if (!swept) {
-        swept = true;
-        if (w[H_PENDING_COUNT] !== 0) {
+      // Deleted blocks whose last view was released since: give them back before evicting
+      // (a long list only every few puts, so that its cost stays O(1) amortised per put).
+      const pending = w[H_PENDING_COUNT]!;
+      if (sweep === 0 && pending !== 0) {
+        sweep = 1;
+        if (pending <= BLOCK_CACHE_PENDING_SWEEP_EVERY || ++this.#sweepsSkipped * BLOCK_CACHE_PENDING_SWEEP_EVERY >= pending) {
+          this.#sweepsSkipped = 0;
+          sweep = 2;
           this.#sweepPending();
           continue;
         }
       }
-      if (!this.#evictOne()) return -1;
+      if (!this.#evictOne()) {
+        if (sweep !== 2 && pending !== 0) { // never fail while released room waits on the list
+          sweep = 2;
+          this.#sweepPending();
+          continue;
+        }
+        return -1;
+      }
       policyVictims++;
     }
   }

@@ -208,6 +208,12 @@ export const BLOCK_CACHE_COPY_UNDER_LOCK_BYTES = 64 * KIB;
 /** acquire()/get()/put() refresh the owner heartbeat once per this many calls. */
 export const BLOCK_CACHE_HEARTBEAT_EVERY_CALLS = 1024;
 /**
+ * A put short of room sweeps the pending-free list (blocks deleted while viewed) before it
+ * evicts when the list holds at most this many entries; a longer list is swept once per
+ * (length / this) such puts, and always before a put would fail: O(this) amortised per put.
+ */
+export const BLOCK_CACHE_PENDING_SWEEP_EVERY = 16;
+/**
  * The current log grows in steps of zeros this size (capped by the roll size), so that a
  * group commit overwrites allocated blocks and its fdatasync has no size change to commit.
  */

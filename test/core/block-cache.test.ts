@@ -85,6 +85,27 @@ test('a block deleted or replaced while viewed is freed after its last release, 
   c.close();
 });
 
+test('a put never fails while released room waits on a long pending-free list', () => {
+  const c = BlockCache.create({ capacityBytes: 64 * 1024, maxBlocks: 256, policy: 'lru' });
+  let n = 0;
+  while (c.stats().evictions === 0) assert.ok(c.put(n++, bytesOf(1024, n))); // fill until full
+  const present = [...c.keys()] as number[];
+  assert.ok(present.length > 48);
+  const viewed = present.slice(0, 40);
+  const views = viewed.map((k) => c.acquire(k)!);
+  for (const k of viewed) assert.ok(c.delete(k)); // 40 held, deleted blocks: longer than one sweep's share
+  for (const k of present.slice(40)) assert.ok(c.pin(k)); // nothing left to evict
+  const evictions = c.stats().evictions;
+  assert.not.ok(c.put(1000, bytesOf(1024, 1000)), 'no room while the deleted blocks are viewed');
+  for (const v of views) v.release();
+  for (let k = 0; k < 40; k++) assert.ok(c.put(1000 + k, bytesOf(1024, 1000 + k)), `put ${k} finds the released room`);
+  assert.is(c.stats().evictions, evictions, 'nothing was evicted (everything else is pinned)');
+  assert.equal(c.get(1039), bytesOf(1024, 1039));
+  c.checkInvariants();
+  for (const k of present.slice(40)) c.unpin(k);
+  c.close();
+});
+
 test('release twice throws TESSERA_ERR_ALREADY_RELEASED and leaves the cache consistent', () => {
   const c = BlockCache.create({ capacityBytes: 1 << 16 });
   c.put('x', bytesOf(10, 1));
