@@ -21,7 +21,10 @@
  * then runs the same fixed number of operations (THREAD_OPS); the row is total operations /
  * wall time from the first thread's start to the last thread's end (clocks:
  * performance.timeOrigin + now(), shared by the threads of a process), so a thread that
- * finishes early does not inflate the sum. Each figure is the best of THREAD_REPEATS runs.
+ * finishes early does not inflate the sum. Each figure is the best of THREAD_REPEATS runs,
+ * 1- and 2-thread runs interleaved. Control rows (a CPU-only loop on private memory, before
+ * and after the thread rows) show how much parallelism the machine gave two threads at the
+ * time: on a shared 2-core machine a 2-thread ratio means little unless its control is ~2x.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
