@@ -2,7 +2,9 @@
  * The commands that run or inspect servers: format, master, worker, local, report, doctor,
  * journal dump. Long-running commands print their addresses, then wait for SIGINT/SIGTERM
  * and stop cleanly (the hosts close their listeners, the journal is closed, the process
- * exits 0). A second signal while stopping exits at once with code 1.
+ * exits 0). A second signal while stopping exits at once with code 1. A master whose journal
+ * fails stops serving (master/host.ts); the command then prints the error, stops everything
+ * and exits 1, so that a supervisor restarts it and the restart replays the journal.
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -12,7 +14,7 @@ import { formatBytes } from '../client/options.js';
 import { CLI_REPORT_WALK_MAX_INODES } from '../core/constants.js';
 import type { FileSystem } from '../client/file-system.js';
 import type { TesseraConfig } from './config.js';
-import type { Out } from './output.js';
+import { EXIT_ERROR, reportError, type Out } from './output.js';
 import { UFS_MOUNT_PATH, startLocalCluster, startMasterProcess, startWorkerProcess, type RunningServers } from './servers.js';
 
 export async function format(cfg: TesseraConfig, opts: { force: boolean }, out: Out): Promise<void> {
@@ -31,10 +33,21 @@ export async function journalDump(dir: string, out: Out): Promise<void> {
   out.value({ journalDir: dir, lines }, (v) => v.lines);
 }
 
-/** Waits for SIGINT or SIGTERM, then stops the servers. */
+/** Waits for SIGINT or SIGTERM (exit 0), or a failed master journal (exit 1), then stops the servers. */
 async function serveUntilSignal(servers: RunningServers, out: Out): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
+    const onFailure = (err: Error) => {
+      if (stopping) return;
+      stopping = true;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      reportError(err, out.json);
+      process.stderr.write('tessera: the master stopped serving because its journal failed; stopping (restart it to replay the journal)\n');
+      const done = () => resolve(EXIT_ERROR);
+      servers.stop().then(done, done);
+    };
+    void servers.failed?.then(onFailure);
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopping) {
         process.stderr.write(`tessera: ${sig} again, exiting without a clean stop\n`);
@@ -62,7 +75,7 @@ function printAddresses(servers: RunningServers, out: Out): void {
     ...(v.masterAddress && v.masterHere ? [`master  rpc ${v.masterAddress}${v.masterWebAddress ? `  web ${v.masterWebAddress}` : ''}`] : []),
     ...(v.masterAddress && !v.masterHere ? [`master  ${v.masterAddress} (registering with it)`] : []),
     ...v.workers.map((w) => `worker  rpc ${w.address}${w.webAddress ? `  web ${w.webAddress}` : ''}  mem ${formatBytes(w.memBytes)}`),
-    ...(v.journalDir ? [`journal ${v.journalDir}`] : []),
+    ...(v.journalDir ? [`journal ${v.journalDir}${v.journalFormatted ? ' (new: formatted on first start)' : ''}`] : []),
     ...(v.ufsRoot ? [`ufs     ${v.ufsRoot} mounted at ${UFS_MOUNT_PATH}`] : []),
     ...(v.masterAddress ? [`try:    npx tessera fs --master ${v.masterAddress} ls /`] : []),
     'ready (Ctrl-C to stop)',

@@ -2,7 +2,8 @@
  * Starting servers from a configuration: a master, a worker, or both in one process (`tessera
  * local`). Everything on disk lives under the data directory unless configured otherwise:
  *
- *   <dataDir>/journal   the master's journal (formatted on first start)
+ *   <dataDir>/journal   the master's journal, formatted on first start: only when the directory
+ *                       is missing or empty (a non-empty directory without a journal is refused)
  *   <dataDir>/ufs       a local under file system, mounted at /ufs on first start (the master
  *                       keeps / itself: a mount at the root is refused)
  *   <dataDir>/worker    the worker's durable state (pending persists)
@@ -11,6 +12,7 @@
  * host then read by short-circuit), mlocked only when RLIMIT_MEMLOCK allows the whole arena.
  */
 import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, Registry } from 'prom-client';
@@ -28,6 +30,8 @@ export interface ServersInfo {
   masterHere?: boolean;
   masterWebAddress?: string;
   journalDir?: string;
+  /** True when this start formatted a new, empty journal. */
+  journalFormatted?: boolean;
   ufsRoot?: string;
   workers: { workerId?: number; address: string; webAddress?: string; memBytes: number; memBacking: string }[];
 }
@@ -38,6 +42,8 @@ export interface RunningServers {
   workers: WorkerHost[];
   /** Stops workers first, then the master. Idempotent. */
   stop(): Promise<void>;
+  /** Resolves when the master in this process stops serving because its journal failed. */
+  failed?: Promise<Error>;
 }
 
 function hostPort(host: string, port: number): string {
@@ -51,7 +57,8 @@ function memTier(cfg: TesseraConfig): TierSpec {
 }
 
 export async function startMaster(cfg: TesseraConfig, opts: { mountUfsRoot: boolean }): Promise<MasterHost> {
-  await mkdir(cfg.journalDir, { recursive: true });
+  // Not the journal directory itself: the master formats it only if missing or empty.
+  await mkdir(dirname(cfg.journalDir), { recursive: true });
   const host = await MasterHost.start({
     address: hostPort(cfg.host, cfg.masterRpcPort),
     journalDir: cfg.journalDir,
@@ -131,8 +138,11 @@ function stopper(workers: WorkerHost[], master: MasterHost | undefined, webs: Se
 export async function startMasterProcess(cfg: TesseraConfig): Promise<RunningServers> {
   const master = await startMaster(cfg, { mountUfsRoot: true });
   return {
-    master, workers: [], stop: stopper([], master),
-    info: { masterAddress: master.address, masterHere: true, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}), journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [] },
+    master, workers: [], stop: stopper([], master), failed: master.failed,
+    info: {
+      masterAddress: master.address, masterHere: true, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}),
+      journalDir: cfg.journalDir, journalFormatted: master.master.formattedJournal, ufsRoot: cfg.ufsRoot, workers: [],
+    },
   };
 }
 
@@ -162,10 +172,10 @@ export async function startLocalCluster(cfg: TesseraConfig): Promise<RunningServ
     throw err;
   }
   return {
-    master, workers: [w], stop: stopper([w], master, [web.server]),
+    master, workers: [w], stop: stopper([w], master, [web.server]), failed: master.failed,
     info: {
       masterAddress: master.address, masterHere: true, ...(master.webAddress ? { masterWebAddress: master.webAddress } : {}),
-      journalDir: cfg.journalDir, ufsRoot: cfg.ufsRoot, workers: [workerInfo(w, cfg, web.address)],
+      journalDir: cfg.journalDir, journalFormatted: master.master.formattedJournal, ufsRoot: cfg.ufsRoot, workers: [workerInfo(w, cfg, web.address)],
     },
   };
 }

@@ -13,8 +13,8 @@
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
 import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES } from '../core/constants.js';
-import { readdir } from 'node:fs/promises';
-import { Journal } from '../core/journal/index.js';
+import { join } from 'node:path';
+import { JOURNAL_VERSION_FILE as VERSION_FILE, Journal, nodeFs, type Fs } from '../core/journal/index.js';
 import type {
   BlockLocationInfo, CommitBlockRequest, CompleteFileRequest, CreateFileRequest, DeleteRequest, FileInfo, FreeRequest,
   GetBlockLocationsResponse, ListStatusRequest, ListStatusResponse, LoadRequest, MasterInfo, MkdirRequest, MountPointInfo,
@@ -36,8 +36,14 @@ const LOAD_BATCH_ENTRIES = 2000;
 export interface FileSystemMasterOptions {
   /** Journal directory. Without it the namespace lives in memory only. */
   journalDir?: string;
-  /** Format the journal directory first when it is missing or empty (an existing journal is kept). */
+  /**
+   * Format the journal directory first when it is missing or completely empty (first start);
+   * an existing journal is kept, and a non-empty directory that holds no journal is refused
+   * with JOURNAL_NOT_FORMATTED (it may be the wrong path or an unmounted volume).
+   */
   format?: boolean;
+  /** The file system the journal lives on (default the real one; tests pass a SimFs to inject faults). */
+  journalFs?: Fs;
   clock?: Clock;
   workerTimeoutMs?: number;
   heartbeatIntervalMs?: number;
@@ -56,6 +62,29 @@ function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
 const CREATE_KEYS = ['blockSizeBytes', 'mode', 'owner', 'group', 'pinned', 'ttlMs', 'ttlAction', 'replicationMin', 'replicationMax', 'persistenceState'] as const;
 const ATTRIBUTE_KEYS = ['pinned', 'ttlMs', 'ttlAction', 'mode', 'owner', 'group', 'replicationMin', 'replicationMax'] as const;
 
+/**
+ * Formats `dir` when it does not exist or is completely empty; returns whether it did. A
+ * directory that holds anything but no VERSION file is refused: formatting it would hide a
+ * wrong path or a volume that failed to mount behind a silently empty namespace.
+ */
+async function formatIfNew(fs: Fs, dir: string): Promise<boolean> {
+  const s = await fs.stat(dir);
+  if (s !== undefined && s.kind === 'directory') {
+    const names = await fs.readdir(dir);
+    if (names.length > 0) {
+      if ((await fs.stat(join(dir, VERSION_FILE))) === undefined) {
+        throw new TesseraError(ErrorCode.JOURNAL_NOT_FORMATTED, `Cannot start the master: the journal directory ${dir} is not empty ` +
+          `(${names.length} entries: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}) and holds no journal (no ${VERSION_FILE} file); ` +
+          `it is formatted automatically only when missing or empty. Check the path (is the right volume mounted?), ` +
+          `or erase it with \`tessera format --journal-dir ${dir} --force\``);
+      }
+      return false;
+    }
+  }
+  await Journal.format(dir, { fs }); // refuses a path that is not a directory
+  return true;
+}
+
 function checkRequest(req: unknown, what: string): asserts req is Record<string, unknown> {
   if (req === null || typeof req !== 'object') throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid ${what} request: an object`);
 }
@@ -71,6 +100,7 @@ export class FileSystemMaster {
   #toPersist = new Set<number>();
   #nextPersistWorker = 0;
   #closed = false;
+  #formattedJournal = false;
   #checkpointing: Promise<void> | undefined;
   readonly #checkpointPeriodEntries: number;
 
@@ -90,16 +120,17 @@ export class FileSystemMaster {
   static async open(o: FileSystemMasterOptions = {}): Promise<FileSystemMaster> {
     const m = new FileSystemMaster(o);
     if (o.journalDir !== undefined) {
-      // `format` makes an empty journal where there is none (missing or empty directory); an
-      // existing journal is opened as it is, and anything else is refused by Journal.open.
-      if (o.format && (await readdir(o.journalDir).catch(() => [])).length === 0) await Journal.format(o.journalDir);
-      m.#journal = await Journal.open(o.journalDir, [m.ns], o.logRollBytes !== undefined ? { logRollBytes: o.logRollBytes } : {});
+      const fs = o.journalFs ?? nodeFs;
+      if (o.format) m.#formattedJournal = await formatIfNew(fs, o.journalDir);
+      m.#journal = await Journal.open(o.journalDir, [m.ns], { fs, ...(o.logRollBytes !== undefined ? { logRollBytes: o.logRollBytes } : {}) });
     }
     m.#rescanPersist();
     return m;
   }
 
   get journal(): Journal | undefined { return this.#journal; }
+  /** True when open() formatted a new journal (`format` and a missing or empty directory). */
+  get formattedJournal(): boolean { return this.#formattedJournal; }
 
   async close(): Promise<void> {
     if (this.#closed) return;

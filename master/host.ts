@@ -4,6 +4,12 @@
  * (lost workers, TTLs, waiting persists) and, if asked, a small HTTP endpoint with Prometheus
  * metrics (/metrics) and a JSON summary (/api/info). `stop()` is idempotent: it stops the
  * tick, the listeners and the web server, then closes the journal after queued writes.
+ *
+ * A failed journal (a write or fdatasync error) is fatal: the namespace in memory may hold
+ * changes that were applied but will never be acknowledged, so from that moment the host
+ * stops serving. Every call but `health` fails with TESSERA_ERR_JOURNAL_FAILED, `health`
+ * answers `{ ok: false, code, message }`, the tick stops, and `failed` resolves so that the
+ * process (cli/server-commands.ts) stops and exits non-zero; a restart replays the journal.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +17,7 @@ import { Registry, Gauge, Counter } from 'prom-client';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { DEFAULT_MASTER_RPC_PORT, DEFAULT_TTL_CHECK_INTERVAL_MS } from '../core/constants.js';
 import { RpcServer, type RpcServerOptions, type Listener, type Transport } from '../transports/index.js';
-import { MasterService, MASTER_METHODS } from '../transports/protocol/master.js';
+import { MasterService, MASTER_METHODS, type MasterHealth } from '../transports/protocol/master.js';
 import { FileSystemMaster, type FileSystemMasterOptions } from './file-system-master.js';
 
 export interface MasterHostOptions extends FileSystemMasterOptions {
@@ -40,10 +46,16 @@ export class MasterHost {
   #stopping: Promise<void> | undefined;
   #ticking = false;
   readonly #calls = new Map<string, number>();
+  /** Set when the journal fails: the host serves nothing but `health` from then on. */
+  #failure: TesseraError | undefined;
+  /** Resolves with the failure when the journal fails; never settles otherwise. */
+  readonly failed: Promise<TesseraError>;
+  #resolveFailed!: (failure: TesseraError) => void;
 
   private constructor(master: FileSystemMaster, server: RpcServer) {
     this.master = master;
     this.server = server;
+    this.failed = new Promise((resolve) => { this.#resolveFailed = resolve; });
   }
 
   /** The first address the service listens on, with its real port. */
@@ -60,6 +72,7 @@ export class MasterHost {
     const master = await FileSystemMaster.open(o);
     const server = new RpcServer({ ...(o.rpc ?? {}), ...(o.transport ? { transport: o.transport } : {}) });
     const host = new MasterHost(master, server);
+    master.journal?.onFailure((failure) => host.#onJournalFailure(failure));
     try {
       host.#register();
       for (const a of [o.address ?? `tcp://127.0.0.1:${DEFAULT_MASTER_RPC_PORT}`, ...(o.extraAddresses ?? [])]) {
@@ -77,13 +90,27 @@ export class MasterHost {
     return host;
   }
 
+  /** `{ ok: true }` while serving; after a journal failure, its code and message. */
+  health(): MasterHealth {
+    const f = this.#failure;
+    return f === undefined ? { ok: true } : { ok: false, code: f.code, message: f.message };
+  }
+
+  #onJournalFailure(failure: TesseraError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = new TesseraError(ErrorCode.JOURNAL_FAILED, `The master has stopped serving: ${failure.message}`, { cause: failure });
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#resolveFailed(this.#failure);
+  }
+
   async #tick(): Promise<void> {
-    if (this.#ticking || this.#stopping) return;
+    if (this.#ticking || this.#stopping || this.#failure) return;
     this.#ticking = true;
     try {
       await this.master.tick();
     } catch {
-      // A failed tick (journal failure) shows in the next call's error; the tick retries.
+      // A journal failure stops the host (#onJournalFailure); anything else, the tick retries.
     } finally {
       this.#ticking = false;
     }
@@ -95,9 +122,13 @@ export class MasterHost {
 
   #register(): void {
     const m = this.master;
-    const c = (name: string) => this.#count(name);
+    // Every call but health counts, then refuses once the journal has failed.
+    const c = (name: string) => {
+      this.#count(name);
+      if (this.#failure !== undefined) throw this.#failure;
+    };
     this.server.register(MasterService, {
-      health: () => { c('health'); return { ok: true as const }; },
+      health: () => { this.#count('health'); return this.health(); },
       getInfo: () => { c('getInfo'); return m.getInfo(); },
       createFile: (req) => { c('createFile'); return m.createFile(req); },
       completeFile: (req) => { c('completeFile'); return m.completeFile(req); },
@@ -139,6 +170,7 @@ export class MasterHost {
     gauge('tessera_master_used_bytes', 'Bytes used on live workers', () => m.blocks.summary().usedBytes);
     gauge('tessera_master_mounts', 'Mount points', () => m.ns.mounts.size);
     gauge('tessera_master_uptime_seconds', 'Seconds since start', () => (m.clock() - m.startTimeMs) / 1000);
+    gauge('tessera_master_journal_failed', '1 once the journal has failed (the master no longer serves)', () => (this.#failure ? 1 : 0));
     new Counter({
       name: 'tessera_master_calls_total', help: 'Master RPC calls by method', labelNames: ['method'], registers: [reg],
       collect() {
@@ -158,7 +190,11 @@ export class MasterHost {
       if (url === '/metrics') {
         reg.metrics().then((text) => send(200, reg.contentType, text), (e: Error) => send(500, 'text/plain', e.message));
       } else if (url === '/api/info') {
-        send(200, 'application/json', JSON.stringify({ info: this.master.getInfo(), workers: this.master.getWorkers(), mounts: this.master.getMountTable() }, null, 2));
+        const body = this.#failure ? { health: this.health() }
+          : { health: this.health(), info: this.master.getInfo(), workers: this.master.getWorkers(), mounts: this.master.getMountTable() };
+        send(this.#failure ? 503 : 200, 'application/json', JSON.stringify(body, null, 2));
+      } else if (url === '/' && this.#failure) {
+        send(503, 'text/plain', `${this.#failure.code}: ${this.#failure.message}\n`);
       } else if (url === '/') {
         const i = this.master.getInfo();
         send(200, 'text/html; charset=utf-8', `<!doctype html><title>Tessera master</title><h1>Tessera master ${i.version}</h1>` +

@@ -8,8 +8,12 @@
  * acknowledged), 'after-roll-rename' (current log renamed into completed/, no new current
  * log yet), 'after-checkpoint-rename' (checkpoint renamed into place, directory not fsynced,
  * covered logs not removed).
+ *
+ * One failpoint throws instead of killing: 'fsync-eio' makes the n-th batch's fdatasync fail
+ * with EIO (the journal's fatal failure path), for tests of what a process does with a failed
+ * journal (tessera master must exit non-zero).
  */
-export type FailpointName = 'after-write' | 'after-fsync' | 'after-roll-rename' | 'after-checkpoint-rename';
+export type FailpointName = 'after-write' | 'after-fsync' | 'after-roll-rename' | 'after-checkpoint-rename' | 'fsync-eio';
 
 const spec = process.env.TESSERA_JOURNAL_FAILPOINT ?? '';
 const [armedName, countText] = spec.split(':');
@@ -18,5 +22,7 @@ let remaining = spec === '' ? 0 : Math.max(1, Number(countText ?? '1') || 1);
 export function failpoint(name: FailpointName): void {
   if (remaining === 0 || name !== armedName) return;
   remaining -= 1;
-  if (remaining === 0) process.kill(process.pid, 'SIGKILL');
+  if (remaining !== 0) return;
+  if (name === 'fsync-eio') throw Object.assign(new Error('EIO: i/o error, fdatasync (TESSERA_JOURNAL_FAILPOINT=fsync-eio)'), { code: 'EIO' });
+  process.kill(process.pid, 'SIGKILL');
 }

@@ -32,4 +32,4 @@ export { SimFs } from './sim-fs.js';
 export type { CrashOptions } from './sim-fs.js';
 export { formatJournal } from './dump.js';
 export type { FormatJournalOptions } from './dump.js';
-export { JOURNAL_FORMAT_VERSION } from './format.js';
+export { JOURNAL_FORMAT_VERSION, VERSION_FILE as JOURNAL_VERSION_FILE } from './format.js';

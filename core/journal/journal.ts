@@ -16,9 +16,14 @@
  * Checkpoint failures are not fatal: the logs a checkpoint would cover are removed only after
  * it is durable.
  *
+ * `onFailure()` tells the owner at the moment of failure, so that it can stop serving state
+ * that was applied but will never be acknowledged (the master host does; see master/host.ts).
+ *
+ * A second process is kept off the directory by a lock file (dir-lock.ts) taken at open and
+ * released at close, on the real file system only.
+ *
  * Not done here: payload encoding (the component's), cross-component atomicity (each component
- * has its own log and its own sequence numbers), locking the directory against a second
- * process (one master owns a journal directory).
+ * has its own log and its own sequence numbers).
  */
 import { join } from 'node:path';
 import { assert } from '../assert.js';
@@ -70,6 +75,7 @@ export class Journal {
   readonly #logs = new Map<string, ComponentLog>();
   #state: JournalState = 'open';
   #failure: TesseraError | undefined;
+  #failureListeners: ((failure: TesseraError) => void)[] = [];
   #closing: Promise<void> | undefined;
   /** Held from open to close on real directories (see dir-lock.ts). */
   #lock: DirLock | undefined;
@@ -263,6 +269,18 @@ export class Journal {
   }
 
   /**
+   * Calls `listener` once with the JOURNAL_FAILED error when the journal fails: synchronously,
+   * before any unacknowledged append's promise rejects; on a microtask if it has failed already.
+   * A listener that throws is a bug: the error is rethrown as an uncaught exception.
+   */
+  onFailure(listener: (failure: TesseraError) => void): void {
+    if (typeof listener !== 'function') throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Cannot watch the journal: listener must be a function');
+    const failure = this.#failure;
+    if (failure !== undefined) queueMicrotask(() => listener(failure));
+    else this.#failureListeners.push(listener);
+  }
+
+  /**
    * Waits for queued appends and checkpoints to finish, then closes the files. Idempotent.
    * New appends throw JOURNAL_CLOSED from the moment it is called.
    */
@@ -382,6 +400,7 @@ export class Journal {
     await file.write(log.writeBuffer.subarray(0, writeBytes), log.fileSizeBytes);
     failpoint('after-write');
     if (this.#ackBeforeFsync) this.#acknowledge(log, batch); // the mutant: acknowledged, not durable
+    failpoint('fsync-eio');
     await file.datasync();
     failpoint('after-fsync');
     log.fileSizeBytes += bytes;
@@ -450,6 +469,15 @@ export class Journal {
       const detail = err instanceof Error ? err.message : String(err);
       this.#failure = new TesseraError(ErrorCode.JOURNAL_FAILED, `Journal failed: writing ${log.currentPath} failed: ${detail}; nothing more is acknowledged, restart to replay`, { cause: err });
       this.#state = 'failed';
+      const listeners = this.#failureListeners;
+      this.#failureListeners = [];
+      for (const listener of listeners) {
+        try {
+          listener(this.#failure);
+        } catch (listenerErr) {
+          queueMicrotask(() => { throw listenerErr; });
+        }
+      }
     }
     const failure = this.#failure!;
     for (const other of this.#logs.values()) {

@@ -155,6 +155,22 @@ test('a failed fdatasync fails the journal: pending appends reject, later ones t
   await j.close(); // idempotent
 });
 
+test('onFailure tells the owner once, before any unacknowledged append rejects; a late listener is told too', async () => {
+  const fs = new SimFs();
+  await Journal.format('/j', { fs });
+  const j = await Journal.open('/j', [new KvMachine()], { fs });
+  const events: string[] = [];
+  j.onFailure((e) => events.push(`listener ${e.code}`));
+  fs.failNext('datasync');
+  const pending = j.append('kv', put('a').type, put('a').payload).catch((e: { code: string }) => events.push(`append ${e.code}`));
+  await pending;
+  assert.equal(events, ['listener TESSERA_ERR_JOURNAL_FAILED', 'append TESSERA_ERR_JOURNAL_FAILED']);
+  const late = await new Promise<Error>((resolve) => j.onFailure(resolve));
+  assert.is(late, j.failure);
+  assert.is(events.length, 2, 'told once');
+  await j.close();
+});
+
 test('a failed write fails the journal too', async () => {
   const fs = new SimFs();
   await Journal.format('/j', { fs });

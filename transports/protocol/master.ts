@@ -9,7 +9,7 @@
  *
  * | method                | caller | what it does                                                          |
  * |-----------------------|--------|-----------------------------------------------------------------------|
- * | health                | any    | liveness: `{ ok: true }`                                              |
+ * | health                | any    | `{ok: true}`, or `{ok: false, code, message}` once it failed          |
  * | getInfo               | any    | version, uptime, worker summary, capacity, inode count                |
  * | createFile            | client | new incomplete file (parent dirs with `recursive`)                    |
  * | completeFile          | client | seals a file at `lengthBytes`; its blocks are derived from it         |
@@ -327,9 +327,15 @@ export interface ReportPersistedRequest {
   ok?: boolean;
 }
 
+/**
+ * The master's health: ok, or not serving (a failed journal: every other call then fails with
+ * `code`, TESSERA_ERR_JOURNAL_FAILED, and the process is expected to exit and replay).
+ */
+export type MasterHealth = { ok: true } | { ok: false; code: string; message: string };
+
 /** Every call of the master service, request → response. */
 export interface MasterApi {
-  health(req: Record<string, never>): Promise<{ ok: true }>;
+  health(req: Record<string, never>): Promise<MasterHealth>;
   getInfo(req: Record<string, never>): Promise<MasterInfo>;
   createFile(req: CreateFileRequest): Promise<FileInfo>;
   completeFile(req: CompleteFileRequest): Promise<FileInfo>;
@@ -368,7 +374,7 @@ type Empty = Record<string, never>;
 
 /** The master service definition: `server.register(MasterService, handlers)`, `client.service(MasterService)`. */
 export const MasterService = defineService(MASTER_SERVICE_NAME, {
-  health: method<Empty, { ok: true }>(),
+  health: method<Empty, MasterHealth>(),
   getInfo: method<Empty, MasterInfo>(),
   createFile: method<CreateFileRequest, FileInfo>(),
   completeFile: method<CompleteFileRequest, FileInfo>(),
