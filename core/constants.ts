@@ -82,8 +82,14 @@ export const MAX_LIST_PAGE_ENTRIES = 10_000;
 export const MAX_MOUNTS = 1024;
 /** Most entries a UFS directory listing loads into the namespace at once. */
 export const MAX_UFS_LIST_ENTRIES = 1_000_000;
-/** Most commands queued for one worker between two heartbeats. */
+/** Most commands (persist, load) queued for one worker between two heartbeats. */
 export const MAX_WORKER_PENDING_COMMANDS = 100_000;
+/**
+ * Most block ids in one delete or free command of a heartbeat reply; more wait for the next
+ * heartbeat. (Pending deletes and frees are never dropped: they are sets of the worker's own
+ * blocks, bounded by the blocks the master knows.)
+ */
+export const MAX_WORKER_COMMAND_BLOCK_IDS = 100_000;
 /** Most blocks one worker may report in one register or heartbeat call. */
 export const MAX_BLOCK_REPORT_ENTRIES = 10_000_000;
 /** Most workers a master tracks. */

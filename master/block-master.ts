@@ -7,12 +7,17 @@
  * Fault model: a worker that misses heartbeats for `workerTimeoutMs` is LOST; its locations
  * are dropped. A heartbeat from a worker the master does not know (restart, or lost and back)
  * gets a `register` command; the worker then registers again with a full report.
- * Commands for a worker (free, delete, persist, load) wait in a bounded queue until its next
- * heartbeat reply.
+ * Commands for a worker wait until its next heartbeat reply. Deletes and frees are sets of
+ * block ids the worker holds (or held until the delete), so they are bounded by the blocks
+ * the master knows and never dropped: a dropped delete would leak the worker's space for good.
+ * A reply carries at most MAX_WORKER_COMMAND_BLOCK_IDS of each; the rest go in later replies.
+ * Persist and load commands wait in a queue of MAX_WORKER_PENDING_COMMANDS (a full queue
+ * refuses the new command, so its caller knows).
  */
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import {
-  DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_WORKER_TIMEOUT_MS, MAX_BLOCK_REPORT_ENTRIES, MAX_WORKER_PENDING_COMMANDS, MAX_WORKERS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_WORKER_TIMEOUT_MS, MAX_BLOCK_REPORT_ENTRIES, MAX_WORKER_COMMAND_BLOCK_IDS,
+  MAX_WORKER_PENDING_COMMANDS, MAX_WORKERS,
 } from '../core/constants.js';
 import type {
   BlockReport, RegisterWorkerRequest, WorkerCommand, WorkerHeartbeatRequest, WorkerInfo, WorkerLocation, WorkerSummary,
@@ -164,7 +169,7 @@ export class BlockMaster {
       for (const wid of b.workers) {
         const w = this.#workers.get(wid)!;
         w.blocks.delete(id);
-        this.#queueSet(w, w.pendingDelete, id);
+        w.pendingDelete.add(id);
       }
       this.#blocks.delete(id);
     }
@@ -178,8 +183,7 @@ export class BlockMaster {
       if (b === undefined) continue;
       n++;
       for (const wid of b.workers) {
-        const w = this.#workers.get(wid)!;
-        this.#queueSet(w, w.pendingFree, id);
+        this.#workers.get(wid)!.pendingFree.add(id);
       }
     }
     return n;
@@ -262,16 +266,27 @@ export class BlockMaster {
     w.blocks.clear();
   }
 
-  #queueSet(w: WorkerRecord, set: Set<number>, id: number): void {
-    if (set.size >= MAX_WORKER_PENDING_COMMANDS) return; // the worker's next full report will reconcile
-    set.add(id);
-  }
-
   #drain(w: WorkerRecord): WorkerCommand[] {
     const out: WorkerCommand[] = [];
-    if (w.pendingDelete.size > 0) { out.push({ type: 'delete', blockIds: [...w.pendingDelete] }); w.pendingDelete.clear(); }
-    if (w.pendingFree.size > 0) { out.push({ type: 'free', blockIds: [...w.pendingFree] }); w.pendingFree.clear(); }
+    if (w.pendingDelete.size > 0) out.push({ type: 'delete', blockIds: takeSome(w.pendingDelete, MAX_WORKER_COMMAND_BLOCK_IDS) });
+    if (w.pendingFree.size > 0) out.push({ type: 'free', blockIds: takeSome(w.pendingFree, MAX_WORKER_COMMAND_BLOCK_IDS) });
     if (w.pendingOther.length > 0) { out.push(...w.pendingOther); w.pendingOther = []; }
     return out;
   }
+}
+
+/** Removes and returns up to `max` ids of `set`, oldest first. */
+function takeSome(set: Set<number>, max: number): number[] {
+  if (set.size <= max) {
+    const all = [...set];
+    set.clear();
+    return all;
+  }
+  const out: number[] = [];
+  for (const id of set) {
+    if (out.length === max) break;
+    out.push(id);
+  }
+  for (const id of out) set.delete(id);
+  return out;
 }

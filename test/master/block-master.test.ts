@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { BlockMaster } from '../../master/block-master.js';
 import { isTesseraError } from '../../core/errors.js';
+import { MAX_WORKER_COMMAND_BLOCK_IDS, MAX_WORKER_PENDING_COMMANDS } from '../../core/constants.js';
 import type { RegisterWorkerRequest } from '../../transports/protocol/master.js';
 
 function reg(address: string, blocks: [number, number][] = []): RegisterWorkerRequest {
@@ -77,6 +78,33 @@ test('delete and free become commands in the holders\' next heartbeat reply, onc
   assert.equal(bm.heartbeat(hb(w1)), []);
   assert.equal(bm.heartbeat(hb(w2)).map((c) => c.type), ['free', 'load']);
   assert.equal(bm.locations(1), []);
+});
+
+test('deletes and frees beyond MAX_WORKER_PENDING_COMMANDS are never dropped: every id reaches the worker over a few heartbeats', () => {
+  const n = MAX_WORKER_PENDING_COMMANDS * 2 + MAX_WORKER_COMMAND_BLOCK_IDS / 2;
+  const bm = new BlockMaster({ clock: () => 0 });
+  const blocks = Array.from({ length: n }, (_, i): [number, number] => [i + 1, 1]);
+  const w = bm.register(reg('tcp://a:1', blocks));
+  const deleted = blocks.filter(([id]) => id % 2 === 0).map(([id]) => id);
+  const freed = blocks.filter(([id]) => id % 2 === 1).map(([id]) => id);
+  // In several calls, as many deletes of files would come, one after another.
+  for (let i = 0; i < deleted.length; i += 1000) bm.deleteBlocks(deleted.slice(i, i + 1000));
+  assert.is(bm.freeBlocks(freed), freed.length);
+  const got = { delete: [] as number[], free: [] as number[] };
+  let replies = 0;
+  for (;;) {
+    const cmds = bm.heartbeat(hb(w));
+    if (cmds.length === 0) break;
+    replies++;
+    for (const c of cmds) {
+      assert.ok(c.type === 'delete' || c.type === 'free', c.type);
+      assert.ok(c.blockIds.length <= MAX_WORKER_COMMAND_BLOCK_IDS, `${c.blockIds.length} ids in one command`);
+      got[c.type].push(...c.blockIds);
+    }
+  }
+  assert.equal(got.delete.sort((a, b) => a - b), deleted);
+  assert.equal(got.free.sort((a, b) => a - b), freed);
+  assert.is(replies, Math.ceil(Math.max(deleted.length, freed.length) / MAX_WORKER_COMMAND_BLOCK_IDS));
 });
 
 test('commitBlock from an unregistered worker is WORKER_NOT_FOUND; bad reports are INVALID_ARGUMENT', () => {
