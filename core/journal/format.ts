@@ -59,7 +59,7 @@
  *   (detects a dropped or reordered frame); the file ends right after it.
  */
 import { crc32c } from '../crc32c.js';
-import { ErrorCode, TesseraError } from '../errors.js';
+import { ErrorCode, TesseraError, isTesseraError } from '../errors.js';
 
 export const JOURNAL_FORMAT_VERSION = 1;
 export const VERSION_FILE = 'VERSION';
@@ -165,7 +165,6 @@ export type DecodedEntry =
   | { ok: false; reason: string };
 
 /** Decodes the entry at `offset` of `bytes` (a whole log read into memory), checking its CRC. */
-/** Decodes the entry at `offset` of `bytes` (a whole log read into memory), checking its CRC. */
 export function decodeEntryAt(bytes: Uint8Array, offset: number, maxPayloadBytes: number): DecodedEntry {
   const scanner = new EntryScanner(bytes, maxPayloadBytes);
   if (!scanner.decodeAt(offset)) return { ok: false, reason: scanner.reason };
@@ -223,7 +222,16 @@ export function decodeFrameHeader(bytes: Uint8Array): { length: number; crc: num
 
 /** The one error for a journal that is not what it should be: names the file and the offset. */
 export function corrupt(path: string, offsetBytes: number, reason: string, cause?: unknown): TesseraError {
-  return new TesseraError(ErrorCode.JOURNAL_CORRUPT, `Journal is corrupt: ${path} at offset ${offsetBytes}: ${reason}`, cause === undefined ? undefined : { cause });
+  return new TesseraError(ErrorCode.JOURNAL_CORRUPT, `${corruptPrefix(path)}${offsetBytes}: ${reason}`, cause === undefined ? undefined : { cause });
+}
+
+function corruptPrefix(path: string): string {
+  return `Journal is corrupt: ${path} at offset `;
+}
+
+/** True when `err` is a JOURNAL_CORRUPT made by corrupt() for `path` (so it names the file and offset already). */
+export function isCorruptAt(err: unknown, path: string): boolean {
+  return isTesseraError(err, ErrorCode.JOURNAL_CORRUPT) && err.message.startsWith(corruptPrefix(path));
 }
 
 // ---- names ----

@@ -9,12 +9,12 @@
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { JOURNAL_MAX_ENTRY_BYTES, JOURNAL_MAX_TORN_TAIL_BYTES } from '../constants.js';
-import { ErrorCode, TesseraError, isTesseraError } from '../errors.js';
+import { ErrorCode, TesseraError } from '../errors.js';
 import { openCheckpoint } from './checkpoint-file.js';
 import type { ComponentLog } from './component-log.js';
 import {
   CHECKPOINT_FILE, CHECKPOINT_TEMP_FILE, ENTRY_HEADER_BYTES, EntryScanner, LOG_HEADER_BYTES, VERSION_FILE, VERSION_PREFIX,
-  VERSION_TEXT, corrupt, decodeLogHeader, encodeLogHeader, parseCompletedLogName,
+  VERSION_TEXT, corrupt, decodeLogHeader, isCorruptAt, encodeLogHeader, parseCompletedLogName,
 } from './format.js';
 import { type Fs, isNotFound } from './fs.js';
 import type { TailRecovery } from './types.js';
@@ -61,7 +61,9 @@ export async function replayComponent(fs: Fs, log: ComponentLog, recoveries: Tai
       await log.machine.loadCheckpoint(reader.chunks());
       await reader.finish();
     } catch (err) {
-      if (isTesseraError(err, ErrorCode.JOURNAL_CORRUPT)) throw err;
+      // The reader's own errors name the file and offset; anything else, the machine's
+      // JOURNAL_CORRUPT included, is wrapped so that the operator learns which file it was.
+      if (isCorruptAt(err, checkpointPath)) throw err;
       const detail = err instanceof Error ? err.message : String(err);
       throw corrupt(checkpointPath, reader.offsetBytes, `the state machine '${log.name}' could not load it: ${detail}`, err);
     } finally {

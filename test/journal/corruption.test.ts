@@ -13,8 +13,8 @@ import { cp, mkdtemp, readFile, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '../../core/crc32c.js';
-import { ErrorCode, isTesseraError } from '../../core/errors.js';
-import { Journal, SimFs, type Fs } from '../../core/journal/index.js';
+import { ErrorCode, TesseraError, isTesseraError } from '../../core/errors.js';
+import { Journal, SimFs, type CheckpointReader, type Fs } from '../../core/journal/index.js';
 import { LOG_HEADER_BYTES, decodeEntryAt } from '../../core/journal/format.js';
 import { KvMachine, applyKv, encodeKv, kvView, type KvCommand } from './kv-machine.js';
 
@@ -265,6 +265,21 @@ test('a log whose header names an unknown format version is refused with the ver
     return b;
   }));
   assert.match(outcome.kind === 'refused' ? outcome.message : 'not refused', /format version 2 is unknown/);
+});
+
+test('a JOURNAL_CORRUPT thrown by the machine\'s own checkpoint loader is refused naming the checkpoint file and offset', async () => {
+  class PickyKv extends KvMachine {
+    override async loadCheckpoint(chunks: CheckpointReader): Promise<void> {
+      for await (const _ of chunks) throw new TesseraError(ErrorCode.JOURNAL_CORRUPT, 'snapshot record 3 has an unknown kind');
+    }
+  }
+  try {
+    await Journal.open('/j', [new PickyKv()], { fs: base.fs.clone(), logRollBytes: ROLL_BYTES });
+    assert.unreachable('the checkpoint is refused');
+  } catch (err) {
+    assert.ok(isTesseraError(err, ErrorCode.JOURNAL_CORRUPT), String(err));
+    assert.match(err.message, /^Journal is corrupt: \/j\/kv\/checkpoint at offset \d+: the state machine 'kv' could not load it: snapshot record 3 has an unknown kind$/);
+  }
 });
 
 test('on the real file system, a torn last record is cut and its bytes are kept in a .broken file', async () => {
