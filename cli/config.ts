@@ -12,10 +12,17 @@ import { ErrorCode, TesseraError } from '../core/errors.js';
 import {
   DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_DATA_DIR, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_JOURNAL_LOG_ROLL_BYTES,
   DEFAULT_MASTER_ADDRESS, DEFAULT_MASTER_RPC_PORT, DEFAULT_MASTER_WEB_PORT, DEFAULT_WORKER_MEM_BYTES,
-  DEFAULT_WORKER_RPC_PORT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_WORKER_WEB_PORT, KIB,
+  DEFAULT_WORKER_RPC_PORT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_WORKER_WEB_PORT, KIB, WORKER_TIER_DIRS_MAX,
 } from '../core/constants.js';
 import { parseDurationMs, parseReadType, parseSizeBytes, parseWriteType, type ReadType, type WriteType } from '../client/options.js';
 import { parseLocationPolicy } from '../client/location-policy.js';
+
+/** One SSD or HDD directory of the worker, below its MEM tier. */
+export interface WorkerTierDir {
+  alias: 'SSD' | 'HDD';
+  path: string;
+  capacityBytes: number;
+}
 
 export interface TesseraConfig {
   /** Where `tessera fs`, `report` and workers find the master. */
@@ -35,6 +42,13 @@ export interface TesseraConfig {
   /** Worker tier directories root; default `<dataDir>/worker`. */
   workerDir: string;
   workerMemBytes: number;
+  /**
+   * SSD/HDD directories below MEM, each `ALIAS:PATH:SIZE` (`SSD:/mnt/ssd:100GiB`): MEM victims
+   * move down to them, and blocks not yet persisted survive a worker restart there. Empty: a
+   * MEM-only worker. In tessera.json an array of such strings; in TESSERA_WORKER_TIERS a
+   * comma-separated list; on the command line `--worker-tier`, repeated.
+   */
+  workerTiers: WorkerTierDir[];
   blockSizeBytes: number;
   journalLogRollBytes: number;
   heartbeatIntervalMs: number;
@@ -47,7 +61,7 @@ export interface TesseraConfig {
   authToken: string;
 }
 
-type Kind = 'string' | 'address' | 'port' | 'bytes' | 'ms' | 'readType' | 'writeType' | 'policy' | 'path';
+type Kind = 'string' | 'address' | 'port' | 'bytes' | 'ms' | 'readType' | 'writeType' | 'policy' | 'path' | 'tiers';
 
 const KEYS: Record<keyof TesseraConfig, Kind> = {
   masterAddress: 'address',
@@ -61,6 +75,7 @@ const KEYS: Record<keyof TesseraConfig, Kind> = {
   ufsRoot: 'path',
   workerDir: 'path',
   workerMemBytes: 'bytes',
+  workerTiers: 'tiers',
   blockSizeBytes: 'bytes',
   journalLogRollBytes: 'bytes',
   heartbeatIntervalMs: 'ms',
@@ -91,6 +106,7 @@ export function defaultConfig(): TesseraConfig {
     ufsRoot: '',
     workerDir: '',
     workerMemBytes: DEFAULT_WORKER_MEM_BYTES,
+    workerTiers: [],
     blockSizeBytes: DEFAULT_BLOCK_SIZE_BYTES,
     journalLogRollBytes: DEFAULT_JOURNAL_LOG_ROLL_BYTES,
     heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -100,6 +116,47 @@ export function defaultConfig(): TesseraConfig {
     locationPolicy: 'LocalFirst',
     authToken: '',
   };
+}
+
+/**
+ * Worker tier directories from `ALIAS:PATH:SIZE` strings (an array, or one string with commas
+ * between entries) or `{ alias, path, capacityBytes }` objects. The path is what lies between
+ * the first and the last colon, so it may hold colons itself. Throws a plain Error (checkValue
+ * names the key and the source).
+ */
+export function parseWorkerTiers(value: unknown): WorkerTierDir[] {
+  const items: unknown[] = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').filter((x) => x.trim() !== '') : [value];
+  if (items.length > WORKER_TIER_DIRS_MAX) throw new Error(`at most ${WORKER_TIER_DIRS_MAX} directories (WORKER_TIER_DIRS_MAX), got ${items.length}`);
+  const out: WorkerTierDir[] = [];
+  for (const item of items) {
+    let alias: unknown;
+    let path: unknown;
+    let size: unknown;
+    if (typeof item === 'string') {
+      const first = item.indexOf(':');
+      const last = item.lastIndexOf(':');
+      if (first === -1 || last === first) throw new Error(`expected ALIAS:PATH:SIZE such as SSD:/mnt/ssd:100GiB (got ${JSON.stringify(item)})`);
+      [alias, path, size] = [item.slice(0, first).trim(), item.slice(first + 1, last), item.slice(last + 1)];
+    } else if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+      ({ alias, path, capacityBytes: size } = item as Record<string, unknown>);
+    } else {
+      throw new Error(`expected ALIAS:PATH:SIZE strings such as SSD:/mnt/ssd:100GiB (got ${JSON.stringify(item)})`);
+    }
+    const a = typeof alias === 'string' ? alias.toUpperCase() : alias;
+    if (a !== 'SSD' && a !== 'HDD') {
+      throw new Error(`tier ${JSON.stringify(alias)} is not SSD or HDD${a === 'MEM' ? ' (the MEM tier is sized by workerMemBytes)' : ''}`);
+    }
+    if (typeof path !== 'string' || path.trim() === '' || path.includes('\0')) throw new Error(`the ${a} directory must be a non-empty path (got ${JSON.stringify(path)})`);
+    let capacityBytes: number;
+    try {
+      capacityBytes = parseSizeBytes(size, 'size', { min: 1 });
+    } catch (err) {
+      throw new Error(`the size of ${a} directory ${path}: ${(err as Error).message.replace(/^Invalid option size: /, '')}`);
+    }
+    if (out.some((d) => d.path === path)) throw new Error(`directory ${path} is listed twice`);
+    out.push({ alias: a, path, capacityBytes });
+  }
+  return out;
 }
 
 function configError(key: string, source: string, detail: string): TesseraError {
@@ -141,6 +198,8 @@ export function checkValue(key: keyof TesseraConfig, value: unknown, source: str
       case 'policy':
         parseLocationPolicy(value, key);
         return value;
+      case 'tiers':
+        return parseWorkerTiers(value);
       default: {
         const never: never = kind;
         throw new Error(`unknown kind ${String(never)}`);
@@ -215,5 +274,6 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   c.journalDir = resolve(cwd, c.journalDir || resolve(c.dataDir, 'journal'));
   c.ufsRoot = resolve(cwd, c.ufsRoot || resolve(c.dataDir, 'ufs'));
   c.workerDir = resolve(cwd, c.workerDir || resolve(c.dataDir, 'worker'));
+  c.workerTiers = c.workerTiers.map((d) => ({ ...d, path: resolve(cwd, d.path) }));
   return { config: c, sources };
 }

@@ -61,8 +61,15 @@ function serverFlags(o: Record<string, unknown>): Partial<Record<keyof TesseraCo
   ];
   const flags: Partial<Record<keyof TesseraConfig, unknown>> = {};
   for (const k of keys) if (o[k] !== undefined) flags[k] = o[k];
+  if (o.workerTier !== undefined) flags.workerTiers = o.workerTier; // --worker-tier, repeated
   return flags;
 }
+
+/** Commander collector of a repeatable option. */
+function repeated(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+const WORKER_TIER_HELP = 'an SSD or HDD directory below MEM, ALIAS:PATH:SIZE (e.g. SSD:/mnt/ssd:100GiB); repeat for more';
 
 export function buildProgram(): Command {
   const program = new Command('tessera')
@@ -110,6 +117,7 @@ Exit codes: 0 success, 1 operating error (its TESSERA_ERR_* code is printed), 2 
     .option('--worker-web-port <port>', 'web port (default 30000)')
     .option('--worker-dir <dir>', 'tier directories root (default <data-dir>/worker)')
     .option('--worker-mem-bytes <size>', 'MEM tier capacity (default 1GiB)')
+    .option('--worker-tier <ALIAS:PATH:SIZE>', WORKER_TIER_HELP, repeated)
     .action(run(async (out, cmd, o) => {
       const cfg = configFor(cmd, serverFlags(o as Record<string, unknown>));
       const s = await import('./server-commands.js');
@@ -124,6 +132,7 @@ Exit codes: 0 success, 1 operating error (its TESSERA_ERR_* code is printed), 2 
     .option('--worker-web-port <port>', 'worker web port (default 30000)')
     .option('--ufs-root <dir>', 'local UFS directory mounted at /ufs (default <data-dir>/ufs)')
     .option('--worker-mem-bytes <size>', 'MEM tier capacity (default 1GiB)')
+    .option('--worker-tier <ALIAS:PATH:SIZE>', WORKER_TIER_HELP, repeated)
     .option('--block-size-bytes <size>', 'default block size of new files (default 64MiB)')
     .action(run(async (out, cmd, o) => {
       const cfg = configFor(cmd, serverFlags(o as Record<string, unknown>));

@@ -6,7 +6,11 @@
  *                       is missing or empty (a non-empty directory without a journal is refused)
  *   <dataDir>/ufs       a local under file system, mounted at /ufs on first start (the master
  *                       keeps / itself: a mount at the root is refused)
- *   <dataDir>/worker    the worker's durable state (pending persists)
+ *   <dataDir>/worker    the worker's durable state (pending persists, pinned blocks)
+ *
+ * Below MEM a worker has the SSD/HDD directories of `workerTiers` (`--worker-tier
+ * SSD:/mnt/ssd:100GiB`, repeatable), none by default. Only with one do blocks not yet
+ * persisted (ASYNC_THROUGH) survive a worker restart: they are moved there when it stops.
  *
  * The worker's MEM tier is a /dev/shm arena when the native module loads (clients on this
  * host then read by short-circuit), mlocked only when RLIMIT_MEMLOCK allows the whole arena.
@@ -50,6 +54,16 @@ function hostPort(host: string, port: number): string {
   return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/** The configured SSD/HDD directories as tiers, SSD above HDD. */
+function fileTiers(cfg: TesseraConfig): TierSpec[] {
+  const out: TierSpec[] = [];
+  for (const alias of ['SSD', 'HDD'] as const) {
+    const dirs = cfg.workerTiers.filter((d) => d.alias === alias).map((d) => ({ path: d.path, capacityBytes: d.capacityBytes }));
+    if (dirs.length > 0) out.push({ alias, dirs });
+  }
+  return out;
+}
+
 function memTier(cfg: TesseraConfig): TierSpec {
   const limit = nativeAvailable() ? memlockLimit() : undefined;
   const lock = limit !== undefined && limit.soft >= cfg.workerMemBytes;
@@ -87,8 +101,9 @@ export async function startWorker(cfg: TesseraConfig, masterAddress: string): Pr
   return WorkerHost.start({
     masterAddress,
     address: hostPort(cfg.host, cfg.workerRpcPort),
-    tiers: [memTier(cfg)],
+    tiers: [memTier(cfg), ...fileTiers(cfg)],
     stateDir: cfg.workerDir,
+    log: (line) => { process.stderr.write(`tessera: worker: ${line}\n`); },
     heartbeatIntervalMs: cfg.heartbeatIntervalMs,
     ...(cfg.authToken ? { rpc: { auth: { mode: 'token' as const, secret: cfg.authToken } }, masterRpc: { auth: { token: cfg.authToken } } } : {}),
   });

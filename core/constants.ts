@@ -147,6 +147,8 @@ export const WORKER_PINS_PER_OWNER_MAX = 4096;
 export const WORKER_STREAM_CHUNK_BYTES = 1 * MIB;
 /** Blocks moved out of a tier for one allocation before it gives up. */
 export const WORKER_EVICTION_ROUNDS_MAX = 4096;
+/** SSD/HDD directories one worker may be configured with (workerTiers, --worker-tier). */
+export const WORKER_TIER_DIRS_MAX = 64;
 /** Async persistence retries: first back-off, ceiling, and attempts before a job is dropped. */
 export const WORKER_PERSIST_RETRY_BASE_MS = 200;
 export const WORKER_PERSIST_RETRY_MAX_MS = 30_000;

@@ -12,11 +12,11 @@
  */
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES } from '../core/constants.js';
+import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES, MAX_WORKER_PENDING_COMMANDS } from '../core/constants.js';
 import { join } from 'node:path';
 import { JOURNAL_VERSION_FILE as VERSION_FILE, Journal, nodeFs, type Fs } from '../core/journal/index.js';
 import type {
-  BlockLocationInfo, CommitBlockRequest, CompleteFileRequest, CreateFileRequest, DeleteRequest, FileInfo, FreeRequest,
+  BlockLocationInfo, CommitBlockRequest, CommitBlockResponse, CompleteFileRequest, CreateFileRequest, DeleteRequest, FileInfo, FreeRequest,
   GetBlockLocationsResponse, ListStatusRequest, ListStatusResponse, LoadRequest, MasterInfo, MkdirRequest, MountPointInfo,
   MountRequest, RegisterWorkerRequest, RegisterWorkerResponse, RenameRequest, ReportPersistedRequest, SetAttributeRequest,
   WorkerCommand, WorkerHeartbeatRequest, WorkerHeartbeatResponse, WorkerInfo,
@@ -99,6 +99,14 @@ export class FileSystemMaster {
   /** Files waiting for a worker to persist them (ASYNC_THROUGH, persist()). */
   #toPersist = new Set<number>();
   #nextPersistWorker = 0;
+  /**
+   * Pin changes waiting for each worker's next heartbeat reply (workerId → blockId → pinned; the
+   * latest change of a block wins). Not journaled: a registration replaces them, since its reply
+   * carries the worker's whole pinned set. Workers in #pinResync overflowed the limit and are
+   * asked to register again instead.
+   */
+  #pinChanges = new Map<number, Map<number, boolean>>();
+  #pinResync = new Set<number>();
   #closed = false;
   #formattedJournal = false;
   #checkpointing: Promise<void> | undefined;
@@ -410,8 +418,66 @@ export class FileSystemMaster {
     const attrs = pick(req, ATTRIBUTE_KEYS) as Attributes;
     const { r, durable } = this.#append(EntryType.SET_ATTRIBUTE, [path, attrs, req.recursive === true, this.clock()]);
     const info = this.#info(this.#slot(r), path);
+    const pinBlocks = typeof attrs.pinned === 'boolean' ? this.#blocksOf(this.#pinnedBy(this.#slot(r), req.recursive === true)) : [];
     await durable;
+    if (typeof attrs.pinned === 'boolean') this.#queuePins(pinBlocks, attrs.pinned);
     return info;
+  }
+
+  /** The files a pinned change at `slot` applies to: the file, or a directory's files when recursive. */
+  #pinnedBy(slot: number, recursive: boolean): number[] {
+    const t = this.ns.tree;
+    if (!t.isDir(slot)) return [slot];
+    const out: number[] = [];
+    if (recursive) t.forEachInSubtree(slot, (x) => { if (!t.isDir(x)) out.push(x); });
+    return out;
+  }
+
+  #blocksOf(slots: readonly number[]): number[] {
+    const t = this.ns.tree;
+    const ids: number[] = [];
+    for (const s of slots) for (let i = 0; i < t.blockCounts[s]!; i++) ids.push(blockIdOf(t.ids[s]!, i));
+    return ids;
+  }
+
+  /** True when the file of `blockId` exists and is pinned. */
+  #blockPinned(blockId: number): boolean {
+    const t = this.ns.tree;
+    const s = t.idToSlot.get(fileIdOfBlock(blockId));
+    return s !== undefined && !t.isDir(s) && (t.flags[s]! & F_PINNED) !== 0;
+  }
+
+  /** Tells every worker holding these blocks that they are now pinned (or not), at its next heartbeat. */
+  #queuePins(blockIds: readonly number[], pinned: boolean): void {
+    for (const id of blockIds) for (const l of this.blocks.locations(id)) this.#notePin(l.workerId, id, pinned);
+  }
+
+  #notePin(workerId: number, blockId: number, pinned: boolean): void {
+    if (this.#pinResync.has(workerId)) return;
+    let m = this.#pinChanges.get(workerId);
+    if (m === undefined) this.#pinChanges.set(workerId, m = new Map());
+    if (!m.has(blockId) && m.size >= MAX_WORKER_PENDING_COMMANDS) {
+      // Too many to list: the worker registers again and its reply carries the whole pinned set.
+      this.#pinChanges.delete(workerId);
+      this.#pinResync.add(workerId);
+      return;
+    }
+    m.set(blockId, pinned);
+  }
+
+  /** The pin and unpin commands waiting for a worker (after its free and delete commands). */
+  #takePinCommands(workerId: number): WorkerCommand[] {
+    if (this.#pinResync.delete(workerId)) return [{ type: 'register' }];
+    const m = this.#pinChanges.get(workerId);
+    if (m === undefined) return [];
+    this.#pinChanges.delete(workerId);
+    const pin: number[] = [];
+    const unpin: number[] = [];
+    for (const [id, p] of m) (p ? pin : unpin).push(id);
+    const out: WorkerCommand[] = [];
+    if (pin.length > 0) out.push({ type: 'pin', blockIds: pin });
+    if (unpin.length > 0) out.push({ type: 'unpin', blockIds: unpin });
+    return out;
   }
 
   /** Completed files in the subtree at `path` (or the file itself). */
@@ -433,20 +499,27 @@ export class FileSystemMaster {
     await this.#loadPath(c);
     const t = this.ns.tree;
     const files = this.#filesUnder(c, req.recursive === true);
+    const pinned: number[] = [];
     for (const s of files) {
       if (t.persistence[s] !== 2) {
         throw new TesseraError(ErrorCode.FILE_NOT_PERSISTED, `Cannot free ${t.pathOf(s)}: it is not persisted (its blocks are the only copy)`);
       }
-      if ((t.flags[s]! & F_PINNED) !== 0 && req.forced !== true) {
-        throw new TesseraError(ErrorCode.FILE_PINNED, `Cannot free ${t.pathOf(s)}: it is pinned (unpin it or use forced)`);
+      if ((t.flags[s]! & F_PINNED) !== 0) {
+        if (req.forced !== true) throw new TesseraError(ErrorCode.FILE_PINNED, `Cannot free ${t.pathOf(s)}: it is pinned (unpin it or use forced)`);
+        pinned.push(s);
       }
     }
+    // A forced free unpins the pinned files first, as Alluxio does: the workers drop the blocks
+    // (a master free is authoritative there) and nothing pins them again when they come back.
+    const unpinned = pinned.map((s) => this.#append(EntryType.SET_ATTRIBUTE, [t.pathOf(s), { pinned: false }, false, this.clock()]).durable);
+    this.#queuePins(this.#blocksOf(pinned), false);
     let n = 0;
     for (const s of files) {
       const ids: number[] = [];
       for (let i = 0; i < t.blockCounts[s]!; i++) ids.push(blockIdOf(t.ids[s]!, i));
       n += this.blocks.freeBlocks(ids);
     }
+    await Promise.all(unpinned);
     return { blockCount: n };
   }
 
@@ -600,6 +673,10 @@ export class FileSystemMaster {
   async registerWorker(req: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
     checkRequest(req, 'registerWorker');
     const workerId = this.blocks.register(req);
+    // The reply carries the worker's whole pinned set: pin changes waiting for it are covered.
+    this.#pinChanges.delete(workerId);
+    this.#pinResync.delete(workerId);
+    const pinnedBlockIds: number[] = [];
     // Blocks of files that no longer exist: tell the worker to delete them. Files that were
     // LOST and have every block located again are back to NOT_PERSISTED.
     const t = this.ns.tree;
@@ -610,6 +687,7 @@ export class FileSystemMaster {
       const s = t.idToSlot.get(fileId);
       if (s === undefined || t.isDir(s)) stale.push(blockId);
       else if (t.persistence[s] === 3) found.add(fileId);
+      if (s !== undefined && !t.isDir(s) && (t.flags[s]! & F_PINNED) !== 0) pinnedBlockIds.push(blockId);
     }
     if (stale.length > 0) this.blocks.deleteBlocks(stale);
     for (const fileId of found) {
@@ -620,7 +698,7 @@ export class FileSystemMaster {
       if (all) await this.#append(EntryType.SET_PERSISTENCE, [fileId, 'NOT_PERSISTED', this.clock()]).durable;
     }
     this.#schedulePersists();
-    return { workerId, heartbeatIntervalMs: this.blocks.heartbeatIntervalMs };
+    return { workerId, heartbeatIntervalMs: this.blocks.heartbeatIntervalMs, pinnedBlockIds };
   }
 
   /** Completed files that are in no UFS and just lost a block's last copy become LOST. */
@@ -640,10 +718,14 @@ export class FileSystemMaster {
   workerHeartbeat(req: WorkerHeartbeatRequest): WorkerHeartbeatResponse {
     checkRequest(req, 'workerHeartbeat');
     const commands: WorkerCommand[] = this.blocks.heartbeat(req);
+    if (commands.some((c) => c.type === 'register')) return { commands };
+    // Blocks the worker cached since (from a UFS, a load, a write) whose file is pinned.
+    for (const [id] of req.addedBlocks ?? []) if (this.#blockPinned(id)) this.#notePin(req.workerId, id, true);
+    commands.push(...this.#takePinCommands(req.workerId));
     return { commands };
   }
 
-  commitBlock(req: CommitBlockRequest): void {
+  commitBlock(req: CommitBlockRequest): CommitBlockResponse {
     checkRequest(req, 'commitBlock');
     const t = this.ns.tree;
     const s = t.idToSlot.get(fileIdOfBlock(req.blockId));
@@ -651,13 +733,37 @@ export class FileSystemMaster {
       throw new TesseraError(ErrorCode.FILE_NOT_FOUND, `Cannot commit block ${req.blockId}: its file ${fileIdOfBlock(req.blockId)} does not exist`);
     }
     this.blocks.commitBlock(req.workerId, req.blockId, req.lengthBytes);
+    return { pinned: (t.flags[s]! & F_PINNED) !== 0 };
   }
 
   async reportPersisted(req: ReportPersistedRequest): Promise<void> {
     checkRequest(req, 'reportPersisted');
-    const state = req.ok === false ? 'NOT_PERSISTED' : 'PERSISTED';
+    let state: 'NOT_PERSISTED' | 'PERSISTED' | 'LOST' = req.ok === false ? 'NOT_PERSISTED' : 'PERSISTED';
+    if (req.ok === false && req.lost === true) {
+      const gone = this.#blocksGone(req.fileId, req.workerId);
+      if (gone === undefined) return; // no such file any more, or already in its UFS
+      if (gone) {
+        state = 'LOST';
+        this.#toPersist.delete(req.fileId);
+      }
+    }
     const { durable } = this.#append(EntryType.SET_PERSISTENCE, [req.fileId, state, this.clock()]);
     await durable;
+  }
+
+  /**
+   * For a worker's report that it lacks blocks of file `fileId`: true when some block has no
+   * copy on any other worker (the data is gone), false when others hold them all, undefined
+   * when the file is gone or already persisted.
+   */
+  #blocksGone(fileId: number, reporter: number | undefined): boolean | undefined {
+    const t = this.ns.tree;
+    const s = t.idToSlot.get(fileId);
+    if (s === undefined || t.isDir(s) || t.persistence[s] === 2) return undefined;
+    for (let i = 0; i < t.blockCounts[s]!; i++) {
+      if (!this.blocks.locations(blockIdOf(fileId, i)).some((l) => l.workerId !== reporter)) return true;
+    }
+    return false;
   }
 
   getWorkers(): WorkerInfo[] { return this.blocks.workers(); }

@@ -10,6 +10,11 @@
  *
  * Failures never stop the loop: a failed call is retried with back-off; changes taken for a
  * heartbeat that failed are given back to the store, so none is lost.
+ *
+ * The worker learns which of its blocks are pinned from the master, as Alluxio's workers do:
+ * the registration reply lists the reported blocks of pinned files (`onRegistered`), later
+ * changes arrive as `pin` / `unpin` commands, and a commit's reply says whether the block's
+ * file is pinned. Registration results run on the command chain, in order with commands.
  */
 import { hostname } from 'node:os';
 import { ErrorCode, isTesseraError } from '../core/errors.js';
@@ -28,6 +33,8 @@ export interface MasterLinkOptions {
   workerAddress: string;
   store: TieredBlockStore;
   onCommand: (cmd: WorkerCommand) => Promise<void>;
+  /** After each registration: the blocks reported and which of them the master says are pinned (undefined: an older master). */
+  onRegistered?: (reportedBlockIds: number[], pinnedBlockIds: number[] | undefined) => Promise<void>;
   heartbeatIntervalMs?: number;
   rpc?: RpcClientOptions;
   hostname?: string;
@@ -91,17 +98,24 @@ export class MasterLink {
   async #register(master: MasterClient): Promise<void> {
     const store = this.#o.store;
     store.clearChanges(); // the full report covers them
+    const blocks = store.report();
     const res = await master.registerWorker({
       address: this.#o.workerAddress,
       hostname: this.#o.hostname ?? hostname(),
       capacityBytes: store.capacityBytes,
       usedBytes: store.usedBytes,
-      blocks: store.report(),
+      blocks,
       tiers: store.tierStats().map((t) => ({ alias: t.alias, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes })),
     });
     this.#workerId = res.workerId;
     if (res.heartbeatIntervalMs > 0 && this.#o.heartbeatIntervalMs === undefined) this.#intervalMs = res.heartbeatIntervalMs;
     this.registrations++;
+    const onRegistered = this.#o.onRegistered;
+    if (onRegistered) {
+      const reported = blocks.map(([id]) => id);
+      const pinned = Array.isArray(res.pinnedBlockIds) ? res.pinnedBlockIds : undefined;
+      this.#commands = this.#commands.then(() => onRegistered(reported, pinned)).catch((err) => this.#o.onError?.(err));
+    }
   }
 
   /** One step: register if needed, else heartbeat and run the commands. */
@@ -148,22 +162,27 @@ export class MasterLink {
     }
   }
 
-  /** Tells the master a block is committed here; skipped (the next report has it) when not registered. */
-  async commitBlock(blockId: number, lengthBytes: number, tier: TierAlias): Promise<void> {
-    if (this.#workerId === undefined || !this.#master) return;
+  /**
+   * Tells the master a block is committed here; skipped (the next report has it) when not
+   * registered. Returns whether the block's file is pinned (undefined when not told).
+   */
+  async commitBlock(blockId: number, lengthBytes: number, tier: TierAlias): Promise<{ pinned: boolean } | undefined> {
+    if (this.#workerId === undefined || !this.#master) return undefined;
     try {
-      await this.#master.commitBlock({ workerId: this.#workerId, blockId, lengthBytes, tier });
+      const res = await this.#master.commitBlock({ workerId: this.#workerId, blockId, lengthBytes, tier });
+      return res && typeof res.pinned === 'boolean' ? { pinned: res.pinned } : undefined;
     } catch (err) {
       if (isTesseraError(err, ErrorCode.CONNECTION_CLOSED) || isTesseraError(err, ErrorCode.CONNECT_FAILED) || isTesseraError(err, ErrorCode.WORKER_NOT_FOUND)) {
-        return; // the registration or next heartbeat carries it
+        return undefined; // the registration or next heartbeat carries it
       }
       throw err;
     }
   }
 
-  async reportPersisted(fileId: number, ok: boolean): Promise<void> {
+  /** `lost`: this worker no longer holds some of the file's blocks (with ok false). */
+  async reportPersisted(fileId: number, ok: boolean, lost = false): Promise<void> {
     const master = await this.#connect();
-    await master.reportPersisted({ ...(this.#workerId !== undefined ? { workerId: this.#workerId } : {}), fileId, ok });
+    await master.reportPersisted({ ...(this.#workerId !== undefined ? { workerId: this.#workerId } : {}), fileId, ok, ...(lost ? { lost } : {}) });
   }
 
   /** Forces a heartbeat now and waits for the commands it brought (tests). */

@@ -16,7 +16,11 @@
  *
  * Fault model: a crash before the rename keeps the previous state; a job whose UFS write
  * finished but whose state was not saved is simply written again (overwrite), which is
- * idempotent.
+ * idempotent. A job whose blocks are no longer on this worker (a MEM-only worker restarted, or
+ * they were dropped) is not retried: no attempt can succeed. The master is told the data is
+ * gone (`lost`; it marks the file LOST unless another worker holds every block) and the job
+ * is dropped. A queue opened `paused` runs nothing until resume(), so a restarted worker reports
+ * only once it has registered with the master.
  */
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,8 +51,14 @@ export interface PersistQueueOptions {
   stateDir?: string;
   /** Writes the file's blocks to the UFS (throws to retry). */
   write: (job: PersistJob) => Promise<void>;
-  /** Tells the master (throws to retry). */
-  report: (job: PersistJob, ok: boolean) => Promise<void>;
+  /** Tells the master (throws to retry); `lost`: the worker no longer holds some of the file's blocks. */
+  report: (job: PersistJob, ok: boolean, lost?: boolean) => Promise<void>;
+  /** The job's blocks that are not on this worker; a non-empty answer drops the job as lost. */
+  missingBlocks?: (job: PersistJob) => number[];
+  /** Called once when a job is found lost (the host logs it). */
+  onLost?: (job: PersistJob, missingBlockIds: number[]) => void;
+  /** Run nothing until resume() (default false). */
+  paused?: boolean;
   /** Called when a job's file is in the UFS (the store clears its blocks' unpersisted flag). */
   onPersisted: (job: PersistJob) => void;
   retryBaseMs?: number;
@@ -73,11 +83,15 @@ export class PersistQueue {
   #running = false;
   #dueAtMs = new Map<number, number>();
   #closed = false;
+  #paused: boolean;
+  /** Jobs found lost, whose report to the master has not got through yet. */
+  readonly #lost = new Set<number>();
   #idleWaiters: (() => void)[] = [];
 
   private constructor(options: PersistQueueOptions) {
     this.#options = options;
     this.#path = options.stateDir ? join(options.stateDir, WORKER_STATE_FILE) : undefined;
+    this.#paused = options.paused === true;
   }
 
   /** Loads the durable state (if any) and starts working on pending jobs. */
@@ -118,14 +132,21 @@ export class PersistQueue {
 
   /** Remembers block flags durably (written blocks of ASYNC_THROUGH or pinned files). */
   async markBlock(id: number, flags: { unpersisted?: boolean; pinned?: boolean }): Promise<void> {
+    await this.markBlocks([id], flags);
+  }
+
+  /** markBlock for many blocks, saved once. */
+  async markBlocks(ids: Iterable<number>, flags: { unpersisted?: boolean; pinned?: boolean }): Promise<void> {
     let changed = false;
-    if (flags.unpersisted !== undefined && flags.unpersisted !== this.unpersisted.has(id)) {
-      if (flags.unpersisted) this.unpersisted.add(id); else this.unpersisted.delete(id);
-      changed = true;
-    }
-    if (flags.pinned !== undefined && flags.pinned !== this.pinned.has(id)) {
-      if (flags.pinned) this.pinned.add(id); else this.pinned.delete(id);
-      changed = true;
+    for (const id of ids) {
+      if (flags.unpersisted !== undefined && flags.unpersisted !== this.unpersisted.has(id)) {
+        if (flags.unpersisted) this.unpersisted.add(id); else this.unpersisted.delete(id);
+        changed = true;
+      }
+      if (flags.pinned !== undefined && flags.pinned !== this.pinned.has(id)) {
+        if (flags.pinned) this.pinned.add(id); else this.pinned.delete(id);
+        changed = true;
+      }
     }
     if (changed) await this.#save();
   }
@@ -147,6 +168,7 @@ export class PersistQueue {
     };
     this.#jobs.set(job.fileId, job);
     this.#dueAtMs.delete(job.fileId);
+    this.#lost.delete(job.fileId);
     await this.#save();
     this.#schedule(0);
   }
@@ -157,8 +179,15 @@ export class PersistQueue {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** Starts a queue opened `paused`. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#schedule(0);
+  }
+
   #schedule(delayMs: number): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#paused) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => { this.#timer = undefined; void this.#runDue(); }, delayMs);
   }
@@ -188,6 +217,17 @@ export class PersistQueue {
     const o = this.#options;
     try {
       if (job.stage === 'write') {
+        const missing = o.missingBlocks?.(job) ?? [];
+        if (missing.length > 0) {
+          if (!this.#lost.has(job.fileId)) {
+            this.#lost.add(job.fileId);
+            o.onLost?.(job, missing);
+          }
+          await o.report(job, false, true);
+          this.#drop(job);
+          await this.#save();
+          return;
+        }
         await o.write(job);
         job.stage = 'report';
         for (const id of job.blockIds) this.unpersisted.delete(id);
@@ -196,21 +236,26 @@ export class PersistQueue {
       }
       assert(job.stage === 'report', 'persist job reaches the report stage');
       await o.report(job, true);
-      this.#jobs.delete(job.fileId);
-      this.#dueAtMs.delete(job.fileId);
+      this.#drop(job);
       await this.#save();
     } catch (err) {
       o.onError?.(job, err);
       job.attempts++;
       if (job.attempts >= (o.attemptsMax ?? WORKER_PERSIST_ATTEMPTS_MAX)) {
-        this.#jobs.delete(job.fileId);
-        this.#dueAtMs.delete(job.fileId);
-        if (job.stage === 'write') await o.report(job, false).catch(() => undefined);
+        const lost = this.#lost.has(job.fileId);
+        this.#drop(job);
+        if (job.stage === 'write') await o.report(job, false, lost).catch(() => undefined);
         await this.#save();
         return;
       }
       this.#dueAtMs.set(job.fileId, Date.now() + persistBackoffMs(job.attempts - 1, o.retryBaseMs ?? WORKER_PERSIST_RETRY_BASE_MS, o.retryMaxMs ?? WORKER_PERSIST_RETRY_MAX_MS));
     }
+  }
+
+  #drop(job: PersistJob): void {
+    this.#jobs.delete(job.fileId);
+    this.#dueAtMs.delete(job.fileId);
+    this.#lost.delete(job.fileId);
   }
 
   #save(): Promise<void> {

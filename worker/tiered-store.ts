@@ -508,6 +508,56 @@ export class TieredBlockStore {
     }
   }
 
+  /**
+   * For an orderly stop: moves every MEM block that exists nowhere else (an ASYNC_THROUGH file
+   * not yet persisted) down to the first file tier with room, so it outlives the process (the
+   * MEM arena does not) and its pending persist resumes after a restart. Returns the blocks
+   * moved and those left in MEM (no file tier, or no room): the latter are lost with the arena.
+   */
+  async spillUnpersisted(): Promise<{ moved: number[]; left: number[] }> {
+    const moved: number[] = [];
+    const left: number[] = [];
+    if (!this.mem) return { moved, left };
+    await this.#demoteChain;
+    for (const m of [...this.#meta.values()]) {
+      if (m.tier !== 'MEM' || m.persisted) continue;
+      const unlock = await this.locks.exclusive(m.id);
+      try {
+        if (this.#meta.get(m.id) !== m || m.tier !== 'MEM') continue;
+        const placed = await this.#spill(m.id);
+        if (placed) {
+          m.tier = placed;
+          this.mem.delete(m.id);
+          const copy = this.#demoting.get(m.id);
+          if (copy) {
+            this.#demoting.delete(m.id);
+            this.#demotingBytes -= copy.byteLength;
+          }
+          moved.push(m.id);
+        } else {
+          left.push(m.id);
+        }
+      } finally {
+        unlock();
+      }
+    }
+    return { moved, left };
+  }
+
+  async #spill(id: number): Promise<TierAlias | undefined> {
+    const view = this.mem?.acquire(id);
+    const bytes = view?.bytes ?? this.#demoting.get(id);
+    try {
+      if (!bytes) return undefined;
+      for (let i = 0; i < this.fileTiers.length; i++) {
+        if (await this.#writeToFileTier(i, id, [bytes])) return this.fileTiers[i]!.alias as TierAlias;
+      }
+      return undefined;
+    } finally {
+      view?.release();
+    }
+  }
+
   /** Waits for demotions in flight (tests and orderly stop). */
   async settle(): Promise<void> {
     await this.#demoteChain;

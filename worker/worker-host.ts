@@ -6,11 +6,18 @@
  *                                         ├─ UFS pool (piscina: miss reads, persists)
  *                                         └─ leases (short-circuit pins per connection)
  *   master  <──register / heartbeat / commitBlock / reportPersisted── master link
- *           ──commands (free, delete, persist, load, register)──────> host
+ *           ──commands (free, delete, persist, load, pin, unpin, register)──> host
  *
  * `WorkerHost.start({ masterAddress, address, tiers })` opens the store (scanning its tier
  * directories), loads the durable pending-persist list, serves the data service, registers with
- * the master (when one is given) and heartbeats. `stop()` undoes all of it, idempotently.
+ * the master (when one is given), then resumes pending persists and heartbeats. `stop()` undoes
+ * all of it, idempotently; before the MEM arena goes it moves blocks not yet persisted down to
+ * a file tier (when there is one), so their persists resume after a restart.
+ *
+ * Pinning follows the master (as in Alluxio): the registration reply, `pin` / `unpin` commands
+ * and commit replies set the blocks' pinned flag, kept durably with the pending persists; a
+ * pinned block is never evicted. A master `free` drops blocks even if pinned (the master has
+ * already refused, or unpinned for a forced free).
  */
 import { hostname as osHostname } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
@@ -53,6 +60,8 @@ export interface WorkerHostOptions {
   /** Persist retry back-off base (tests shorten it). */
   persistRetryBaseMs?: number;
   onError?: (err: unknown) => void;
+  /** Events an operator should see (data lost, persists dropped); the CLI prints them to stderr. */
+  log?: (line: string) => void;
 }
 
 export class WorkerHost {
@@ -100,8 +109,15 @@ export class WorkerHost {
     this.#persist = await PersistQueue.open({
       ...(stateDir ? { stateDir } : {}),
       ...(o.persistRetryBaseMs !== undefined ? { retryBaseMs: o.persistRetryBaseMs } : {}),
+      paused: true, // until the master link has registered: reports must reach the master
       write: (job) => this.#persistJob(job),
-      report: async (job, ok) => { if (this.#link) await this.#link.reportPersisted(job.fileId, ok); },
+      report: async (job, ok, lost) => { if (this.#link) await this.#link.reportPersisted(job.fileId, ok, lost); },
+      missingBlocks: (job) => job.blockIds.filter((id) => !this.store.has(id)),
+      onLost: (job, missing) => this.#log(
+        `dropping the persist of file ${job.fileId} (${job.ufsPath}): ${missing.length} of its ${job.blockIds.length} blocks ` +
+        `(${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}) are not on this worker, so it cannot be written to its UFS; ` +
+        'the master is told (it marks the file LOST unless another worker holds every block)',
+      ),
       onPersisted: (job) => { for (const id of job.blockIds) this.store.setFlags(id, { persisted: true }); },
       onError: (_job, err) => o.onError?.(err),
     });
@@ -123,12 +139,18 @@ export class WorkerHost {
       this.#link = new MasterLink({
         masterAddress: o.masterAddress, workerAddress: this.address, store: this.store, hostname: this.#hostname,
         onCommand: (cmd) => this.#command(cmd),
+        onRegistered: (reported, pinned) => this.#applyPinnedSet(reported, pinned),
         ...(o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
         ...(o.masterRpc ? { rpc: o.masterRpc } : {}),
         ...(o.onError ? { onError: o.onError } : {}),
       });
       await this.#link.start();
     }
+    this.#persist.resume();
+  }
+
+  #log(line: string): void {
+    this.#options.log?.(line);
   }
 
   /** The data address clients use (the first listener, with its real port). */
@@ -168,10 +190,11 @@ export class WorkerHost {
     };
   }
 
-  /** Tells the master; a block whose file the master does not know is dropped again. */
+  /** Tells the master; a block whose file the master does not know is dropped again; one of a pinned file is pinned. */
   async #commitToMaster(blockId: number, lengthBytes: number, tier: TierAlias): Promise<void> {
     try {
-      await this.#link?.commitBlock(blockId, lengthBytes, tier);
+      const res = await this.#link?.commitBlock(blockId, lengthBytes, tier);
+      if (res?.pinned) await this.#setPinned([blockId], true);
     } catch (err) {
       if (isTesseraError(err, ErrorCode.FILE_NOT_FOUND)) {
         if (await this.store.remove(blockId)) await this.#persist.forgetBlock(blockId);
@@ -180,11 +203,30 @@ export class WorkerHost {
     }
   }
 
+  /** Marks the blocks of `ids` held here pinned or not, in the store and durably. */
+  async #setPinned(ids: readonly number[], pinned: boolean): Promise<void> {
+    const here = ids.filter((id) => this.store.setFlags(id, { pinned }));
+    await this.#persist.markBlocks(here, { pinned });
+  }
+
+  /** After a registration: the reported blocks are pinned exactly when the master says so. */
+  async #applyPinnedSet(reported: readonly number[], pinned: readonly number[] | undefined): Promise<void> {
+    if (pinned === undefined) return; // an older master: keep our own flags
+    const set = new Set(pinned);
+    await this.#setPinned(reported.filter((id) => set.has(id)), true);
+    await this.#setPinned(reported.filter((id) => !set.has(id)), false);
+  }
+
   /** Carries out one master command. */
   async #command(cmd: WorkerCommand): Promise<void> {
     switch (cmd.type) {
       case 'free':
-        for (const id of cmd.blockIds) if (await this.store.free(id)) await this.#persist.forgetBlock(id);
+        // The master has checked pinning (refused, or unpinned for a forced free): drop them.
+        for (const id of cmd.blockIds) if (await this.store.free(id, { force: true })) await this.#persist.forgetBlock(id);
+        return;
+      case 'pin':
+      case 'unpin':
+        await this.#setPinned(cmd.blockIds, cmd.type === 'pin');
         return;
       case 'delete':
         for (const id of cmd.blockIds) if (await this.store.remove(id)) await this.#persist.forgetBlock(id);
@@ -203,13 +245,27 @@ export class WorkerHost {
           if (!(len > 0)) continue;
           const bytes = await this.pool.read(cmd.ufsUri, cmd.ufsPath, offset, len);
           const meta = await this.store.putBlock(id, bytes, { persisted: true });
-          await this.#link?.commitBlock(id, meta.lengthBytes, meta.tier);
+          await this.#commitToMaster(id, meta.lengthBytes, meta.tier);
         }
         return;
       case 'register':
         return; // handled by the master link
       default:
         return;
+    }
+  }
+
+  /** Before the MEM arena goes: blocks not yet persisted move to a file tier, or are logged as lost. */
+  async #spillUnpersisted(): Promise<void> {
+    if (!this.#persist) return;
+    const { moved, left } = await this.store.spillUnpersisted();
+    if (moved.length > 0) {
+      const to = [...new Set(moved.map((id) => this.store.info(id)?.tier))].join('/');
+      this.#log(`moved ${moved.length} blocks not yet persisted from MEM to ${to} so their persists resume after a restart`);
+    }
+    if (left.length > 0) {
+      this.#log(`${left.length} blocks not yet persisted (${left.slice(0, 4).join(', ')}${left.length > 4 ? ', ...' : ''}) are lost with the MEM arena: ` +
+        (this.store.fileTiers.length === 0 ? 'this worker has no SSD/HDD tier (see workerTiers)' : 'no file tier had room'));
     }
   }
 
@@ -256,6 +312,7 @@ export class WorkerHost {
         () => this.#link?.commandsDone(),
         () => this.through.abortAll(),
         () => this.#persist?.close(),
+        () => this.#spillUnpersisted(),
         () => this.pool.close(),
         () => this.store.close(),
       ];

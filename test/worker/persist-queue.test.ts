@@ -72,6 +72,45 @@ test('a job whose UFS write succeeded but whose report failed is only reported a
   await q.close();
 });
 
+test('a job whose blocks are gone is reported lost once and dropped, with no write and no retry', async () => {
+  let writes = 0;
+  let reportFailures = 1;
+  const reports: [number, boolean, boolean | undefined][] = [];
+  const lost: [number, number[]][] = [];
+  const q = await PersistQueue.open({
+    stateDir: root, retryBaseMs: 5, paused: true,
+    write: async () => { writes++; },
+    report: async (j, ok, isLost) => {
+      if (reportFailures-- > 0) throw new Error('master away');
+      reports.push([j.fileId, ok, isLost]);
+    },
+    missingBlocks: (j) => j.blockIds,
+    onLost: (j, missing) => lost.push([j.fileId, missing]),
+    onPersisted: () => {},
+  });
+  await q.enqueue(req(4));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(q.jobs()[0]!.attempts, 0, 'a paused queue runs nothing');
+  q.resume();
+  await q.idle();
+  assert.is(writes, 0);
+  assert.equal(reports, [[4, false, true]], 'the master is told once the report gets through');
+  assert.equal(lost, [[4, [4 * 2 ** 24]]], 'the loss is noted once, not per attempt');
+  await q.close();
+  const state = JSON.parse(await readFile(join(root, 'worker-state.json'), 'utf8'));
+  assert.equal(state.jobs, []);
+});
+
+test('markBlocks records the flags of many blocks with one save', async () => {
+  const q = await PersistQueue.open({ stateDir: root, write: async () => {}, report: async () => {}, onPersisted: () => {} });
+  await q.markBlocks([1, 2, 3], { pinned: true });
+  await q.markBlocks([2], { pinned: false });
+  assert.equal([...q.pinned].sort(), [1, 3]);
+  await q.close();
+  const state = JSON.parse(await readFile(join(root, 'worker-state.json'), 'utf8'));
+  assert.equal(state.pinned.sort(), [1, 3]);
+});
+
 test('the UFS pool writes blocks as one file from a worker thread and reads ranges back', async () => {
   const ufsDir = join(root, 'ufs');
   await mkdir(ufsDir);

@@ -41,6 +41,22 @@ const mem = (capacityBytes: number): TierSpec => ({ alias: 'MEM', capacityBytes,
 const ssd = (capacityBytes: number): TierSpec => ({ alias: 'SSD', dirs: [{ path: join(root, 'ssd'), capacityBytes }] });
 const hdd = (capacityBytes: number): TierSpec => ({ alias: 'HDD', dirs: [{ path: join(root, 'hdd0'), capacityBytes: capacityBytes / 2 }, { path: join(root, 'hdd1'), capacityBytes: capacityBytes / 2 }] });
 
+test('spillUnpersisted moves unpersisted MEM blocks to the first file tier and leaves the rest in MEM', async () => {
+  const s = await open([mem(1024 * KIB), ssd(1024 * KIB)]);
+  await s.putBlock(1, pattern(1, 100 * KIB), { persisted: false });
+  await s.putBlock(2, pattern(2, 100 * KIB));
+  await s.putBlock(3, pattern(3, 100 * KIB), { persisted: false, pinned: true });
+  const { moved, left } = await s.spillUnpersisted();
+  assert.equal([moved.sort(), left], [[1, 3], []]);
+  assert.equal([1, 2, 3].map((id) => s.info(id)!.tier), ['SSD', 'MEM', 'SSD']);
+  assert.is(s.mem!.has(1), false);
+  assert.equal((await readAll(s, 1))!.bytes, pattern(1, 100 * KIB));
+  assert.equal((await readAll(s, 3))!.bytes, pattern(3, 100 * KIB));
+  const memOnly = await open([mem(1024 * KIB)]);
+  await memOnly.putBlock(4, pattern(4, 10 * KIB), { persisted: false });
+  assert.equal(await memOnly.spillUnpersisted(), { moved: [], left: [4] });
+});
+
 test('a block is visible to readers only after commit, with the bytes written', async () => {
   const s = await open([mem(1024 * KIB)]);
   const w = s.createWriter(1, 64 * KIB);

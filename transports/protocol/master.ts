@@ -28,10 +28,10 @@
  * | mount / unmount       | client | UFS URI at a namespace path                                           |
  * | getMountTable         | client | every mount point                                                     |
  * | getWorkers            | client | the worker registry                                                   |
- * | registerWorker        | worker | full block report; returns the worker id                              |
+ * | registerWorker        | worker | full block report; returns the worker id and which reported blocks are pinned |
  * | workerHeartbeat       | worker | capacity/used/added/removed; returns commands                         |
- * | commitBlock           | worker | block X of length L is committed on this worker                       |
- * | reportPersisted       | worker | file F is now in its UFS (ASYNC_THROUGH / persist)                    |
+ * | commitBlock           | worker | block X of length L is committed on this worker; returns whether it is pinned |
+ * | reportPersisted       | worker | file F is now in its UFS (ASYNC_THROUGH / persist), or could not be   |
  *
  * Block ids: `blockId = containerId * 2^24 + sequence` (Alluxio's `(containerId << 24) | seq`
  * done with multiplication, since JS shifts are 32-bit). A file's container id is its
@@ -286,7 +286,16 @@ export interface RegisterWorkerRequest {
   /** Per tier capacity, informational. */
   tiers?: { alias: string; capacityBytes: number; usedBytes: number }[];
 }
-export interface RegisterWorkerResponse { workerId: number; heartbeatIntervalMs: number }
+export interface RegisterWorkerResponse {
+  workerId: number;
+  heartbeatIntervalMs: number;
+  /**
+   * The reported blocks that belong to pinned files: the worker's whole pinned set for the
+   * blocks it reported (every other reported block is unpinned). Later changes come as
+   * `pin` / `unpin` commands. Absent from an older master: the worker keeps its own flags.
+   */
+  pinnedBlockIds?: number[];
+}
 
 export interface WorkerHeartbeatRequest {
   workerId: number;
@@ -303,13 +312,22 @@ export interface WorkerHeartbeatRequest {
  * - `delete`: drop these blocks, their file is gone.
  * - `persist`: write file `fileId` (these blocks, in order) to `ufsPath` of `ufsUri`, then reportPersisted.
  * - `load`: read these blocks of the file at `ufsPath` of `ufsUri` into the cache.
+ * - `pin` / `unpin`: these blocks' files were pinned / unpinned (setAttribute, or an added block
+ *   of a pinned file): a pinned block is never evicted from the worker. Sent after the `free`
+ *   and `delete` of the same reply; a block the worker does not hold is skipped.
+ *
+ * A master `free` is authoritative: the master refuses to free a pinned file unless forced, and a
+ * forced free unpins the file first (as Alluxio does), so the worker drops freed blocks even if
+ * it still holds them as pinned.
  */
 export type WorkerCommand =
   | { type: 'register' }
   | { type: 'free'; blockIds: number[] }
   | { type: 'delete'; blockIds: number[] }
   | { type: 'persist'; fileId: number; path: string; ufsUri: string; ufsPath: string; blockIds: number[]; lengthBytes: number; blockSizeBytes: number }
-  | { type: 'load'; fileId: number; ufsUri: string; ufsPath: string; blockIds: number[]; lengthBytes: number; blockSizeBytes: number };
+  | { type: 'load'; fileId: number; ufsUri: string; ufsPath: string; blockIds: number[]; lengthBytes: number; blockSizeBytes: number }
+  | { type: 'pin'; blockIds: number[] }
+  | { type: 'unpin'; blockIds: number[] };
 
 export interface WorkerHeartbeatResponse { commands: WorkerCommand[] }
 
@@ -320,11 +338,20 @@ export interface CommitBlockRequest {
   lengthBytes: number;
   tier?: string;
 }
+export interface CommitBlockResponse {
+  /** The block's file is pinned: the worker must not evict the block. */
+  pinned: boolean;
+}
 export interface ReportPersistedRequest {
   workerId?: number;
   fileId: number;
   /** False when the persist failed; the file goes back to NOT_PERSISTED (LOST if data is gone). */
   ok?: boolean;
+  /**
+   * With `ok: false`: the worker does not hold some of the file's blocks (e.g. it restarted with a
+   * MEM-only store). The master marks the file LOST unless another worker still holds every block.
+   */
+  lost?: boolean;
 }
 
 /**
@@ -357,7 +384,7 @@ export interface MasterApi {
   getWorkers(req: Record<string, never>): Promise<WorkerInfo[]>;
   registerWorker(req: RegisterWorkerRequest): Promise<RegisterWorkerResponse>;
   workerHeartbeat(req: WorkerHeartbeatRequest): Promise<WorkerHeartbeatResponse>;
-  commitBlock(req: CommitBlockRequest): Promise<void>;
+  commitBlock(req: CommitBlockRequest): Promise<CommitBlockResponse>;
   reportPersisted(req: ReportPersistedRequest): Promise<void>;
 }
 
@@ -396,7 +423,7 @@ export const MasterService = defineService(MASTER_SERVICE_NAME, {
   getWorkers: method<Empty, WorkerInfo[]>(),
   registerWorker: method<RegisterWorkerRequest, RegisterWorkerResponse>(),
   workerHeartbeat: method<WorkerHeartbeatRequest, WorkerHeartbeatResponse>(),
-  commitBlock: method<CommitBlockRequest, void>(),
+  commitBlock: method<CommitBlockRequest, CommitBlockResponse>(),
   reportPersisted: method<ReportPersistedRequest, void>(),
 });
 export type MasterServiceDef = typeof MasterService;
