@@ -8,11 +8,15 @@ import { Journal } from '../../core/journal/index.js';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
 import { KvMachine, encodeKv } from './kv-machine.js';
 
+const temps: string[] = [];
 async function freshJournal(): Promise<string> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'tessera-lock-')), 'journal');
+  const temp = mkdtempSync(join(tmpdir(), 'tessera-lock-'));
+  temps.push(temp);
+  const dir = join(temp, 'journal');
   await Journal.format(dir);
   return dir;
 }
+test.after(() => { for (const t of temps) rmSync(t, { recursive: true, force: true }); });
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
   try {
