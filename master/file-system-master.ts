@@ -12,7 +12,7 @@
  */
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES, MAX_WORKER_PENDING_COMMANDS } from '../core/constants.js';
+import { DEFAULT_BLOCK_SIZE_BYTES, DEFAULT_CHECKPOINT_PERIOD_ENTRIES, MAX_WORKER_COMMAND_BLOCK_IDS } from '../core/constants.js';
 import { join } from 'node:path';
 import { JOURNAL_VERSION_FILE as VERSION_FILE, Journal, nodeFs, type Fs } from '../core/journal/index.js';
 import type {
@@ -100,13 +100,11 @@ export class FileSystemMaster {
   #toPersist = new Set<number>();
   #nextPersistWorker = 0;
   /**
-   * Pin changes waiting for each worker's next heartbeat reply (workerId → blockId → pinned; the
-   * latest change of a block wins). Not journaled: a registration replaces them, since its reply
-   * carries the worker's whole pinned set. Workers in #pinResync overflowed the limit and are
-   * asked to register again instead.
+   * Pin changes waiting for each worker's next heartbeat replies (workerId → blockId → pinned;
+   * the latest change of a block wins, so a worker's map is bounded by the blocks it holds).
+   * Not journaled: a registration replaces them, since its reply carries the whole pinned set.
    */
   #pinChanges = new Map<number, Map<number, boolean>>();
-  #pinResync = new Set<number>();
   #closed = false;
   #formattedJournal = false;
   #checkpointing: Promise<void> | undefined;
@@ -453,27 +451,26 @@ export class FileSystemMaster {
   }
 
   #notePin(workerId: number, blockId: number, pinned: boolean): void {
-    if (this.#pinResync.has(workerId)) return;
     let m = this.#pinChanges.get(workerId);
     if (m === undefined) this.#pinChanges.set(workerId, m = new Map());
-    if (!m.has(blockId) && m.size >= MAX_WORKER_PENDING_COMMANDS) {
-      // Too many to list: the worker registers again and its reply carries the whole pinned set.
-      this.#pinChanges.delete(workerId);
-      this.#pinResync.add(workerId);
-      return;
-    }
     m.set(blockId, pinned);
   }
 
-  /** The pin and unpin commands waiting for a worker (after its free and delete commands). */
+  /**
+   * The pin and unpin commands waiting for a worker (after its free and delete commands): at
+   * most MAX_WORKER_COMMAND_BLOCK_IDS block ids per reply, oldest first; the rest wait.
+   */
   #takePinCommands(workerId: number): WorkerCommand[] {
-    if (this.#pinResync.delete(workerId)) return [{ type: 'register' }];
     const m = this.#pinChanges.get(workerId);
     if (m === undefined) return [];
-    this.#pinChanges.delete(workerId);
     const pin: number[] = [];
     const unpin: number[] = [];
-    for (const [id, p] of m) (p ? pin : unpin).push(id);
+    for (const [id, p] of m) {
+      if (pin.length + unpin.length >= MAX_WORKER_COMMAND_BLOCK_IDS) break;
+      (p ? pin : unpin).push(id);
+      m.delete(id);
+    }
+    if (m.size === 0) this.#pinChanges.delete(workerId);
     const out: WorkerCommand[] = [];
     if (pin.length > 0) out.push({ type: 'pin', blockIds: pin });
     if (unpin.length > 0) out.push({ type: 'unpin', blockIds: unpin });
@@ -675,7 +672,6 @@ export class FileSystemMaster {
     const workerId = this.blocks.register(req);
     // The reply carries the worker's whole pinned set: pin changes waiting for it are covered.
     this.#pinChanges.delete(workerId);
-    this.#pinResync.delete(workerId);
     const pinnedBlockIds: number[] = [];
     // Blocks of files that no longer exist: tell the worker to delete them. Files that were
     // LOST and have every block located again are back to NOT_PERSISTED.
@@ -806,6 +802,7 @@ export class FileSystemMaster {
   /** One round of periodic work: lost workers, TTLs, waiting persists. */
   async tick(): Promise<{ lostWorkers: number[]; lostFiles: number[]; expired: string[]; checkpointStarted: boolean }> {
     const lostWorkers = this.blocks.detectLostWorkers();
+    for (const id of lostWorkers) this.#pinChanges.delete(id); // its registration brings the pinned set
     const lostFiles = await this.#markLost(this.blocks.takeOrphanedBlocks());
     const expired = await this.checkTtl();
     this.#schedulePersists();

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
+import { FileSystemMaster } from '../../master/file-system-master.js';
 import { WorkerHost, type WorkerHostOptions } from '../../worker/index.js';
 import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
@@ -206,6 +207,30 @@ test('a worker that restarts learns from its registration which of its blocks we
   await until('the registration reply sets both flags', () => w.store.info(willPin)?.pinned === true && w.store.info(willUnpin)?.pinned === false);
   assert.ok(w.persistQueue.pinned.has(willPin));
   assert.not.ok(w.persistQueue.pinned.has(willUnpin));
+});
+
+test('the master pins an added block of a pinned file in the reply that reports it, and sends pin changes after frees', async () => {
+  const m = await FileSystemMaster.open();
+  try {
+    const reg = () => m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: MIB, usedBytes: 0, blocks: [] });
+    const w = (await reg()).workerId;
+    const beat = (added: [number, number][] = []) => m.workerHeartbeat({ workerId: w, capacityBytes: MIB, usedBytes: 0, addedBlocks: added, removedBlocks: [] }).commands;
+    await m.createFile({ path: '/p', pinned: true });
+    const { blockId } = await m.getNewBlockId({ path: '/p' });
+    await m.completeFile({ path: '/p', lengthBytes: 10 });
+    assert.equal(beat([[blockId, 10]]), [{ type: 'pin', blockIds: [blockId] }]);
+    assert.equal(beat(), []);
+    assert.equal(m.commitBlock({ workerId: w, blockId, lengthBytes: 10 }), { pinned: true });
+    const again = await m.registerWorker({ address: 'tcp://w:1', hostname: 'w', capacityBytes: MIB, usedBytes: 0, blocks: [[blockId, 10]] });
+    assert.equal(again.pinnedBlockIds, [blockId]);
+    await m.setAttribute({ path: '/p', pinned: false });
+    await m.setAttribute({ path: '/p', pinned: true });
+    await m.setAttribute({ path: '/p', pinned: false });
+    assert.equal(beat(), [{ type: 'unpin', blockIds: [blockId] }], 'the latest change of a block wins');
+    assert.equal(m.commitBlock({ workerId: w, blockId, lengthBytes: 10 }), { pinned: false });
+  } finally {
+    await m.close();
+  }
 });
 
 test.run();
