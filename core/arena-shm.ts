@@ -10,7 +10,8 @@
  *
  * Lifecycle: `create` replaces any file at the path with a fresh zero-filled one (a process
  * still mapping the old file keeps its own, now unlinked, copy); `attach` maps an existing
- * file; `close` unmaps (idempotent) and detaches the buffer, so a view used after close reads
+ * file (one that is gone, because its creator closed it, is TESSERA_ERR_CLOSED naming the
+ * path); `close` unmaps (idempotent) and detaches the buffer, so a view used after close reads
  * nothing instead of crashing the process, and the arena that created the file removes it
  * (processes still attached keep their mappings; the memory is freed when the last one
  * unmaps). `ShmArena.remove(path)` deletes a file left behind by a process that died.
@@ -22,7 +23,7 @@ import { rmSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Arena, ArenaWaitResult, ShmArenaHandle } from './arena.js';
 import { ErrorCode, TesseraError } from './errors.js';
-import { futexWait, futexWake, mapShared, NATIVE_MAP_MAX_BYTES, unmap } from '../native/index.js';
+import { futexWait, futexWake, mapShared, nativeAvailable, nativeStatus, NATIVE_MAP_MAX_BYTES, unmap } from '../native/index.js';
 
 export interface ShmArenaCreateOptions {
   /** Absolute path of the shared file, e.g. /dev/shm/tessera-cache. */
@@ -51,6 +52,26 @@ function checkByteLength(byteLength: unknown, what: string): number {
       `Cannot ${what} shm arena: byteLength must be a positive multiple of 8 up to ${NATIVE_MAP_MAX_BYTES} (byteLength ${String(byteLength)})`);
   }
   return byteLength;
+}
+
+/** Throws NATIVE_UNAVAILABLE before anything touches the file system (no module, no shm arena). */
+function checkNative(what: string): void {
+  if (!nativeAvailable()) {
+    throw new TesseraError(ErrorCode.NATIVE_UNAVAILABLE, `Cannot ${what} shm arena: it needs the native module (${nativeStatus().reason})`);
+  }
+}
+
+/**
+ * The error for an arena file that is not there: its creator closed it (close() removes the
+ * file), or it never existed. TESSERA_ERR_CLOSED, like a closed SharedArrayBuffer cache's handle.
+ */
+function gone(path: string, cause: unknown): TesseraError {
+  return new TesseraError(ErrorCode.CLOSED, `Cannot attach shm arena: ${path} does not exist (its creator closed it, or it was never created)`, { cause });
+}
+
+function isEnoent(err: unknown): boolean {
+  const cause = err instanceof TesseraError ? err.cause : err;
+  return typeof cause === 'object' && cause !== null && (cause as { code?: unknown }).code === 'ENOENT';
 }
 
 export class ShmArena implements Arena {
@@ -83,6 +104,7 @@ export class ShmArena implements Arena {
     const path = checkPath(options.path, 'create');
     const byteLength = checkByteLength(options.byteLength, 'create');
     const lock = options.lock === true;
+    checkNative('create');
     rmSync(path, { force: true });
     return new ShmArena(mapShared(path, byteLength, { create: true, lock }), path, lock, true);
   }
@@ -96,19 +118,28 @@ export class ShmArena implements Arena {
       throw new TesseraError(ErrorCode.BAD_HANDLE, 'Cannot attach arena: handle is not a shm arena handle');
     }
     const path = checkPath(handle.path, 'attach');
+    checkNative('attach');
     let byteLength = handle.byteLength;
     if (byteLength === undefined) {
       let size: number;
       try {
         size = statSync(path).size;
       } catch (cause) {
+        if (isEnoent(cause)) throw gone(path, cause);
         throw new TesseraError(ErrorCode.BAD_HANDLE, `Cannot attach shm arena: ${(cause as Error).message}`, { cause });
       }
       byteLength = size - (size % 8);
     }
     checkByteLength(byteLength, 'attach');
     const lock = options.lock === true;
-    return new ShmArena(mapShared(path, byteLength, { create: false, lock }), path, lock, false);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = mapShared(path, byteLength, { create: false, lock });
+    } catch (err) {
+      if (isEnoent(err)) throw gone(path, err); // removed between the stat and the open
+      throw err;
+    }
+    return new ShmArena(buffer, path, lock, false);
   }
 
   /** Deletes the arena's file (attached processes keep their mappings until they close). */

@@ -118,7 +118,7 @@
 import { threadId as currentThreadId } from 'node:worker_threads';
 import { SabArena } from './arena.js';
 import { ShmArena } from './arena-shm.js';
-import type { Arena, ArenaHandle } from './arena.js';
+import type { Arena, ArenaHandle, SabArenaHandle } from './arena.js';
 import { assert } from './assert.js';
 import { ALLOCATOR_META_WORDS, GRANULE_BYTES, TlsfAllocator } from './allocator.js';
 import {
@@ -188,6 +188,16 @@ export type BlockCacheAttachOptions = BlockCacheHooks;
 
 /** Structured-cloneable: post it to a worker_thread and call BlockCache.attach(handle) there. */
 export type BlockCacheHandle = ArenaHandle;
+
+/**
+ * What another process on the host needs to attach to a 'shm' cache: the path it was created
+ * with (`kind: 'shm'` may be left out; `byteLength` defaults to the file's size).
+ */
+export interface BlockCacheShmAddress {
+  readonly kind?: 'shm';
+  readonly path: string;
+  readonly byteLength?: number;
+}
 
 /**
  * A zero-copy pinned view of a block: `bytes` stays valid and unchanged until release(),
@@ -527,22 +537,30 @@ export class BlockCache {
     return new BlockCache(arena, true, options);
   }
 
-  /** Attaches to a cache created elsewhere (another thread) from its handle. */
-  static attach(handle: BlockCacheHandle, options: BlockCacheAttachOptions = {}): BlockCache {
+  /**
+   * Attaches to a cache created elsewhere: from its handle (another thread), or from
+   * `{ path }` (another process on the host, for a 'shm' cache). A handle of a cache that
+   * was closed is TESSERA_ERR_CLOSED (for 'shm': its file is gone).
+   */
+  static attach(handle: BlockCacheHandle | BlockCacheShmAddress, options: BlockCacheAttachOptions = {}): BlockCache {
     if (handle === null || typeof handle !== 'object') {
       throw new TesseraError(ErrorCode.BAD_HANDLE, 'Cannot attach BlockCache: the handle is not an object');
     }
     let arena: Arena;
-    switch (handle.kind) {
+    // `{ path }` alone names a /dev/shm cache: only 'shm' arenas have a path.
+    const kind = handle.kind === undefined && typeof (handle as { path?: unknown }).path === 'string' ? 'shm' : handle.kind;
+    switch (kind) {
       case 'sab':
-        arena = SabArena.attach(handle);
+        arena = SabArena.attach(handle as SabArenaHandle);
         break;
-      case 'shm':
+      case 'shm': {
         // Another thread or process maps the same file; the header check below validates it.
-        arena = ShmArena.attach(handle);
+        const { path, byteLength } = handle as BlockCacheShmAddress;
+        arena = ShmArena.attach(byteLength === undefined ? { kind: 'shm', path } : { kind: 'shm', path, byteLength });
         break;
+      }
       default:
-        throw new TesseraError(ErrorCode.BAD_HANDLE, `Cannot attach BlockCache: unknown arena kind ${String((handle as { kind?: unknown }).kind)}`);
+        throw new TesseraError(ErrorCode.BAD_HANDLE, `Cannot attach BlockCache: unknown arena kind ${String(kind)} (expected a handle, or { path } of a 'shm' cache)`);
     }
     const w = new Int32Array(arena.buffer, 0, Math.min(HEADER_BYTES, arena.byteLength) >>> 2);
     if (arena.byteLength < HEADER_BYTES || w[H_MAGIC] !== MAGIC || w[H_VERSION] !== LAYOUT_VERSION) {

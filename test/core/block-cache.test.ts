@@ -379,6 +379,26 @@ test('use after close throws TESSERA_ERR_CLOSED; attaching a closed cache\'s han
   other.close();
 });
 
+test('a view released after its instance closed throws TESSERA_ERR_CLOSED; one of an attached instance still releases after the creator closed', () => {
+  const c = BlockCache.create({ capacityBytes: 1 << 16 });
+  c.put('a', bytesOf(500, 2));
+  const d = BlockCache.attach(c.handle);
+  const e = BlockCache.attach(c.handle);
+  const dv = d.acquire('a')!;
+  const ev = e.acquire('a')!;
+  const cv = c.acquire('a')!;
+  d.close();
+  throwsCode(() => dv.release(), ErrorCode.CLOSED);
+  assert.is(c.stats().pinnedBlocks, 1, 'e and c still hold the block');
+  c.close();
+  throwsCode(() => cv.release(), ErrorCode.CLOSED);
+  assert.equal(ev.bytes, bytesOf(500, 2), 'the attached instance\'s view is unchanged');
+  ev.release();
+  throwsCode(() => ev.release(), ErrorCode.ALREADY_RELEASED);
+  throwsCode(() => e.get('a'), ErrorCode.CLOSED);
+  e.close();
+});
+
 test('two instances on one arena see each other\'s blocks; closing an attached one releases its views only', () => {
   const c = BlockCache.create({ capacityBytes: 1 << 16 });
   const d = BlockCache.attach(c.handle);

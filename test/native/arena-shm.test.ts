@@ -18,6 +18,9 @@ if (!native) {
     try { ShmArena.create({ path: join(dir, 'a'), byteLength: 4096 }); assert.unreachable(); } catch (e) {
       assert.ok(isTesseraError(e, 'TESSERA_ERR_NATIVE_UNAVAILABLE'), String(e));
     }
+    try { ShmArena.attach({ kind: 'shm', path: join(dir, 'missing') }); assert.unreachable(); } catch (e) {
+      assert.ok(isTesseraError(e, 'TESSERA_ERR_NATIVE_UNAVAILABLE'), `${String(e)}: the missing module is named before the missing file`);
+    }
   });
 } else {
   test('create makes a fresh zero-filled locked region and a cloneable handle', () => {
@@ -68,8 +71,13 @@ if (!native) {
     bad(() => ShmArena.create({ path: join(dir, 'x'), byteLength: 12 }), 'TESSERA_ERR_INVALID_ARGUMENT');
     bad(() => ShmArena.create({ path: join(dir, 'x'), byteLength: 2 ** 33 }), 'TESSERA_ERR_INVALID_ARGUMENT');
     bad(() => ShmArena.attach({ kind: 'sab' } as never), 'TESSERA_ERR_BAD_HANDLE');
-    bad(() => ShmArena.attach({ kind: 'shm', path: join(dir, 'missing') }), 'TESSERA_ERR_BAD_HANDLE');
-    bad(() => ShmArena.attach({ kind: 'shm', path: join(dir, 'missing'), byteLength: 4096 }), 'TESSERA_ERR_NATIVE_CALL');
+    // A missing file is a closed arena (its creator's close removed it), with or without a size.
+    bad(() => ShmArena.attach({ kind: 'shm', path: join(dir, 'missing') }), 'TESSERA_ERR_CLOSED');
+    bad(() => ShmArena.attach({ kind: 'shm', path: join(dir, 'missing'), byteLength: 4096 }), 'TESSERA_ERR_CLOSED');
+    const closed = ShmArena.create({ path: join(dir, 'closed'), byteLength: 4096 });
+    const handle = closed.handle;
+    closed.close();
+    bad(() => ShmArena.attach(handle), 'TESSERA_ERR_CLOSED');
   });
 
   test('another process attaches by path, sees the bytes, and is woken by a futex across processes', async () => {

@@ -1,14 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BlockCache } from '../../core/block-cache.js';
 import { crc32c, crc32cImplementationName, crc32cTs } from '../../core/crc32c.js';
-import { isTesseraError } from '../../core/errors.js';
+import { isTesseraError, type TesseraError } from '../../core/errors.js';
 import { nativeStatus } from '../../native/index.js';
 import { isFallbackChild, runUnderFallback } from './both-paths.js';
 import { pattern } from './fixtures/cache-child.js';
@@ -18,6 +18,17 @@ const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'te
 const childUrl = new URL('./fixtures/cache-child.js', import.meta.url);
 const MIB = 1 << 20;
 const children: ChildProcess[] = [];
+
+function throwsCode(fn: () => unknown, code: string): TesseraError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isTesseraError(err) && err.code === code, `${String(err)} should be ${code}`);
+    return err as TesseraError;
+  }
+  assert.unreachable(`expected ${code}`);
+  throw new Error('unreachable');
+}
 
 test('a SharedArrayBuffer cache stores and returns blocks whose checksums match, on the path in use', () => {
   const cache = BlockCache.create({ capacityBytes: 2 * MIB });
@@ -35,6 +46,7 @@ if (!native) {
     for (const fn of [
       () => BlockCache.create({ backing: 'shm', path: join(dir, 'c'), capacityBytes: MIB }),
       () => BlockCache.attach({ kind: 'shm', path: join(dir, 'c'), byteLength: 4096 }),
+      () => BlockCache.attach({ path: join(dir, 'c') }),
     ]) {
       try { fn(); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, 'TESSERA_ERR_NATIVE_UNAVAILABLE'), String(e)); }
     }
@@ -82,7 +94,7 @@ if (!native) {
     cache.close();
   });
 
-  test('two processes put and acquire blocks through one /dev/shm cache', async () => {
+  test('two processes put and acquire blocks through one /dev/shm cache, the second attached with BlockCache.attach({ path }) as in the README', async () => {
     const path = join(dir, 'two');
     const cache = BlockCache.create({ backing: 'shm', path, lock: true, capacityBytes: 8 * MIB });
     assert.ok(cache.put('from-parent', pattern(1, 300_000)));
@@ -100,6 +112,64 @@ if (!native) {
     assert.is(cache.stats().owners, 1);
     assert.is(cache.stats().pinnedBlocks, 0);
     cache.close();
+  });
+
+  test('attach takes { path }, { kind: \'shm\', path } or the full handle; a path that holds no cache is refused', () => {
+    const path = join(dir, 'forms');
+    const cache = BlockCache.create({ backing: 'shm', path, capacityBytes: MIB });
+    assert.ok(cache.put(1, pattern(11, 3000)));
+    for (const h of [{ path }, { kind: 'shm' as const, path }, cache.handle, structuredClone(cache.handle)]) {
+      const other = BlockCache.attach(h);
+      assert.equal(other.get(1), pattern(11, 3000), JSON.stringify(h));
+      other.close();
+    }
+    const junk = join(dir, 'junk');
+    writeFileSync(junk, new Uint8Array(8192));
+    throwsCode(() => BlockCache.attach({ path: junk }), 'TESSERA_ERR_BAD_HANDLE');
+    throwsCode(() => BlockCache.attach({ path: 'relative/path' }), 'TESSERA_ERR_INVALID_ARGUMENT');
+    throwsCode(() => BlockCache.attach({ kind: 'nope', path } as never), 'TESSERA_ERR_BAD_HANDLE');
+    cache.close();
+  });
+
+  test('a closed shm cache\'s handle or { path } is TESSERA_ERR_CLOSED naming the path, in this process and in another', () => {
+    const path = join(dir, 'closed');
+    const cache = BlockCache.create({ backing: 'shm', path, capacityBytes: MIB });
+    const handle = cache.handle;
+    cache.close();
+    for (const h of [handle, { path }]) {
+      const err = throwsCode(() => BlockCache.attach(h), 'TESSERA_ERR_CLOSED');
+      assert.ok(err.message.includes(path), err.message);
+    }
+    const r = spawnSync(process.execPath, [fileURLToPath(childUrl), path, 'try-attach'], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as { code?: string; message?: string };
+    assert.is(out.code, 'TESSERA_ERR_CLOSED', r.stdout);
+    assert.ok(out.message!.includes(path), out.message);
+  });
+
+  test('a view released after its instance closed is TESSERA_ERR_CLOSED and touches nothing; one of a still-attached instance releases after the creator closed', () => {
+    const path = join(dir, 'release-after-close');
+    const cache = BlockCache.create({ backing: 'shm', path, capacityBytes: MIB });
+    assert.ok(cache.put('a', pattern(12, 9000)));
+    const attached = BlockCache.attach({ path });
+    const closing = BlockCache.attach({ path });
+    const gone = closing.acquire('a')!;
+    const kept = attached.acquire('a')!;
+    const own = cache.acquire('a')!;
+    assert.is(cache.stats().pinnedBlocks, 1);
+    closing.close();
+    assert.is(gone.bytes.length, 0, 'the closed instance unmapped its arena: the view is detached');
+    throwsCode(() => gone.release(), 'TESSERA_ERR_CLOSED');
+    assert.ok(cache.delete('a'));
+    assert.is(cache.stats().usedBytes, 9000, 'the views still hold the deleted block');
+    cache.close();
+    throwsCode(() => own.release(), 'TESSERA_ERR_CLOSED');
+    assert.is(own.bytes.length, 0, 'the creator\'s arena is unmapped too');
+    assert.equal(kept.bytes, pattern(12, 9000), 'a still-attached instance keeps its mapping after the creator closed');
+    kept.release();
+    assert.ok(kept.released);
+    throwsCode(() => attached.get('a'), 'TESSERA_ERR_CLOSED');
+    attached.close();
   });
 
   test('a process killed with SIGKILL while holding pins does not leak them: the next reap releases them', async () => {
