@@ -8,12 +8,14 @@
  *      destination 64-byte aligned (measured with pageOffsetOf); plus a word scan (Int32 sum).
  *   3. Wake-up latency: futex ping-pong between two threads over a mapShared arena vs
  *      Atomics.wait/notify ping-pong over a SharedArrayBuffer.
- *   4. Would a native pread beat node:fs? fs.readSync of 1 and 64 MiB blocks from a file in the
- *      page cache, against memcpy of the same size (the ceiling any pread can reach).
+ *   4. Would a native pread/pwrite beat node:fs? fs.readSync and fs.writeSync of 1 and 64 MiB
+ *      blocks through the page cache of a file in /tmp (overwrite in place, and a new file per
+ *      block as the SSD tier writes them), against memcpy of the same size, the ceiling any
+ *      pread or pwrite can reach (bench/native-fs.ts, which can be run alone).
  * Targets (issue 3): native crc32c >= 8 GB/s on 1 MiB; TS >= 0.5 GB/s; mapShared reads
  * within 10 % of SharedArrayBuffer reads.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -22,6 +24,7 @@ import { BlockCache } from '../core/block-cache.js';
 import { crc32c, crc32cImplementationName, crc32cTs } from '../core/crc32c.js';
 import { crc32cNative, futexWait, futexWake, mapShared, nativeStatus, pageOffsetOf, unmap } from '../native/index.js';
 import { measureThroughput, report, type Row } from './harness.js';
+import { fsRows } from './native-fs.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -259,24 +262,9 @@ if (status.loaded) {
   rows.push({ name: 'futex ping-pong (round trips)', opsPerSec: median(pings.futex), baseline: 'Atomics.wait ping-pong (round trips)', note: `two threads, mapShared arena, median of ${PING_RUNS}` });
 }
 
-// ---- 4. node:fs pread vs the memcpy ceiling ------------------------------------------------
+// ---- 4. node:fs pread/pwrite vs the memcpy ceiling (bench/native-fs.ts) --------------------
 
-const fileDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
-for (const size of [MIB, 64 * MIB]) {
-  const file = join(fileDir, `block-${size}`);
-  writeFileSync(file, plainBuf.subarray(0, Math.min(size, plainBuf.length)));
-  const fd = openSync(file, 'r');
-  const into = aligned(new ArrayBuffer(size + 64), size);
-  const src = plainSrc.subarray(0, size);
-  readSync(fd, into, 0, size, 0); // warm the page cache
-  const n = label(size);
-  const mem = await measureThroughput(() => { into.set(src); return 1; }, TIME_MS);
-  rows.push({ name: `memcpy ${n} (pread ceiling)`, opsPerSec: mem, bytesPerSec: mem * size });
-  const fsOps = await measureThroughput(() => { readSync(fd, into, 0, size, 0); return 1; }, TIME_MS);
-  rows.push({ name: `fs.readSync ${n} (page cache)`, opsPerSec: fsOps, bytesPerSec: fsOps * size, baseline: `memcpy ${n} (pread ceiling)` });
-  closeSync(fd);
-}
-rmSync(fileDir, { recursive: true, force: true });
+rows.push(...await fsRows(plainSrc, (length) => aligned(new ArrayBuffer(length + 64), length), TIME_MS));
 
 if (shm) unmap(shm);
 rmSync(dir, { recursive: true, force: true });

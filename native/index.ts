@@ -12,10 +12,31 @@
  * `nativeStatus()` says so and why; CRC32C stays on the TS path and arenas stay
  * SharedArrayBuffers. core/crc32c.ts picks this module's CRC32C when it loaded.
  *
- * Not here: policy. Which arena to use is BlockCache's choice (core/block-cache.ts). Nor
- * pread/pwrite/fallocate for the SSD/HDD tiers: bench/native.bench.ts (section 4) shows
- * fs.readSync of 1-64 MiB blocks from the page cache already at 0.8-1.1x of memcpy, the
- * ceiling any pread reaches, so a native one cannot beat node:fs there.
+ * Not here: policy. Which arena to use is BlockCache's choice (core/block-cache.ts).
+ *
+ * Not here either, by measurement: pread/pwrite/fallocate/punchHole for the SSD/HDD tiers
+ * (issue 3 asks for them only if they beat node:fs for 1-64 MiB blocks). bench/native-fs.ts
+ * (section 4 of bench/native.bench.ts), run alone twice on 2026-12-06 on this 2-core VM, files
+ * in /tmp (ext4, the SSD tier's file system here), against memcpy of the same size:
+ *
+ *   | row (1 MiB / 64 MiB blocks)                      | GB/s              | x memcpy                |
+ *   |--------------------------------------------------|-------------------|-------------------------|
+ *   | memcpy (the ceiling)                             | 47-49 / 21        | 1 / 1                   |
+ *   | fs.readSync, page cache                          | 36-40 / 17-19     | 0.76-0.82 / 0.83-0.89   |
+ *   | fs.writeSync over cached pages                   | 34-38 / 21-22     | 0.73-0.78 / 1.00-1.04   |
+ *   | fs.writeSync into a new file (unlink+open+close) | 8.0-8.3 / 8.2-8.3 | 0.17-0.18 / 0.40        |
+ *
+ * fs.readSync/writeSync are already one pread(2)/pwrite(2) each from the calling thread (no
+ * thread-pool hop; 2 us per call with the syscall, timed with 1-byte reads, against 25-3000 us
+ * of copying a 1-64 MiB block), so a native binding could save at most ~1-8 %; the gap to memcpy
+ * is the kernel's copy and page-cache work, which a native pread/pwrite would make the same
+ * syscall for. A new file per block (the tier's pattern) costs page allocation and file
+ * creation, again the same from native code. fallocate, timed once with a throwaway Python
+ * script (os.posix_fallocate before the pwrite of a new file, 3 alternating runs): 1 MiB
+ * 6.4 vs 9.1-9.4 GB/s without (slower: it allocates disk extents that delayed allocation would
+ * defer), 64 MiB 8.5-9.5 vs 7.3-8.5 GB/s (at most ~15 %, inside this machine's noise), and the
+ * tier's commit is bound by its fsync anyway. punchHole has no use: the tier deletes whole
+ * block files. So node:fs stays; rerun bench/native-fs.ts to revisit.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
