@@ -189,7 +189,9 @@ export interface MapSharedOptions {
   lock?: boolean;
   /**
    * Open the file read-only. The mapping is copy-on-write (MAP_PRIVATE): a stray write from
-   * JavaScript stays private to this process instead of crashing it. Default false.
+   * JavaScript stays private to this process instead of crashing it (PROT_READ would make it
+   * a SIGSEGV), but the written page then stops following the file. See src/mapping.rs.
+   * Default false.
    */
   readOnly?: boolean;
 }

@@ -11,8 +11,20 @@
 //! Fault model: a file truncated by someone else below the mapped length makes access to the
 //! missing pages raise SIGBUS; we avoid doing that ourselves (create reserves the space with
 //! fallocate, attach refuses a file shorter than the requested size) but cannot prevent
-//! another process from doing it. A read-only mapping is MAP_PRIVATE with PROT_WRITE, so a
-//! stray JS write stays private to this process instead of crashing it with SIGSEGV.
+//! another process from doing it.
+//!
+//! Read-only mappings (`readOnly`) are MAP_PRIVATE with PROT_READ | PROT_WRITE over a file
+//! opened O_RDONLY, not MAP_SHARED with PROT_READ alone, on purpose. JavaScript cannot be kept
+//! from writing: an ArrayBuffer has no read-only mode in Node 20, and the callers hand views of
+//! these mappings to user code (client/worker-client.ts yields short-circuit reads as
+//! Uint8Arrays over the worker's arena; worker/ufs-task.ts passes them to UFS writers). V8
+//! stores into ArrayBuffer memory directly, so a stray write into a PROT_READ page would be a
+//! SIGSEGV that kills the whole process, with no JS exception to catch. With MAP_PRIVATE the
+//! same write copies that one page for this process: the file and every other process are
+//! untouched, and nothing crashes. The cost, accepted: that page then diverges silently (this
+//! process keeps its copy and no longer sees the owner's later writes to it); pages never
+//! written keep following the file, as Linux shares them until they are written. Revisit when
+//! V8 gives ArrayBuffers a read-only mode that throws in JS.
 
 use crate::ffi::*;
 use crate::js::*;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { isTesseraError } from '../../core/errors.js';
-import { isMapped, liveMappings, madvise, mapShared, memlockLimit, msync, nativeStatus, unmap } from '../../native/index.js';
+import { isMapped, liveMappings, madvise, mapShared, memlockLimit, msync, nativeStatus, pageSize, unmap } from '../../native/index.js';
 import { isFallbackChild, runUnderFallback } from './both-paths.js';
 
 const native = nativeStatus().loaded;
@@ -101,6 +101,22 @@ if (!native) {
     assert.is(new Uint8Array(rw)[1], 0);
     unmap(ro);
     unmap(rw);
+  });
+
+  test('a read-only mapping follows the owner\'s later writes on pages it never wrote; a page it wrote stops following them (the documented cost of not crashing)', () => {
+    const page = pageSize();
+    const p = join(dir, 'ro-follow');
+    const rw = new Uint8Array(mapShared(p, 2 * page, { create: true }));
+    const roBuffer = mapShared(p, 2 * page, { readOnly: true });
+    const ro = new Uint8Array(roBuffer);
+    ro[0] = 9; // a stray write: page 0 becomes this process's own copy
+    rw[1] = 5;
+    rw[page + 1] = 6;
+    assert.is(ro[page + 1], 6, 'an untouched page shows the owner\'s write');
+    assert.is(ro[1], 0, 'the written page no longer follows the file');
+    assert.is(rw[0], 0, 'the stray write never reached the file');
+    unmap(roBuffer);
+    unmap(rw.buffer as ArrayBuffer);
   });
 
   test('attaching a missing file is TESSERA_ERR_NATIVE_CALL with ENOENT', () => {
