@@ -25,6 +25,9 @@
  * 1- and 2-thread runs interleaved. Control rows (a CPU-only loop on private memory, before
  * and after the thread rows) show how much parallelism the machine gave two threads at the
  * time: on a shared 2-core machine a 2-thread ratio means little unless its control is ~2x.
+ * Floor rows: what every acquire+release cannot avoid (two seq-cst read-modify-writes on a
+ * shared counter: announce the hold, give it back) and what every put cannot avoid (copying
+ * the value into shared memory), measured alone, beside the lru-cache rows they bound.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -193,6 +196,18 @@ async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
     rows.push({ name: lruGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += lru.get(order[i++ & ORDER_MASK]!)![0]!; }, B), note: 'reference, no copy' });
     const lmdbGet = `lmdb getBinaryFast ${s}`;
     rows.push({ name: lmdbGet, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) sink += db.getBinaryFast(order[i++ & ORDER_MASK]!)![0]!; }, B), note: 'copy into a reused buffer' });
+    // The floor under any cross-thread pin: the two seq-cst read-modify-writes (announce a
+    // hold, give it back) on a shared counter, with no lookup at all. lru-cache's get pins
+    // nothing (one thread's heap), so it is not bound by this; acquire+release is.
+    const pinCounters = new Uint16Array(new SharedArrayBuffer(2 * size.hitKeys));
+    rows.push({ name: `floor: Atomics.add+Atomics.sub on a shared counter ${s}`, opsPerSec: await rate(() => {
+      for (let b = 0; b < B; b++) {
+        const k = order[i++ & ORDER_MASK]!;
+        Atomics.add(pinCounters, k, 1);
+        sink += valueOf(k)[0]!;
+        Atomics.sub(pinCounters, k, 1);
+      }
+    }, B), baseline: lruGet, note: 'the pin and release of a view alone, no lookup' });
     for (const backing of BACKINGS) {
       const cache = createCache(backing, HIT_CAPACITY_BYTES);
       for (let k = 0; k < size.hitKeys; k++) cache.put(k, valueOf(k));
@@ -237,6 +252,12 @@ async function singleThreadRows(rows: Row[], lmdbDir: string): Promise<void> {
     const lruCopy = new LRUCache<number, Uint8Array>({ maxSize: EVICT_CAPACITY_BYTES, sizeCalculation: (v) => v.length });
     rows.push({ name: lruSetCopy, opsPerSec: await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; lruCopy.set(k, valueOf(k).slice()); } }, B), note: 'stores a copy, as BlockCache does' });
     lruCopy.clear();
+    // The floor under any put: copying the value into shared memory (put copies in; the
+    // reference-storing lru-cache row copies nothing).
+    const sharedTargets = new Uint8Array(new SharedArrayBuffer(8 * Math.ceil(size.bytes / 4096) * 4096));
+    const stride = Math.ceil(size.bytes / 4096) * 4096;
+    const copyIn = await rate(() => { for (let b = 0; b < B; b++) { const k = evictOrder[i++ & ORDER_MASK]!; sharedTargets.set(valueOf(k), (k & 7) * stride); } }, B);
+    rows.push({ name: `floor: copy ${s} into a SharedArrayBuffer`, opsPerSec: copyIn, bytesPerSec: copyIn * size.bytes, baseline: lruSet, note: 'the copy every put makes, alone' });
     const puts: Array<[Backing, 'sieve' | 'lru' | 's3fifo']> = [['sab', 'sieve'], ['sab', 'lru'], ['sab', 's3fifo'], ['shm', 'sieve']];
     for (const [backing, policy] of puts) {
       const evicting = createCache(backing, EVICT_CAPACITY_BYTES, policy);
