@@ -54,7 +54,7 @@ import { MasterHost as EmbeddedMasterHost } from './master/index.js';
 import { WorkerHost as EmbeddedWorkerHost } from './worker/index.js';
 import { TesseraError as EmbeddedError, ErrorCode as EmbeddedCode } from './core/errors.js';
 
-export interface EmbeddedOptions extends Omit<ClientConnectOptions, 'onClose' | 'transport'> {
+export interface EmbeddedOptions extends Omit<ClientConnectOptions, 'onClose' | 'transport' | 'tls'> {
   /** Workers to start (default 1). */
   workers?: number;
   /** MEM tier of each worker (default 256 MiB). */

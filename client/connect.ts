@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { ErrorCode, TesseraError } from '../core/errors.js';
 import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_MAX_CALLS_PER_CONNECTION } from '../core/constants.js';
 import { Semaphore } from './semaphore.js';
-import { RpcClient, type RpcClientOptions, type Transport } from '../transports/index.js';
+import { RpcClient, type RpcClientOptions, type TlsOptions, type Transport } from '../transports/index.js';
 import { MasterService } from '../transports/protocol/master.js';
 import { WorkerService } from '../transports/protocol/worker.js';
 import { FileSystem } from './file-system.js';
@@ -20,6 +20,12 @@ import { RpcWorkerLink } from './worker-client.js';
 export interface ConnectOptions {
   /** Shared-secret token when the servers require one. */
   authToken?: string;
+  /**
+   * Certificates for tls:// and wss:// masters and workers: `ca` to verify servers whose
+   * certificate is not signed by a public CA (self-signed), `cert`/`key` for mutual TLS.
+   * The same options go to the master and to every worker.
+   */
+  tls?: TlsOptions;
   defaultReadType?: ReadType;
   defaultWriteType?: WriteType;
   /** Block size of new files, bytes or '64MiB' (default: 64 MiB). */
@@ -57,6 +63,7 @@ function rpcOptions(opts: ConnectOptions, reconnect: boolean): RpcClientOptions 
     ...(opts.authToken ? { auth: { token: opts.authToken } } : {}),
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.transport ? { transport: opts.transport } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   };
 }
 

@@ -18,7 +18,19 @@
  * (stream or short-circuit pin) open for the rest of a block; it is given back when the
  * reader moves elsewhere, closes, or idles for CLIENT_CURSOR_MAX_AGE_MS.
  *
- * Write path (FileOutStream): a file's blocks are written one after the other, each to the
+ * Read-ahead: a sequential reader (read() without a position, chunks(), a read() spanning
+ * whole blocks) opens the next block's range read, and asks for its first chunk, once the
+ * rest of the current block is within one stream credit window (DEFAULT_STREAM_WINDOW_BYTES):
+ * the request's round trip and the worker's first window then overlap the last window of
+ * this block instead of stalling the reader at every block boundary. Not earlier: two streams
+ * sharing the connection for most of a 64 MiB block measured slower than one (and a reader
+ * that stops early would waste more). At most one block is read ahead; it is dropped when
+ * the reader seeks elsewhere, closes, or idles.
+ *
+ * Write path (FileOutStream): files are write-once and append-only, as in Alluxio: bytes go
+ * at the end of what was written, and there is no write at a position (a position given to
+ * write() fails with TESSERA_ERR_INVALID_ARGUMENT); a file is rewritten by creating it again
+ * with `overwrite`. A file's blocks are written one after the other, each to the
  * first worker of the policy's ordering that accepts it (block ids are derived:
  * blockIdOf(fileId, index)); CACHE_THROUGH and THROUGH files keep one worker for all their
  * blocks (its UFS writer is per connection) and completeUfsFile before completeFile. The first
@@ -32,7 +44,7 @@ import { Readable, Writable } from 'node:stream';
 import { hostname, userInfo } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { CLIENT_SUSPECT_MS, CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
+import { DEFAULT_STREAM_WINDOW_BYTES, CLIENT_SUSPECT_MS, CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
 import { blockIdOf, type FileInfo, type BlockLocationInfo, type MountPointInfo, type WorkerLocation } from '../transports/protocol/master.js';
 import {
   normalizePath, parseReadType, parseSizeBytes, parseTtlAction, parseWriteType, writeTypeCaches,
@@ -362,8 +374,13 @@ export class FileSystem {
     return Readable.from(gen(), { objectMode: false, highWaterMark: opts.highWaterMark ?? CLIENT_WRITE_CHUNK_BYTES });
   }
 
-  /** A Node Writable that creates the file on first use and completes it on end(); destroy(err) cancels it. */
+  /**
+   * A Node Writable that creates the file on first use and completes it on end(); destroy(err)
+   * cancels it. It appends from byte 0: unlike node:fs there is no `start` (files are write-once).
+   */
   createWriteStream(path: string, opts: CreateFileOptions & { highWaterMark?: number } = {}): Writable {
+    const start = (opts as { start?: unknown }).start;
+    if (start !== undefined && start !== 0) throw positionalWriteError(normalizePath(path), start, 0);
     let out: FileOutStream | undefined;
     let completed = false;
     return new Writable({
@@ -503,7 +520,13 @@ export class FileSystem {
   }
 }
 
-/** A file being written. Writes are sequential; close() seals the file. */
+/** The error of a write at a position: Tessera files are append-only (see the top of the file). */
+function positionalWriteError(path: string, position: unknown, bytesWritten: number): TesseraError {
+  return new TesseraError(ErrorCode.INVALID_ARGUMENT,
+    `Cannot write ${path} at position ${String(position)}: files are write-once and append-only, write(data) appends at ${bytesWritten} (to change a file, create it again with overwrite: true)`);
+}
+
+/** A file being written: append-only (no write at a position); close() seals the file. */
 export class FileOutStream {
   readonly #fs: FileSystem;
   readonly #info: FileInfo;
@@ -541,8 +564,14 @@ export class FileOutStream {
   get bytesWritten(): number { return this.#bytesWritten; }
   get writeType(): WriteType { return this.#writeType; }
 
-  /** Appends bytes. Calls are queued; the bytes may be reused once the promise resolves. */
+  /**
+   * Appends bytes at the end of what was written (files are write-once and append-only, as in
+   * Alluxio: there is no write at a position; a position passed from JavaScript fails with
+   * TESSERA_ERR_INVALID_ARGUMENT rather than being ignored). Calls are queued; the bytes may
+   * be reused once the promise resolves.
+   */
   write(data: Uint8Array): Promise<void> {
+    if (arguments.length > 1 && arguments[1] !== undefined) return Promise.reject(positionalWriteError(this.#info.path, arguments[1], this.#bytesWritten));
     return this.#enqueue(() => this.#write(data));
   }
 
@@ -702,6 +731,61 @@ export class FileOutStream {
   get caches(): boolean { return writeTypeCaches(this.#writeType); }
 }
 
+const noop = (): void => {};
+
+/** Whether a sequential reader with `leftBytes` of its block to go should open the next block now (see the top of the file). */
+function readAheadDue(leftBytes: number): boolean {
+  return leftBytes <= DEFAULT_STREAM_WINDOW_BYTES;
+}
+
+/**
+ * One block range being read (FileInStream._rangeChunks), possibly opened ahead of its reader:
+ * start() asks for the first chunk right away, and next() hands that answer over first.
+ */
+class RangeRead {
+  readonly bi: number;
+  /** File offset of the range's first byte. */
+  readonly startBytes: number;
+  readonly #gen: AsyncGenerator<Uint8Array>;
+  #first: Promise<IteratorResult<Uint8Array>> | undefined;
+
+  constructor(bi: number, startBytes: number, gen: AsyncGenerator<Uint8Array>) {
+    this.bi = bi;
+    this.startBytes = startBytes;
+    this.#gen = gen;
+  }
+
+  /** Starts the read now (the request goes out; the first chunk is kept for next()). */
+  start(): this {
+    if (this.#first === undefined) {
+      this.#first = this.#gen.next();
+      this.#first.catch(noop); // observed here; next() hands the same outcome to the reader
+    }
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const first = this.#first;
+    if (first === undefined) return this.#gen.next();
+    this.#first = undefined;
+    return first;
+  }
+
+  /** Gives the range back (stream cancelled, short-circuit pin released). */
+  async close(): Promise<void> {
+    this.#first = undefined;
+    await this.#gen.return(undefined).catch(noop);
+  }
+
+  /**
+   * close() without waiting: a range read ahead may still wait for its first chunk (up to a
+   * stream deadline on a hung worker); its generator finishes when that chunk arrives.
+   */
+  drop(): void {
+    void this.close();
+  }
+}
+
 /** A completed file opened for reading: positional reads, or sequential ones from `position`. */
 export class FileInStream {
   readonly #fs: FileSystem;
@@ -713,7 +797,9 @@ export class FileInStream {
   #closed = false;
   #readChain: Promise<unknown> = Promise.resolve();
   /** An open range read of the rest of one block, for sequential reads (file offsets). */
-  #cursor: { bi: number; next: number; end: number; gen: AsyncGenerator<Uint8Array>; rest: Uint8Array | undefined; openedMs: number } | undefined;
+  #cursor: { bi: number; next: number; end: number; range: RangeRead; rest: Uint8Array | undefined; openedMs: number } | undefined;
+  /** The next block's range read, opened ahead of a sequential reader (see the top of the file). */
+  #ahead: RangeRead | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
 
   /** @internal */
@@ -764,46 +850,78 @@ export class FileInStream {
     if (!Number.isSafeInteger(pos) || pos < 0) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid position: ${pos}`);
     const end = Math.min(this.#info.lengthBytes, pos + buffer.length);
     let filled = 0;
-    while (pos + filled < end) {
-      const at = pos + filled;
-      const bi = this.#blockIndexAt(at);
-      const b = this.#blocks[bi]!;
-      const inBlock = at - b.offsetBytes;
-      const n = Math.min(end - at, b.lengthBytes - inBlock);
-      const wholeBlock = inBlock === 0 && n === b.lengthBytes;
-      if (!wholeBlock && (sequential || this.#cursor?.next === at)) {
-        // A part of a block, read in order: keep one stream (or short-circuit pin) open for the
-        // rest of the block instead of one call per read.
-        await this.#readFromCursor(bi, at, n, buffer, filled);
-      } else {
-        if (this.#cursor?.bi === bi) await this.#dropCursor();
-        const base = filled;
-        let got = 0;
-        await this._readRange(bi, inBlock, n, (chunk) => {
-          buffer.set(chunk, base + got);
-          got += chunk.length;
-        });
-        assert(got === n, `read ${got} bytes of block ${b.blockId}, wanted ${n}`);
+    /** The next whole block of this call, opened while the current one is read. */
+    let next: RangeRead | undefined;
+    try {
+      while (pos + filled < end) {
+        const at = pos + filled;
+        const bi = this.#blockIndexAt(at);
+        const b = this.#blocks[bi]!;
+        const inBlock = at - b.offsetBytes;
+        const n = Math.min(end - at, b.lengthBytes - inBlock);
+        const wholeBlock = inBlock === 0 && n === b.lengthBytes;
+        if (!wholeBlock && (sequential || this.#cursor?.next === at)) {
+          // A part of a block, read in order: keep one stream (or short-circuit pin) open for the
+          // rest of the block instead of one call per read.
+          await this.#readFromCursor(bi, at, n, buffer, filled, sequential);
+        } else {
+          if (this.#cursor?.bi === bi) await this.#dropCursor();
+          let range = next?.bi === bi && next.startBytes === at ? next : undefined;
+          if (range === undefined) next?.drop();
+          next = undefined;
+          if (range === undefined && sequential && wholeBlock && this.#ahead?.bi === bi && this.#ahead.startBytes === at) {
+            range = this.#ahead;
+            this.#ahead = undefined;
+          }
+          range ??= new RangeRead(bi, at, this._rangeChunks(bi, inBlock, n, false));
+          // The next block, when this call reads all of it, is read ahead near the end of this one.
+          const nextAt = at + n;
+          const nb = nextAt < end ? this.#blocks[bi + 1]! : undefined;
+          const aheadWhole = nb !== undefined && end - nextAt >= nb.lengthBytes;
+          let got = 0;
+          try {
+            for (;;) {
+              if (aheadWhole && next === undefined && readAheadDue(n - got)) next = new RangeRead(bi + 1, nextAt, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false)).start();
+              const r = await range.next();
+              if (r.done) break;
+              buffer.set(r.value, filled + got);
+              got += r.value.length;
+            }
+          } finally {
+            await range.close();
+          }
+          assert(got === n, `read ${got} bytes of block ${b.blockId}, wanted ${n}`);
+        }
+        filled += n;
       }
-      filled += n;
+    } finally {
+      next?.drop();
     }
     if (sequential) this.#position = pos + filled;
     return filled;
   }
 
-  async #readFromCursor(bi: number, at: number, n: number, into: Uint8Array, intoOffset: number): Promise<void> {
+  async #readFromCursor(bi: number, at: number, n: number, into: Uint8Array, intoOffset: number, sequential: boolean): Promise<void> {
     let c = this.#cursor;
     if (!c || c.bi !== bi || c.next !== at || Date.now() - c.openedMs > CLIENT_CURSOR_MAX_AGE_MS) {
       await this.#dropCursor();
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
-      c = this.#cursor = { bi, next: at, end: b.offsetBytes + b.lengthBytes, gen: this._rangeChunks(bi, inBlock, b.lengthBytes - inBlock, false), rest: undefined, openedMs: Date.now() };
+      // The block read ahead when the reader arrives where it starts; any other ahead is stale.
+      let range = this.#ahead;
+      this.#ahead = undefined;
+      if (range && !(range.bi === bi && range.startBytes === at)) {
+        range.drop();
+        range = undefined;
+      }
+      range ??= new RangeRead(bi, at, this._rangeChunks(bi, inBlock, b.lengthBytes - inBlock, false));
+      c = this.#cursor = { bi, next: at, end: b.offsetBytes + b.lengthBytes, range, rest: undefined, openedMs: Date.now() };
     }
     let got = 0;
     try {
       while (got < n) {
         if (c.rest === undefined || c.rest.length === 0) {
-          const r = await c.gen.next();
+          const r = await c.range.next();
           assert(!r.done, `block range of ${this.#info.path} ended early at ${c.next + got}`);
           c.rest = r.value;
         }
@@ -814,23 +932,38 @@ export class FileInStream {
       }
     } catch (err) {
       this.#cursor = undefined;
-      await c.gen.return(undefined).catch(() => {});
+      await c.range.close();
       throw err;
     }
     c.next += n;
+    if (sequential) this.#readAheadFrom(bi, c.next);
     if (c.next === c.end) await this.#dropCursor();
-    else this.#armIdleTimer();
+    // An open cursor or a block read ahead holds a stream (or a pin): given back if the reader idles.
+    if (this.#cursor !== undefined || this.#ahead !== undefined) this.#armIdleTimer();
+  }
+
+  /** Opens the range read of the block after `bi` once a sequential reader at `at` is within a credit window of its end. */
+  #readAheadFrom(bi: number, at: number): void {
+    if (this.#ahead !== undefined || bi + 1 >= this.#blocks.length) return;
+    const b = this.#blocks[bi]!;
+    if (!readAheadDue(b.offsetBytes + b.lengthBytes - at)) return;
+    const nb = this.#blocks[bi + 1]!;
+    this.#ahead = new RangeRead(bi + 1, nb.offsetBytes, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false)).start();
   }
 
   /**
-   * An open cursor pins its block on the worker (and holds a stream): a reader that stops
-   * reading gives it back after CLIENT_CURSOR_MAX_AGE_MS, so a delete or an eviction never
-   * waits on an idle stream.
+   * An open cursor pins its block on the worker (and holds a stream), and so does a block read
+   * ahead: a reader that stops reading gives them back after CLIENT_CURSOR_MAX_AGE_MS, so a
+   * delete or an eviction never waits on an idle stream.
    */
   #armIdleTimer(): void {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
-      const p = this.#readChain.then(() => this.#dropCursor());
+      const p = this.#readChain.then(() => {
+        this.#ahead?.drop();
+        this.#ahead = undefined;
+        return this.#dropCursor();
+      });
       this.#readChain = p.catch(() => {});
     }, CLIENT_CURSOR_MAX_AGE_MS);
     this.#idleTimer.unref();
@@ -840,21 +973,44 @@ export class FileInStream {
     clearTimeout(this.#idleTimer);
     const c = this.#cursor;
     this.#cursor = undefined;
-    if (c) await c.gen.return(undefined).catch(() => {});
+    if (c) await c.range.close();
   }
 
-  /** The bytes of [start, end) as a sequence of chunks, streamed block by block. Each chunk is the caller's to keep. */
+  /**
+   * The bytes of [start, end) as a sequence of chunks, streamed block by block (the next
+   * block read ahead, see the top of the file). Each chunk is the caller's to keep.
+   */
   async *chunks(start = 0, end = this.#info.lengthBytes): AsyncGenerator<Uint8Array> {
     this.#checkOpen();
     end = Math.min(end, this.#info.lengthBytes);
-    let at = start;
-    while (at < end) {
+    const rangeAt = (at: number): RangeRead => {
       const bi = this.#blockIndexAt(at);
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
-      const n = Math.min(end - at, b.lengthBytes - inBlock);
-      yield* this._rangeChunks(bi, inBlock, n, true);
-      at += n;
+      return new RangeRead(bi, at, this._rangeChunks(bi, inBlock, Math.min(end - at, b.lengthBytes - inBlock), true));
+    };
+    let cur: RangeRead | undefined;
+    let ahead: RangeRead | undefined;
+    try {
+      let at = start;
+      while (at < end) {
+        cur = ahead ?? rangeAt(at);
+        ahead = undefined;
+        const b = this.#blocks[cur.bi]!;
+        const rangeEnd = Math.min(end, b.offsetBytes + b.lengthBytes);
+        for (;;) {
+          const r = await cur.next();
+          if (r.done) break;
+          at += r.value.length;
+          if (ahead === undefined && rangeEnd < end && readAheadDue(rangeEnd - at)) ahead = rangeAt(rangeEnd).start();
+          yield r.value;
+        }
+        assert(at === rangeEnd, `block range of ${this.#info.path} ended at ${at}, expected ${rangeEnd}`);
+        cur = undefined;
+      }
+    } finally {
+      ahead?.drop();
+      if (cur) await cur.close();
     }
   }
 
@@ -862,6 +1018,9 @@ export class FileInStream {
     if (this.#closed) return;
     this.#closed = true;
     await this.#readChain;
+    clearTimeout(this.#idleTimer);
+    this.#ahead?.drop();
+    this.#ahead = undefined;
     await this.#dropCursor();
   }
 

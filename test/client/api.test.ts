@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { embedded, isTesseraError } from '../../index.js';
 import type { FileSystem } from '../../client/file-system.js';
-import { MIB, pattern, waitFor } from './cluster-fixture.js';
+import { MIB, pattern, spyBlockReads, waitFor } from './cluster-fixture.js';
 
 let fs: FileSystem;
 const dir = mkdtempSync(join(tmpdir(), 'tessera-api-'));
@@ -100,6 +100,93 @@ test('a sequential reader that pauses longer than its cursor lives picks up at t
   assert.is(await input.read(b), MIB);
   assert.ok(a.equals(data.subarray(0, 1000)) && b.equals(data.subarray(1000, 1000 + MIB)));
   await input.close();
+});
+
+test('a write at a position fails with TESSERA_ERR_INVALID_ARGUMENT (files are append-only), and the stream carries on', async () => {
+  const out = await fs.createFile('/append-only');
+  await out.write(Buffer.from('abc'));
+  // JavaScript callers can pass a position; TypeScript ones cannot.
+  const writeAt = out.write as unknown as (data: Uint8Array, position: number) => Promise<void>;
+  await rejectsWith(writeAt.call(out, Buffer.from('X'), 1), 'TESSERA_ERR_INVALID_ARGUMENT');
+  await rejectsWith(writeAt.call(out, Buffer.from('X'), 3), 'TESSERA_ERR_INVALID_ARGUMENT');
+  await out.write(Buffer.from('def'));
+  await out.close();
+  assert.is((await fs.readFile('/append-only')).toString(), 'abcdef');
+  await rejectsWith(() => fs.createWriteStream('/append-only-2', { start: 10 } as never), 'TESSERA_ERR_INVALID_ARGUMENT');
+  assert.not.ok(await fs.exists('/append-only-2'));
+});
+
+test('a sequential reader has the next block read ahead before it reaches the boundary, with read() and chunks()', async () => {
+  const data = pattern(12 * MIB, 33);
+  await fs.writeFile('/ahead', data, { blockSize: 4 * MIB });
+  const { blocks } = await fs.getBlockLocations('/ahead');
+  const spy = spyBlockReads();
+  try {
+    const input = await fs.openFile('/ahead');
+    const got = Buffer.alloc(data.length);
+    let at = 0;
+    const askedBefore: number[] = [];
+    while (at < got.length) {
+      // What had been asked when the reader crossed into each block.
+      if (at % (4 * MIB) === 0) askedBefore.push(spy.reads.length);
+      const n = await input.read(got.subarray(at, at + MIB));
+      at += n;
+    }
+    await input.close();
+    assert.ok(got.equals(data));
+    assert.equal(spy.reads.map((r) => r.blockId), blocks.map((b) => b.blockId), 'each block read once, in order');
+    assert.equal(askedBefore, [0, 2, 3], 'blocks 1 and 2 were asked for while the block before was still being read');
+    spy.reads.length = 0;
+    const in2 = await fs.openFile('/ahead');
+    const parts: Uint8Array[] = [];
+    for await (const chunk of in2.chunks()) parts.push(chunk);
+    await in2.close();
+    assert.ok(Buffer.concat(parts).equals(data));
+    assert.equal(spy.reads.map((r) => r.blockId), blocks.map((b) => b.blockId));
+  } finally {
+    spy.restore();
+  }
+});
+
+test('a block read ahead is dropped when the reader seeks elsewhere, and the bytes stay right', async () => {
+  const data = pattern(8 * MIB, 34);
+  await fs.writeFile('/ahead-seek', data, { blockSize: 2 * MIB });
+  const input = await fs.openFile('/ahead-seek');
+  const a = Buffer.alloc(MIB + 512 * 1024);
+  assert.is(await input.read(a), a.length); // block 1 is now read ahead
+  input.seek(6 * MIB + 5);
+  const b = Buffer.alloc(MIB);
+  assert.is(await input.read(b), MIB);
+  input.seek(2 * MIB);
+  const c2 = Buffer.alloc(3 * MIB);
+  assert.is(await input.read(c2), 3 * MIB);
+  assert.ok(a.equals(data.subarray(0, a.length)) && b.equals(data.subarray(6 * MIB + 5, 7 * MIB + 5)) && c2.equals(data.subarray(2 * MIB, 5 * MIB)));
+  await input.close();
+  // Nothing is left pinned or streaming: the file goes and its blocks with it.
+  await fs.delete('/ahead-seek');
+  assert.not.ok(await fs.exists('/ahead-seek'));
+});
+
+test('a block read ahead is given back when the reader stops at a block boundary and idles', async () => {
+  const data = pattern(4 * MIB, 35);
+  await fs.writeFile('/ahead-idle', data, { blockSize: 2 * MIB });
+  const spy = spyBlockReads();
+  try {
+    const input = await fs.openFile('/ahead-idle');
+    const a = Buffer.alloc(MIB);
+    for (let i = 0; i < 2; i++) assert.is(await input.read(a), MIB); // exactly block 0
+    assert.ok(a.equals(data.subarray(MIB, 2 * MIB)));
+    assert.is(spy.reads.length, 2, 'block 1 is read ahead');
+    assert.ok(spy.reads[0]!.closed && !spy.reads[1]!.closed);
+    await waitFor(() => spy.reads[1]!.closed, 'the read ahead to be given back', 5000);
+    // The reader carries on from the right byte after the idle.
+    assert.is(await input.read(a), MIB);
+    assert.ok(a.equals(data.subarray(2 * MIB, 3 * MIB)));
+    await input.close();
+    assert.ok(spy.reads.every((r) => r.closed), 'close() gives every read back');
+  } finally {
+    spy.restore();
+  }
 });
 
 test('cancel() drops a file being written', async () => {

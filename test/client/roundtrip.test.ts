@@ -1,5 +1,6 @@
 // Every write type × read type, files from 0 bytes to several blocks (1 MiB blocks), byte-exact,
-// over the inproc transport (embedded()) and over TCP; positional and sequential reads; streams.
+// over the inproc transport (embedded()), over TCP and over TLS; positional and sequential
+// reads; streams.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +12,9 @@ import { embedded } from '../../index.js';
 import { READ_TYPES, WRITE_TYPES, writeTypeCaches } from '../../client/options.js';
 import type { FileSystem } from '../../client/file-system.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
+import { makeCerts, type TestCerts } from '../transports/fixtures.js';
+import { connect } from '../../client/connect.js';
+import { isTesseraError } from '../../core/errors.js';
 
 const SIZES = [0, 1, 4096, MIB - 1, MIB, MIB + 1, 3 * MIB + 12345];
 
@@ -125,3 +129,31 @@ tcp('ASYNC_THROUGH files reach the UFS after close', async (ctx) => {
   assert.ok(readFileSync(join(ctx.c!.ufsDir, 'async', 'a')).equals(data));
 });
 tcp.run();
+
+const tls = suite<{ c?: TcpCluster; certs?: TestCerts }>('tls');
+tls.before(async (ctx) => {
+  ctx.certs = makeCerts();
+  ctx.c = await tcpCluster({ workers: 1, tls: { cert: ctx.certs.serverCert, key: ctx.certs.serverKey, ca: ctx.certs.ca } });
+});
+tls.after(async (ctx) => { await ctx.c?.close(); ctx.certs?.cleanup(); });
+tls('a client given the CA writes and reads over tls:// to the master and the worker, byte-exact', async (ctx) => {
+  const fs = ctx.c!.fs;
+  assert.match(ctx.c!.master.address, /^tls:\/\//);
+  assert.ok((await fs.getWorkers()).every((w) => w.address.startsWith('tls://')), 'the worker serves tls://');
+  const data = pattern(3 * MIB + 17, 61);
+  await fs.writeFile('/tls/f', data, { blockSize: MIB });
+  assert.ok((await fs.readFile('/tls/f')).equals(data));
+  await positionalAndSequential(fs, 'tls');
+  await streams(fs, 'tls');
+});
+tls('a client without the CA is refused with TESSERA_ERR_CONNECT_FAILED naming the certificate problem', async (ctx) => {
+  try {
+    const fs = await connect(ctx.c!.master.address, { connectTimeoutMs: 5000 });
+    await fs.close();
+    assert.unreachable('the handshake should fail');
+  } catch (err) {
+    assert.ok(isTesseraError(err, 'TESSERA_ERR_CONNECT_FAILED'), `got ${String(err)}`);
+    assert.match((err as Error).message, /certificate/);
+  }
+});
+tls.run();
