@@ -266,7 +266,7 @@ export async function load(fs: FileSystem, p: string, _o: Opts, out: Out): Promi
   } finally {
     bar.stop();
   }
-  out.value({ path: np, ...r }, (v) => `${v.path} loaded into Tessera space (${v.fileCount} files, ${formatBytes(v.loadedBytes)} read from under storage)`);
+  out.value({ path: np, ...r }, (v) => `${v.path} loaded into Tessera space (${v.fileCount} file${v.fileCount === 1 ? '' : 's'}, ${formatBytes(v.loadedBytes)} read from under storage)`);
 }
 
 export async function persist(fs: FileSystem, paths: string[], o: Opts, out: Out): Promise<void> {

@@ -39,6 +39,18 @@ async function json<T>(args: string[]): Promise<T> {
   return JSON.parse(await ok(['--json', ...args])) as T;
 }
 
+/** Runs `tessera <args>` on a terminal (script(1) gives it one) and resolves with what the terminal showed. */
+function onTerminal(args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const cmd = [process.execPath, bin, ...args].map((a) => JSON.stringify(a)).join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd, env: { ...process.env, TESSERA_MASTER_ADDRESS: master } });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`script exited ${code}: ${out}`))));
+  });
+}
+
 function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
@@ -121,14 +133,7 @@ test('copyFromLocal of a 200 MiB file and copyToLocal give the same sha256', asy
 test('copyFromLocal draws a progress bar on a terminal (script(1) provides one) and nothing on a pipe', async () => {
   const f = join(cwd, 'p.bin');
   writeFileSync(f, randomBytes(3 << 20));
-  const onTty = await new Promise<string>((resolve, reject) => {
-    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} fs copyFromLocal ${JSON.stringify(f)} /tty.bin`;
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd, env: { ...process.env, TESSERA_MASTER_ADDRESS: master } });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`script exited ${code}: ${out}`))));
-  });
+  const onTty = await onTerminal(['fs', 'copyFromLocal', f, '/tty.bin']);
   assert.match(onTty, /copyFromLocal \/tty\.bin \[/);
   assert.match(onTty, /\d+% \| /);
   const piped = await tessera(['fs', 'copyFromLocal', f, '/pipe.bin']);
@@ -136,6 +141,73 @@ test('copyFromLocal draws a progress bar on a terminal (script(1) provides one) 
   assert.is(piped.stderr, '');
   assert.not.match(piped.stdout, '%');
   await ok(['fs', 'rm', '/tty.bin', '/pipe.bin']);
+});
+
+test('copyToLocal draws a progress bar on a terminal and nothing on a pipe', async () => {
+  const f = join(cwd, 'q.bin');
+  const data = randomBytes(3 << 20);
+  writeFileSync(f, data);
+  await ok(['fs', 'copyFromLocal', f, '/q.bin']);
+  const onTty = await onTerminal(['fs', 'copyToLocal', '/q.bin', join(cwd, 'q.tty')]);
+  assert.match(onTty, /copyToLocal \/q\.bin \[/);
+  assert.match(onTty, /\d+% \| [\d.]+[KMG]?i?B\/3MiB \| /, 'bytes done of the total, then the rate');
+  assert.ok(readFileSync(join(cwd, 'q.tty')).equals(data));
+  const piped = await tessera(['fs', 'copyToLocal', '/q.bin', join(cwd, 'q.pipe')]);
+  assert.is(piped.code, 0, piped.stderr);
+  assert.is(piped.stderr, '', 'no progress output on a pipe');
+  assert.not.match(piped.stdout, '%');
+  assert.ok(readFileSync(join(cwd, 'q.pipe')).equals(data));
+  await ok(['fs', 'rm', '/q.bin']);
+  rmSync(f); rmSync(join(cwd, 'q.tty')); rmSync(join(cwd, 'q.pipe'));
+});
+
+test('load draws a progress bar on a terminal and nothing on a pipe', async () => {
+  const ufs3 = join(cwd, 'ufs3');
+  mkdirSync(ufs3);
+  writeFileSync(join(ufs3, 'a.bin'), randomBytes(2 << 20));
+  writeFileSync(join(ufs3, 'b.bin'), randomBytes(2 << 20));
+  await ok(['fs', 'mount', '/m3', ufs3]);
+  const onTty = await onTerminal(['fs', 'load', '/m3/a.bin']);
+  assert.match(onTty, /load \/m3\/a\.bin \[/);
+  assert.match(onTty, /\d+% \| /);
+  const piped = await tessera(['fs', 'load', '/m3/b.bin']);
+  assert.is(piped.code, 0, piped.stderr);
+  assert.is(piped.stderr, '', 'no progress output on a pipe');
+  assert.match(piped.stdout, '/m3/b.bin loaded into Tessera space (1 file, 2MiB read from under storage)');
+  for (const name of ['a.bin', 'b.bin']) {
+    const loc = await json<{ blocks: { locations: unknown[] }[] }>(['fs', 'location', `/m3/${name}`]);
+    assert.ok(loc.blocks.every((b) => b.locations.length === 1), `${name} cached after load`);
+  }
+  await ok(['fs', 'unmount', '/m3']);
+});
+
+test('ls -h, du -h and count -h print sizes in KiB/MiB, and raw byte counts without -h', async () => {
+  const a = join(cwd, 'h-a.bin');
+  const b = join(cwd, 'h-b.txt');
+  writeFileSync(a, randomBytes(3.5 * (1 << 20)));
+  writeFileSync(b, Buffer.alloc(1500, 'x'));
+  await ok(['fs', 'mkdir', '/h']);
+  await ok(['fs', 'copyFromLocal', a, '/h/a.bin']);
+  await ok(['fs', 'copyFromLocal', b, '/h/b.txt']);
+  const lineOf = (text: string, path: string): string => text.split('\n').find((l) => l.endsWith(path)) ?? '';
+  const ls = await ok(['fs', 'ls', '/h']);
+  assert.match(lineOf(ls, '/h/a.bin'), /\s3670016\s/);
+  assert.match(lineOf(ls, '/h/b.txt'), /\s1500\s/);
+  const lsH = await ok(['fs', 'ls', '-h', '/h']);
+  assert.match(lineOf(lsH, '/h/a.bin'), /\s3\.5MiB\s/);
+  assert.match(lineOf(lsH, '/h/b.txt'), /\s1\.5KiB\s/);
+  assert.not.match(lsH, '3670016');
+  const duH = await ok(['fs', 'du', '-h', '/h']);
+  assert.match(lineOf(duH, '/h/a.bin'), /^3\.5MiB\s/);
+  assert.match(lineOf(duH, '/h/b.txt'), /^1\.5KiB\s/);
+  assert.match(await ok(['fs', 'du', '-s', '-h', '/h']), /^3\.5MiB\s+\/h\n$/);
+  assert.match(await ok(['fs', 'du', '-s', '/h']), /^3671516\s+\/h\n$/);
+  const countH = (await ok(['fs', 'count', '-h', '/h'])).split('\n');
+  assert.match(countH[0]!, /^File Count\s+Folder Count\s+Folder Size$/);
+  assert.match(countH[1]!, /^2\s+1\s+3\.5MiB$/);
+  assert.match((await ok(['fs', 'count', '/h'])).split('\n')[1]!, /^2\s+1\s+3671516$/);
+  await ok(['fs', 'rm', '-R', '/h']);
+  rmSync(a); rmSync(b);
 });
 
 test('cat, head and tail print file bytes', async () => {
@@ -178,6 +250,20 @@ test('pin, unpin, setTtl and unsetTtl change the attributes stat shows', async (
   assert.is((await json<{ pinned: boolean }>(['fs', 'stat', '/big.bin'])).pinned, true);
   await ok(['fs', 'unpin', '/big.bin']);
   assert.is((await json<{ pinned: boolean }>(['fs', 'stat', '/big.bin'])).pinned, false);
+  // On a directory, pin reaches every file under it; --json says what it did.
+  const f = join(cwd, 'pin.txt');
+  writeFileSync(f, 'pinned\n');
+  await ok(['fs', 'copyFromLocal', f, '/pins/a/one.txt']);
+  await ok(['fs', 'copyFromLocal', f, '/pins/two.txt']);
+  assert.equal(await json<{ path: string; pinned: boolean }>(['fs', 'pin', '/pins']), { path: '/pins', pinned: true });
+  for (const p of ['/pins/a/one.txt', '/pins/two.txt']) assert.is((await json<{ pinned: boolean }>(['fs', 'stat', p])).pinned, true, `${p} pinned`);
+  assert.match(await ok(['fs', 'unpin', '/pins']), 'File /pins was successfully unpinned.');
+  for (const p of ['/pins/a/one.txt', '/pins/two.txt']) assert.is((await json<{ pinned: boolean }>(['fs', 'stat', p])).pinned, false, `${p} unpinned`);
+  const missing = await tessera(['fs', 'pin', '/pins/none']);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, 'TESSERA_ERR_FILE_NOT_FOUND');
+  await ok(['fs', 'rm', '-R', '/pins']);
+  rmSync(f);
   await ok(['fs', 'setTtl', '/big.bin', '1h', '--action', 'free']);
   const s = await json<{ ttlMs: number; ttlAction: string }>(['fs', 'stat', '/big.bin']);
   assert.equal([s.ttlMs, s.ttlAction], [3_600_000, 'FREE']);
