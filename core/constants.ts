@@ -133,6 +133,18 @@ export const DEFAULT_MAX_UNSENT_BYTES = 64 * MIB;
 export const WRITE_BATCH_BYTES = 64 * KIB;
 /** Bytes of the random nonces of the token challenge-response. */
 export const AUTH_NONCE_BYTES = 32;
+/**
+ * Largest frame payload a server accepts from a peer that has not finished its handshake
+ * (HELLO is ~100 bytes, AUTH ~50): checked on the header like maxFrameBytes, so an
+ * unauthenticated peer can make the server buffer at most this much, not a whole frame.
+ */
+export const TRANSPORT_HANDSHAKE_FRAME_BYTES = 4 * KIB;
+/**
+ * The server checks for idleness this many times per idleTimeoutMs and closes after that
+ * many quiet checks in a row: an idle connection closes between idleTimeoutMs and
+ * idleTimeoutMs * (1 + 2 / this) after its last activity, without reading the clock per frame.
+ */
+export const TRANSPORT_IDLE_CHECKS_PER_TIMEOUT = 8;
 
 // Worker host (issue 7).
 /** Operations waiting for one block's lock before further ones are refused. */

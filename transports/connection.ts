@@ -45,6 +45,12 @@ export abstract class Connection extends EventEmitter {
   readonly id = nextConnectionId++;
   readonly localAddress: string;
   readonly remoteAddress: string;
+  /**
+   * When the transport accepted the underlying connection (performance.now() ms): before a
+   * TLS handshake or WebSocket upgrade, so the RPC handshake deadline counts from there.
+   * Connections made by connect(): when the object was made.
+   */
+  readonly acceptedAtMs: number;
   /** Set by the RPC layer: called for each received frame, in order. */
   onFrame: ((f: Frame) => void) | undefined;
   /**
@@ -65,10 +71,11 @@ export abstract class Connection extends EventEmitter {
   #batchesWritten = 0;
   #flushWaiters: FlushWaiter[] = [];
 
-  constructor(localAddress: string, remoteAddress: string) {
+  constructor(localAddress: string, remoteAddress: string, acceptedAtMs?: number) {
     super();
     this.localAddress = localAddress;
     this.remoteAddress = remoteAddress;
+    this.acceptedAtMs = acceptedAtMs ?? performance.now();
     this.#closed = new Promise((resolve) => { this.#resolveClosed = resolve; });
   }
 
@@ -181,6 +188,15 @@ export abstract class Connection extends EventEmitter {
     void bytes;
   }
 
+  /**
+   * The layer above calls this once the peer passed its handshake: from then on frames up to
+   * maxFrameBytes are accepted, not only up to the listener's handshakeFrameBytes. No-op where
+   * there is no separate limit (inproc hands frames over without buffering them).
+   */
+  liftHandshakeLimit(): void {
+    // Nothing to lift.
+  }
+
   /** Called by implementations when the peer or the network ended the connection. */
   protected _peerGone(reason?: TesseraError): void {
     if (this.#state === 'closed') return;
@@ -278,6 +294,14 @@ export abstract class Connection extends EventEmitter {
   protected abstract _destroy(): void;
 }
 
+/** How a listener admitted a server-side connection (absent for client connections). */
+export interface Admission {
+  /** performance.now() when the TCP connection was accepted. */
+  acceptedAtMs: number;
+  /** Frame limit until liftHandshakeLimit() (ListenOptions.handshakeFrameBytes). */
+  handshakeFrameBytes: number;
+}
+
 /**
  * Base for transports that move bytes (tcp, tls, ws): frames are encoded into few buffers per
  * tick, received bytes are parsed into frames; a parse error sends an ERROR frame and closes.
@@ -288,10 +312,14 @@ export abstract class ByteConnection extends Connection {
   readonly #parser: FrameParser;
   #emit = (f: Frame): void => this._receive(f);
 
-  constructor(localAddress: string, remoteAddress: string, maxFrameBytes: number) {
-    super(localAddress, remoteAddress);
+  constructor(localAddress: string, remoteAddress: string, maxFrameBytes: number, admission?: Admission) {
+    super(localAddress, remoteAddress, admission?.acceptedAtMs);
     this.#peerMaxFrameBytes = maxFrameBytes;
-    this.#parser = new FrameParser(maxFrameBytes);
+    this.#parser = new FrameParser(maxFrameBytes, admission?.handshakeFrameBytes ?? maxFrameBytes);
+  }
+
+  override liftHandshakeLimit(): void {
+    this.#parser.liftLimit();
   }
 
   /** True while a frame has been partly received. */

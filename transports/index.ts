@@ -50,8 +50,11 @@
  *
  * Limits (RpcLimits, defaults in core/constants.ts): maxFrameBytes (announced in the handshake;
  * a message over the peer's limit fails its call with FRAME_TOO_LARGE), maxInFlightCalls,
- * maxOpenStreams, maxConnections per listener, handshakeTimeoutMs, idleTimeoutMs,
- * streamWindowBytes, streamChunkBytes. Auth (RpcServerOptions.auth): none (default, loopback
+ * maxOpenStreams, maxConnections per listener (on tls, ws and wss counting connections still
+ * in their TLS handshake or HTTP upgrade), handshakeTimeoutMs (from the TCP accept to READY),
+ * idleTimeoutMs, streamWindowBytes, streamChunkBytes; until its handshake is done, a peer's
+ * frames are limited to TRANSPORT_HANDSHAKE_FRAME_BYTES. A client with a token refuses a
+ * server that does not ask for it. Auth (RpcServerOptions.auth): none (default, loopback
  * only), { mode: 'token', secret } (HMAC challenge-response), { mode: 'mtls' } (tls:// or wss://
  * with tls.requestCert and tls.ca). The inproc transport can simulate a bad network:
  * `new InprocTransport(new InprocNetwork({ faults: { seed, delayMs, dropRate, duplicateRate } }))`,

@@ -27,6 +27,7 @@ import {
 } from './rpc-common.js';
 
 export interface RpcClientOptions {
+  /** With a token, the client also refuses a server that does not ask for it (UNAUTHENTICATED). */
   auth?: ClientAuth;
   /** Certificates for tls:// and wss:// (ca to verify the server; cert/key for mTLS). */
   tls?: TlsOptions;
@@ -219,6 +220,12 @@ class ClientSession {
         if (f.kind === FrameKind.READY) {
           const r = f.body as Partial<ReadyBody> | undefined;
           if (!r || !Number.isInteger(r.windowBytes) || r.windowBytes! < 1024 || !Number.isInteger(r.maxFrameBytes) || r.maxFrameBytes! < 1024) { fail(new TesseraError(ErrorCode.PROTOCOL, 'Bad READY frame')); return; }
+          // A client with a token talks only to a server that proves it knows it: READY
+          // without a CHALLENGE first is a downgrade, or a server that is not ours.
+          if (auth?.token !== undefined && serverNonce === undefined) {
+            fail(new TesseraError(ErrorCode.UNAUTHENTICATED, `Cannot connect to ${conn.remoteAddress}: the server did not ask for the token (READY without a CHALLENGE), so it cannot prove it knows it`));
+            return;
+          }
           if (serverNonce !== undefined && !proofMatches(r.proof, authProof(auth!.token!, 'server', clientNonce, serverNonce))) {
             fail(new TesseraError(ErrorCode.UNAUTHENTICATED, `Cannot connect to ${conn.remoteAddress}: the server did not prove it knows the token`));
             return;

@@ -33,11 +33,22 @@ export interface RpcLimits {
   maxInFlightCalls: number;
   /** Byte-stream calls open per connection (DEFAULT_MAX_OPEN_STREAMS). */
   maxOpenStreams: number;
-  /** Server: connections at once per listener (DEFAULT_MAX_CONNECTIONS); more get an error frame. */
+  /**
+   * Server: connections at once per listener (DEFAULT_MAX_CONNECTIONS); more get an error frame.
+   * On tls, ws and wss, connections still in their TLS handshake or HTTP upgrade count too,
+   * and one over the limit there is dropped without a frame (it cannot read one yet).
+   */
   maxConnections: number;
-  /** Server: time for HELLO and auth (DEFAULT_HANDSHAKE_TIMEOUT_MS). */
+  /**
+   * Server: time from the TCP accept to the end of HELLO and auth, a TLS handshake or
+   * WebSocket upgrade included (DEFAULT_HANDSHAKE_TIMEOUT_MS).
+   */
   handshakeTimeoutMs: number;
-  /** Server: close a connection with no call in flight and no frame for this long (DEFAULT_IDLE_TIMEOUT_MS). */
+  /**
+   * Server: close a connection with no call in flight and no frame for this long
+   * (DEFAULT_IDLE_TIMEOUT_MS); the close comes at most 2 * idleTimeoutMs /
+   * TRANSPORT_IDLE_CHECKS_PER_TIMEOUT later.
+   */
   idleTimeoutMs: number;
   /** Credit window of each receiving stream (DEFAULT_STREAM_WINDOW_BYTES). */
   streamWindowBytes: number;
@@ -90,7 +101,10 @@ export function checkLimits(partial: Partial<RpcLimits> | undefined): RpcLimits 
 /** Server authentication: no auth (default, loopback only), a shared token, or client certificates. */
 export type ServerAuth = { mode: 'none' } | { mode: 'token'; secret: string | Uint8Array } | { mode: 'mtls' };
 
-/** Client credentials: the shared token when the server asks for one (certificates go in `tls`). */
+/**
+ * Client credentials: the shared token (certificates go in `tls`). A client with a token
+ * requires the token exchange: a server that answers READY without a CHALLENGE is refused.
+ */
 export interface ClientAuth {
   token?: string | Uint8Array;
 }

@@ -6,12 +6,15 @@
  *
  * Fault model: a peer that breaks the protocol (bad frame, call before auth, stream credit
  * overrun) gets an ERROR frame and loses its connection; other connections are untouched.
+ * Until its handshake is done a peer can make the server hold little: frames over
+ * TRANSPORT_HANDSHAKE_FRAME_BYTES are refused on their header, and handshakeTimeoutMs counts
+ * from the TCP accept (TLS handshake and WebSocket upgrade included, see admission.ts).
  * A handler that throws fails only its call: TesseraErrors keep their code, anything else
  * travels as TESSERA_ERR_REMOTE.
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, type ErrorCodeValue, TesseraError } from '../core/errors.js';
-import { PROTOCOL_VERSION } from '../core/constants.js';
+import { PROTOCOL_VERSION, TRANSPORT_HANDSHAKE_FRAME_BYTES, TRANSPORT_IDLE_CHECKS_PER_TIMEOUT } from '../core/constants.js';
 import type { Connection } from './connection.js';
 import { isLoopbackAddress, parseAddress } from './address.js';
 import type { Listener, TlsOptions, Transport } from './transport.js';
@@ -140,8 +143,10 @@ class ServerSession {
   #streamCount = 0;
   #handshakeTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
-  #framesSeen = 0;
-  #framesAtLastIdleCheck = -1;
+  /** Frames received plus calls finished: the idle check only compares it with its last value. */
+  #activity = 0;
+  #activityAtLastCheck = -1;
+  #quietChecks = 0;
   /** Calls held back while the client does not read (see maxUnsentBytes), with their early bytes. */
   #held: { request: Frame; data: Frame[]; dataBytes: number }[] = [];
   #waitingForDrain = false;
@@ -153,29 +158,40 @@ class ServerSession {
     conn.onFrame = (f) => this.#onFrame(f);
     conn.onFrameRejected = (f, err) => this.#onFrameRejected(f, err);
     conn.once('close', (reason: TesseraError) => this.#onClose(reason));
+    // One deadline from the TCP accept: a TLS handshake or WebSocket upgrade used part of it.
+    const handshakeLeftMs = Math.max(1, this.#limits.handshakeTimeoutMs - (performance.now() - conn.acceptedAtMs));
     this.#handshakeTimer = setTimeout(() => {
-      void conn.fail(new TesseraError(ErrorCode.HANDSHAKE_TIMEOUT, `Handshake timed out: no complete HELLO/auth within handshakeTimeoutMs ${this.#limits.handshakeTimeoutMs}`));
-    }, this.#limits.handshakeTimeoutMs);
-    this.#armIdle();
+      void conn.fail(new TesseraError(ErrorCode.HANDSHAKE_TIMEOUT, `Handshake timed out: no complete HELLO/auth within handshakeTimeoutMs ${this.#limits.handshakeTimeoutMs} of the connection being accepted`));
+    }, handshakeLeftMs);
+    this.#startIdleChecks();
     conn.drainInbox();
   }
 
-  #armIdle(): void {
-    this.#idleTimer = setTimeout(() => {
-      const quiet = this.#framesSeen === this.#framesAtLastIdleCheck;
-      this.#framesAtLastIdleCheck = this.#framesSeen;
-      if (quiet && this.#calls.size === 0 && this.#phase === Phase.READY) {
-        void this.#conn.fail(new TesseraError(ErrorCode.IDLE_TIMEOUT, `Connection idle: no frame and no call for idleTimeoutMs ${this.#limits.idleTimeoutMs}`));
-        return;
+  /**
+   * Checks for idleness TRANSPORT_IDLE_CHECKS_PER_TIMEOUT times per idleTimeoutMs, comparing a
+   * counter (no clock read per frame), and closes after enough quiet checks in a row to cover
+   * idleTimeoutMs: the last activity fell in the interval before the first of them, so the
+   * close comes between idleTimeoutMs and idleTimeoutMs + 2 check intervals after it.
+   */
+  #startIdleChecks(): void {
+    const idleMs = this.#limits.idleTimeoutMs;
+    const checkMs = Math.max(1, Math.floor(idleMs / TRANSPORT_IDLE_CHECKS_PER_TIMEOUT));
+    const quietChecksToClose = Math.ceil(idleMs / checkMs);
+    this.#idleTimer = setInterval(() => {
+      const quiet = this.#activity === this.#activityAtLastCheck && this.#calls.size === 0 && this.#held.length === 0 && this.#phase === Phase.READY;
+      this.#activityAtLastCheck = this.#activity;
+      this.#quietChecks = quiet ? this.#quietChecks + 1 : 0;
+      if (this.#quietChecks >= quietChecksToClose) {
+        clearInterval(this.#idleTimer);
+        void this.#conn.fail(new TesseraError(ErrorCode.IDLE_TIMEOUT, `Connection idle: no frame and no call for idleTimeoutMs ${idleMs}`));
       }
-      this.#armIdle();
-    }, this.#limits.idleTimeoutMs);
+    }, checkMs);
     this.#idleTimer.unref();
   }
 
   #onClose(reason: TesseraError): void {
     clearTimeout(this.#handshakeTimer);
-    clearTimeout(this.#idleTimer);
+    clearInterval(this.#idleTimer);
     const err = closedError(reason, 'Call aborted');
     for (const c of this.#calls.values()) this.#finish(c, err);
     this.#server.sessionClosed(this.#conn, this.#peer, reason);
@@ -195,7 +211,7 @@ class ServerSession {
   }
 
   #onFrame(f: Frame): void {
-    this.#framesSeen++;
+    this.#activity++;
     if (this.#phase !== Phase.READY) {
       this.#onHandshakeFrame(f);
       return;
@@ -273,6 +289,7 @@ class ServerSession {
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     this.#phase = Phase.READY;
+    this.#conn.liftHandshakeLimit();
     const body: ReadyBody = { windowBytes: this.#limits.streamWindowBytes, maxFrameBytes: this.#limits.maxFrameBytes, method: identity.method };
     if (proof) body.proof = proof;
     this.#conn.send(frame(FrameKind.READY, 0, body));
@@ -411,6 +428,7 @@ class ServerSession {
   #finish(call: ServerCall, reason: TesseraError | undefined): void {
     if (call.done) return;
     call.done = true;
+    this.#activity++;
     if (this.#calls.get(call.id) === call) this.#calls.delete(call.id);
     if (call.timer) clearTimeout(call.timer);
     if (call.input || call.output) this.#streamCount--;
@@ -527,8 +545,12 @@ export class RpcServer extends EventEmitter {
     }
     const transport = this.#options.transport ?? transportFor(address);
     const open = new Set<Connection>(); // this listener's connections, for maxConnections
+    const limits = this.#core.limits;
     const listener = await transport.listen(address, (c) => this.#accept(c, open), {
-      maxFrameBytes: this.#core.limits.maxFrameBytes,
+      maxFrameBytes: limits.maxFrameBytes,
+      handshakeFrameBytes: Math.min(TRANSPORT_HANDSHAKE_FRAME_BYTES, limits.maxFrameBytes),
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      maxConnections: limits.maxConnections,
       ...(this.#options.tls ? { tls: this.#options.tls } : {}),
     });
     this.#listeners.push(listener);

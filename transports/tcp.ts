@@ -7,14 +7,19 @@
  * TLS: certificates come from options. A listener with `requestCert` asks for a client
  * certificate but lets the handshake finish even without a valid one, so that the RPC layer
  * can answer with an UNAUTHENTICATED error frame instead of a bare reset (see rpc-server.ts).
+ * A tls:// listener admits TCP connections through an AdmissionGate (admission.ts): the TLS
+ * handshake must finish within handshakeTimeoutMs of the TCP accept, and connections still in
+ * it count against maxConnections.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
+import { type Admission, ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
+import { AdmissionGate } from './admission.js';
 import { formatAddress, parseAddress, type Scheme } from './address.js';
 import {
-  checkMaxFrameBytes, checkTimeoutMs, type ConnectOptions, type Listener, type ListenOptions, type Transport,
+  checkHandshakeFrameBytes, checkHandshakeTimeoutMs, checkMaxConnections, checkMaxFrameBytes, checkTimeoutMs,
+  type ConnectOptions, type Listener, type ListenOptions, type Transport,
 } from './transport.js';
 
 /** How long an orderly close waits for the peer before it destroys the socket. */
@@ -66,8 +71,8 @@ class SlabReader {
 export class SocketConnection extends ByteConnection {
   readonly #socket: net.Socket;
 
-  constructor(socket: net.Socket, localAddress: string, remoteAddress: string, maxFrameBytes: number, reader?: SlabReader) {
-    super(localAddress, remoteAddress, maxFrameBytes);
+  constructor(socket: net.Socket, localAddress: string, remoteAddress: string, maxFrameBytes: number, reader?: SlabReader, admission?: Admission) {
+    super(localAddress, remoteAddress, maxFrameBytes, admission);
     this.#socket = socket;
     socket.setNoDelay(true);
     if (reader !== undefined) reader.setSink((chunk) => this._receiveBytes(chunk));
@@ -137,12 +142,14 @@ export class SocketConnection extends ByteConnection {
 class SocketListener implements Listener {
   readonly address: string;
   readonly #server: net.Server;
+  readonly #gate: AdmissionGate | undefined;
   readonly #connections = new Set<Connection>();
   #closing: Promise<void> | undefined;
 
-  constructor(server: net.Server, address: string) {
+  constructor(server: net.Server, address: string, gate: AdmissionGate | undefined) {
     this.#server = server;
     this.address = address;
+    this.#gate = gate;
   }
 
   track(c: Connection): void {
@@ -153,6 +160,7 @@ class SocketListener implements Listener {
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
+      this.#gate?.destroyPending();
       for (const c of this.#connections) c.destroy(new TesseraError(ErrorCode.CONNECTION_CLOSED, 'Connection closed: listener closed'));
     });
     return this.#closing;
@@ -179,17 +187,24 @@ class SocketTransport implements Transport {
     const a = parseAddress(address);
     if (a.scheme !== this.scheme) throw new TesseraError(ErrorCode.BAD_ADDRESS, `Bad transport address ${address}: not a ${this.scheme} address`);
     const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
+    const handshakeFrameBytes = checkHandshakeFrameBytes(options.handshakeFrameBytes, maxFrameBytes);
+    const handshakeTimeoutMs = checkHandshakeTimeoutMs(options.handshakeTimeoutMs);
     const isTls = this.scheme === 'tls';
-    const server = isTls ? tls.createServer({ ...tlsServerOptions(options), handshakeTimeout: checkTimeoutMs('handshakeTimeoutMs', undefined) })
+    const server = isTls ? tls.createServer({ ...tlsServerOptions(options), handshakeTimeout: handshakeTimeoutMs })
       : net.createServer({ noDelay: true });
+    const gate = isTls ? new AdmissionGate(checkMaxConnections(options.maxConnections), handshakeTimeoutMs) : undefined;
     let listener: SocketListener | undefined;
     const accept = (socket: net.Socket): void => {
       if (listener === undefined) { socket.destroy(); return; }
+      const acceptedAtMs = gate === undefined ? performance.now() : gate.handOver(socket);
+      if (acceptedAtMs === undefined) return; // timed out meanwhile: destroyed
       const remote = `${a.scheme}://${socket.remoteAddress}:${socket.remotePort}`;
-      const c = new SocketConnection(socket, listener.address, remote, maxFrameBytes);
+      const c = new SocketConnection(socket, listener.address, remote, maxFrameBytes, undefined, { acceptedAtMs, handshakeFrameBytes });
       listener.track(c);
       onConnection(c);
     };
+    // The gate sees every TCP connection in the tick node:tls wraps it, before a byte is read.
+    if (gate !== undefined) server.on('connection', (raw: net.Socket) => gate.admit(raw));
     server.on(isTls ? 'secureConnection' : 'connection', accept);
     // A failed TLS handshake concerns that client only.
     server.on('tlsClientError', () => undefined);
@@ -199,7 +214,7 @@ class SocketTransport implements Transport {
     });
     server.on('error', () => undefined);
     const bound = server.address() as net.AddressInfo;
-    listener = new SocketListener(server, formatAddress({ ...a, port: bound.port }));
+    listener = new SocketListener(server, formatAddress({ ...a, port: bound.port }), gate);
     return listener;
   }
 

@@ -1,10 +1,13 @@
 /**
- * The one interface every transport implements (inproc.ts, tcp.ts, tls.ts, ws.ts) and the
+ * The one interface every transport implements (inproc.ts; tcp.ts for tcp:// and tls://; ws.ts
+ * for ws:// and wss://) and the
  * option checks they share. `transportFor` (transport-for.ts) picks one by address scheme;
  * code above this folder names an address and never a transport.
  */
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES } from '../core/constants.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_BYTES,
+} from '../core/constants.js';
 import type { Connection } from './connection.js';
 import type { Scheme } from './address.js';
 
@@ -25,6 +28,26 @@ export interface TlsOptions {
 export interface ListenOptions {
   /** Largest frame payload accepted (default DEFAULT_MAX_FRAME_BYTES). */
   maxFrameBytes?: number;
+  /**
+   * Byte transports: largest frame payload accepted from a peer until the layer above calls
+   * its connection's `liftHandshakeLimit()` (default maxFrameBytes: no separate limit). The
+   * RPC server sets TRANSPORT_HANDSHAKE_FRAME_BYTES, so an unauthenticated peer cannot make it
+   * buffer a whole frame.
+   */
+  handshakeFrameBytes?: number;
+  /**
+   * tls, ws, wss: a peer still in its TLS handshake or HTTP upgrade this long after its TCP
+   * connection was accepted is dropped (default DEFAULT_HANDSHAKE_TIMEOUT_MS). The accepted
+   * connection's `acceptedAtMs` lets the layer above keep one deadline for its own handshake.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * tls, ws, wss: TCP connections open at once, those still in their TLS handshake or HTTP
+   * upgrade included; one more is dropped at once, as it cannot be sent an error frame yet
+   * (default DEFAULT_MAX_CONNECTIONS). tcp hands connections over at once: the layer above
+   * counts them and refuses with an error frame.
+   */
+  maxConnections?: number;
   tls?: TlsOptions;
 }
 
@@ -57,6 +80,27 @@ export function checkMaxFrameBytes(value: number | undefined): number {
     throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option maxFrameBytes: expected an integer in [1024, 2^32-1], got ${String(value)}`);
   }
   return v;
+}
+
+/** The first-frame limit: an integer in [1, maxFrameBytes]; default maxFrameBytes. */
+export function checkHandshakeFrameBytes(value: number | undefined, maxFrameBytes: number): number {
+  const v = value ?? maxFrameBytes;
+  if (!Number.isInteger(v) || v < 1 || v > maxFrameBytes) {
+    throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option handshakeFrameBytes: expected an integer in [1, maxFrameBytes ${maxFrameBytes}], got ${String(value)}`);
+  }
+  return v;
+}
+
+export function checkMaxConnections(value: number | undefined): number {
+  const v = value ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(v) || v < 1) {
+    throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option maxConnections: expected a positive integer, got ${String(value)}`);
+  }
+  return v;
+}
+
+export function checkHandshakeTimeoutMs(value: number | undefined): number {
+  return checkTimeoutMs('handshakeTimeoutMs', value, DEFAULT_HANDSHAKE_TIMEOUT_MS);
 }
 
 export function checkTimeoutMs(name: string, value: number | undefined, dflt: number = DEFAULT_CONNECT_TIMEOUT_MS): number {

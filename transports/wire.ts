@@ -7,8 +7,10 @@
  * a payload. Protocol version 1 (PROTOCOL_VERSION in core/constants.ts):
  *
  *   offset  size  field
- *   0       4     payloadBytes  u32 LE, bytes after the header; <= maxFrameBytes, checked on
- *                               the header before any payload byte is buffered
+ *   0       4     payloadBytes  u32 LE, bytes after the header; <= maxFrameBytes (a server:
+ *                               <= TRANSPORT_HANDSHAKE_FRAME_BYTES until the peer's handshake
+ *                               is done), checked on the header before any payload byte is
+ *                               buffered
  *   4       1     kind          FrameKind below; anything else is TESSERA_ERR_UNKNOWN_MESSAGE
  *   5       1     flags         bit 0 END (DATA only: last frame of that stream direction);
  *                               other bits 0
@@ -21,7 +23,7 @@
  *   kind        dir   id    body
  *   HELLO  1    c->s  0     { magic: 'tessera', version, windowBytes, maxFrameBytes, nonce }  (first frame)
  *   CHALLENGE 2 s->c  0     { nonce: bytes }                    token auth only
- *   AUTH   3    c->s  0     { proof: bytes }                    HMAC-SHA256, see auth.ts
+ *   AUTH   3    c->s  0     { proof: bytes }                    HMAC-SHA256, see rpc-common.ts
  *   READY  4    s->c  0     { windowBytes, maxFrameBytes, method, proof?: bytes }   handshake done
  *   ERROR  5    both  0     { code, message }   connection-level error; the sender closes
  *   REQUEST 16  c->s  call  [methodKey: string, request, deadlineMs?: number]
@@ -216,7 +218,10 @@ const enum ParseState { HEADER, PAYLOAD, DATA_PIECES, FAILED }
  * no boundaries a reader may rely on.
  */
 export class FrameParser {
+  /** The limit once lifted (see liftLimit). */
   readonly maxFrameBytes: number;
+  /** The limit in force: lower than maxFrameBytes until liftLimit() (a peer still in its handshake). */
+  #limitBytes: number;
   #state = ParseState.HEADER;
   #header = Buffer.alloc(FRAME_HEADER_BYTES);
   #headerFill = 0;
@@ -228,9 +233,21 @@ export class FrameParser {
   #dataLeft = 0;
   #error: TesseraError | undefined;
 
-  constructor(maxFrameBytes: number) {
+  constructor(maxFrameBytes: number, limitBytes: number = maxFrameBytes) {
     assert(Number.isInteger(maxFrameBytes) && maxFrameBytes > 0, 'maxFrameBytes is a positive integer');
+    assert(Number.isInteger(limitBytes) && limitBytes > 0 && limitBytes <= maxFrameBytes, 'the first frame limit is a positive integer <= maxFrameBytes');
     this.maxFrameBytes = maxFrameBytes;
+    this.#limitBytes = limitBytes;
+  }
+
+  /** The largest payload accepted now. */
+  get limitBytes(): number {
+    return this.#limitBytes;
+  }
+
+  /** Raises the limit to maxFrameBytes (the peer finished its handshake). Applies from the next header. */
+  liftLimit(): void {
+    this.#limitBytes = this.maxFrameBytes;
   }
 
   /** True while a frame is partly received. */
@@ -312,8 +329,10 @@ export class FrameParser {
     const kind = b[off + 4]!;
     const flags = b[off + 5]!;
     if (!isFrameKind(kind)) this.#fail(ErrorCode.UNKNOWN_MESSAGE, `Bad frame: unknown message kind ${kind}`);
-    if (len > this.maxFrameBytes) {
-      this.#fail(ErrorCode.FRAME_TOO_LARGE, `Bad frame: ${frameKindName(kind)} payload of ${len} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`);
+    if (len > this.#limitBytes) {
+      this.#fail(ErrorCode.FRAME_TOO_LARGE, this.#limitBytes === this.maxFrameBytes
+        ? `Bad frame: ${frameKindName(kind)} payload of ${len} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`
+        : `Bad frame: ${frameKindName(kind)} payload of ${len} bytes exceeds handshakeFrameBytes ${this.#limitBytes} (the limit until the handshake is done)`);
     }
     if (b[off + 6] !== 0 || b[off + 7] !== 0) this.#fail(ErrorCode.PROTOCOL, 'Bad frame: reserved header bytes are not zero');
     if (flags !== 0 && !(kind === FrameKind.DATA && flags === FLAG_END)) {

@@ -6,6 +6,11 @@
  * message is larger than the peer's maxFrameBytes + FRAME_HEADER_BYTES, so `maxPayload`
  * (checked by ws on the message header, before buffering) is the frame limit. Per-message
  * deflate is off: block bytes are not compressed.
+ *
+ * A listener admits TCP connections through an AdmissionGate (admission.ts): the HTTP upgrade
+ * (and, for wss://, the TLS handshake before it) must finish within handshakeTimeoutMs of the
+ * TCP accept, and connections still upgrading count against maxConnections. Until the RPC
+ * handshake is done, the message limit is handshakeFrameBytes + a header (see setMessageLimit).
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -13,11 +18,13 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
+import { type Admission, ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
+import { AdmissionGate } from './admission.js';
 import { formatAddress, parseAddress } from './address.js';
 import { FRAME_HEADER_BYTES, type Frame, FrameEncoder, frameKindName, framePayload } from './wire.js';
 import {
-  checkMaxFrameBytes, checkTimeoutMs, type ConnectOptions, type Listener, type ListenOptions, type Transport,
+  checkHandshakeFrameBytes, checkHandshakeTimeoutMs, checkMaxConnections, checkMaxFrameBytes, checkTimeoutMs,
+  type ConnectOptions, type Listener, type ListenOptions, type Transport,
 } from './transport.js';
 
 const CLOSE_LINGER_MS = 2000;
@@ -37,22 +44,39 @@ function tlsInfo(socket: net.Socket | undefined): TlsPeerInfo | undefined {
   };
 }
 
+/**
+ * Sets the largest message ws accepts on this connection, checked on the message header
+ * before ws buffers a byte of it. ws takes maxPayload per server, not per connection, and
+ * keeps it on the connection's receiver (ws 8: `_receiver._maxPayload`, set before the
+ * 'connection' event, read on every message header). Should a later ws move it, this does
+ * nothing: messages stay limited to maxFrameBytes + a header, and the frame parser still
+ * refuses an oversized frame on its header.
+ */
+function setMessageLimit(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } | null })._receiver;
+  if (receiver != null && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
 export class WsConnection extends ByteConnection {
   readonly #ws: WebSocket;
   readonly #socket: net.Socket | undefined;
   readonly #encoder: FrameEncoder;
   #messageLimitBytes: number;
+  /** The largest message we accept once the handshake is done (ws maxPayload). */
+  readonly #receiveLimitBytes: number;
   /** Buffers cut and waiting for the flush; bytes in the current batch; bytes not yet flushed. */
   #ready: Uint8Array[] = [];
   #batchBytes = 0;
   #readyBytes = 0;
 
-  constructor(ws: WebSocket, socket: net.Socket | undefined, localAddress: string, remoteAddress: string, maxFrameBytes: number) {
-    super(localAddress, remoteAddress, maxFrameBytes);
+  constructor(ws: WebSocket, socket: net.Socket | undefined, localAddress: string, remoteAddress: string, maxFrameBytes: number, admission?: Admission) {
+    super(localAddress, remoteAddress, maxFrameBytes, admission);
     this.#ws = ws;
     this.#socket = socket;
     this.#encoder = new FrameEncoder(maxFrameBytes);
     this.#messageLimitBytes = maxFrameBytes + FRAME_HEADER_BYTES;
+    this.#receiveLimitBytes = maxFrameBytes + FRAME_HEADER_BYTES;
+    if (admission !== undefined && admission.handshakeFrameBytes < maxFrameBytes) setMessageLimit(ws, admission.handshakeFrameBytes + FRAME_HEADER_BYTES);
     ws.binaryType = 'nodebuffer';
     socket?.on('drain', () => this.emit('drain'));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -65,7 +89,7 @@ export class WsConnection extends ByteConnection {
     ws.on('error', (err: Error & { code?: string }) => {
       const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || /max payload/i.test(err.message);
       this._peerGone(tooBig
-        ? new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Bad frame: WebSocket message exceeds maxFrameBytes ${maxFrameBytes} (${err.message})`)
+        ? new TesseraError(ErrorCode.FRAME_TOO_LARGE, `Bad frame: WebSocket message over the frame limit (${err.message})`)
         : new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: WebSocket error (${err.message})`, { cause: err }));
     });
     ws.on('close', (code: number) => {
@@ -79,6 +103,10 @@ export class WsConnection extends ByteConnection {
     return tlsInfo(this.#socket);
   }
 
+  override liftHandshakeLimit(): void {
+    super.liftHandshakeLimit();
+    setMessageLimit(this.#ws, this.#receiveLimitBytes);
+  }
 
   /** The peer's maxPayload is its frame limit plus a header: our messages must fit it. */
   override setPeerMaxFrameBytes(bytes: number): void {
@@ -178,13 +206,15 @@ class WsListener implements Listener {
   readonly address: string;
   readonly #http: http.Server;
   readonly #wss: WebSocketServer;
+  readonly #gate: AdmissionGate;
   readonly #connections = new Set<Connection>();
   #closing: Promise<void> | undefined;
 
-  constructor(httpServer: http.Server, wss: WebSocketServer, address: string) {
+  constructor(httpServer: http.Server, wss: WebSocketServer, address: string, gate: AdmissionGate) {
     this.#http = httpServer;
     this.#wss = wss;
     this.address = address;
+    this.#gate = gate;
   }
 
   track(c: Connection): void {
@@ -196,6 +226,7 @@ class WsListener implements Listener {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#wss.close();
       this.#http.close(() => resolve());
+      this.#gate.destroyPending();
       for (const c of this.#connections) c.destroy(new TesseraError(ErrorCode.CONNECTION_CLOSED, 'Connection closed: listener closed'));
       this.#http.closeAllConnections?.();
     });
@@ -213,14 +244,21 @@ class WsTransport implements Transport {
     const a = parseAddress(address);
     if (a.scheme !== this.scheme) throw new TesseraError(ErrorCode.BAD_ADDRESS, `Bad transport address ${address}: not a ${this.scheme} address`);
     const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
+    const handshakeFrameBytes = checkHandshakeFrameBytes(options.handshakeFrameBytes, maxFrameBytes);
+    const handshakeTimeoutMs = checkHandshakeTimeoutMs(options.handshakeTimeoutMs);
+    const gate = new AdmissionGate(checkMaxConnections(options.maxConnections), handshakeTimeoutMs);
     let httpServer: http.Server;
     if (this.scheme === 'wss') {
       const t = options.tls;
       if (!t || !t.cert || !t.key) throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid option tls: a wss:// listener needs tls.cert and tls.key');
-      httpServer = https.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requestCert ?? false, rejectUnauthorized: false });
+      httpServer = https.createServer({
+        cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requestCert ?? false, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs,
+      });
     } else {
       httpServer = http.createServer();
     }
+    // Every TCP connection (raw, before TLS) passes the gate in the tick it is accepted.
+    httpServer.on('connection', (raw: net.Socket) => gate.admit(raw));
     httpServer.on('request', (_req, res) => { res.writeHead(426).end('Tessera speaks WebSocket here\n'); });
     const wss = new WebSocketServer({
       server: httpServer, path: a.path, maxPayload: maxFrameBytes + FRAME_HEADER_BYTES, perMessageDeflate: false, clientTracking: false,
@@ -228,8 +266,10 @@ class WsTransport implements Transport {
     let listener: WsListener | undefined;
     wss.on('connection', (ws, req) => {
       if (listener === undefined) { ws.terminate(); return; }
+      const acceptedAtMs = gate.handOver(req.socket);
+      if (acceptedAtMs === undefined) { ws.terminate(); return; }
       const remote = `${a.scheme}://${req.socket.remoteAddress}:${req.socket.remotePort}`;
-      const c = new WsConnection(ws, req.socket, listener.address, remote, maxFrameBytes);
+      const c = new WsConnection(ws, req.socket, listener.address, remote, maxFrameBytes, { acceptedAtMs, handshakeFrameBytes });
       listener.track(c);
       onConnection(c);
     });
@@ -241,7 +281,7 @@ class WsTransport implements Transport {
     httpServer.on('error', () => undefined);
     httpServer.on('tlsClientError', () => undefined);
     const bound = httpServer.address() as net.AddressInfo;
-    listener = new WsListener(httpServer, wss, formatAddress({ ...a, port: bound.port }));
+    listener = new WsListener(httpServer, wss, formatAddress({ ...a, port: bound.port }), gate);
     return listener;
   }
 

@@ -115,6 +115,27 @@ tokenSuite('a client refuses a server that cannot prove it knows the token', asy
   await fake.close();
 });
 
+tokenSuite('a client with a token refuses a server that skips the challenge (auth none) with UNAUTHENTICATED', async () => {
+  const { server: open } = makeServer({ auth: { mode: 'none' } });
+  const { address: openAddress } = await open.listen('tcp://127.0.0.1:0');
+  try {
+    let failed: unknown;
+    try {
+      await RpcClient.connect(openAddress, { auth: { token: SECRET } });
+    } catch (err) {
+      failed = err;
+    }
+    assert.is((failed as { code?: string } | undefined)?.code, ErrorCode.UNAUTHENTICATED);
+    assert.match((failed as Error).message, /did not ask for the token/);
+    // The same server is fine for a client that has no token to protect.
+    const c = await RpcClient.connect(openAddress);
+    assert.equal(await c.service(TestService).echo({ text: 'open' }), { text: 'open' });
+    await c.close();
+  } finally {
+    await open.close();
+  }
+});
+
 tokenSuite('listening on a non-loopback address without configured auth is refused with CONFIG', async () => {
   const { server: s } = makeServer();
   assert.is(await codeOf(s.listen('tcp://0.0.0.0:0')), ErrorCode.CONFIG);

@@ -1,7 +1,7 @@
 /**
  * One conformance suite, run against every transport: inproc, tcp, tls, ws, wss. Whatever
  * carries the frames, calls, errors, deadlines, cancellation, streams, backpressure, closes
- * and reconnects must behave the same.
+ * (either side, mid-download and mid-upload) and reconnects must behave the same.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -241,6 +241,48 @@ for (const env of envs) {
     await waitFor(() => state.closedPeers > before, 'the server to see the peer close');
     await waitFor(() => state.uploadErrors.length > errorsBefore, 'the upload handler to fail');
     assert.is(state.uploadErrors.at(-1), ErrorCode.CONNECTION_CLOSED);
+  });
+
+  t('the client closing mid-download fails the download and the server\'s writer with CONNECTION_CLOSED', async () => {
+    const c = await connect();
+    const before = state.closedPeers;
+    const tag = `client-close-download-${env.name}`;
+    const dl = c.service(TestService).endless({ tag, chunkBytes: 64 * KIB });
+    const it = dl[Symbol.asyncIterator]();
+    assert.is((await it.next()).done, false, 'bytes are flowing');
+    await c.close();
+    // Chunks that arrived before the close are still read; then the stream fails.
+    const code = await codeOf((async () => { for (;;) if ((await it.next()).done) return; })());
+    assert.is(code, ErrorCode.CONNECTION_CLOSED);
+    assert.is(await codeOf(dl.result), ErrorCode.CONNECTION_CLOSED);
+    await waitFor(() => state.aborts.has(tag), 'the server\'s writer to fail');
+    assert.is(state.aborts.get(tag), ErrorCode.CONNECTION_CLOSED);
+    await waitFor(() => state.closedPeers > before, 'the server to see the peer close');
+  });
+
+  t('the server closing mid-upload fails the upload and the handler\'s input with CONNECTION_CLOSED; the next call reconnects', async () => {
+    const c = await connect();
+    const s = c.service(TestService);
+    const errorsBefore = state.uploadErrors.length;
+    const up = s.upload({ seed: 9 });
+    let written = 0;
+    const writer = (async () => {
+      for (;;) {
+        await up.write(pattern(9, written, 64 * KIB));
+        written += 64 * KIB;
+      }
+    })();
+    writer.catch(() => undefined);
+    await waitFor(() => written >= 256 * KIB, 'upload bytes flowing');
+    const local = c.connection!.localAddress;
+    const peer = state.peers.find((p) => p.isOpen && p.identity.remoteAddress === local);
+    assert.ok(peer, `the server knows the client as ${local}`);
+    await peer.close(); // orderly, from the server side, while the upload runs
+    assert.is(await codeOf(writer), ErrorCode.CONNECTION_CLOSED);
+    assert.is(await codeOf(up.result), ErrorCode.CONNECTION_CLOSED);
+    await waitFor(() => state.uploadErrors.length > errorsBefore, 'the upload handler to fail');
+    assert.is(state.uploadErrors.at(-1), ErrorCode.CONNECTION_CLOSED);
+    assert.equal(await s.echo({ text: 'after' }), { text: 'after' });
   });
 
   t('after the connection is lost, calls in flight fail with CONNECTION_CLOSED and the next call reconnects', async () => {

@@ -24,6 +24,26 @@ test('a listener refuses connections beyond maxConnections with LIMIT_EXCEEDED; 
   await server.close();
 });
 
+test('an idle connection closes within idleTimeoutMs of its last call, plus a bounded slack', async () => {
+  const idleMs = 2000;
+  const { server } = makeServer({ limits: { idleTimeoutMs: idleMs } });
+  const { address } = await server.listen('tcp://127.0.0.1:0');
+  const c = await RpcClient.connect(address, { reconnect: false });
+  // Call just after where a check every idleTimeoutMs would fall: such a check would then
+  // close only two periods later (up to 2x idleTimeoutMs).
+  await sleep(idleMs * 1.1);
+  const closed = new Promise<number>((r) => c.once('disconnect', () => r(performance.now())));
+  await c.service(TestService).echo({ text: 'last' });
+  const lastCallMs = performance.now();
+  const idleForMs = (await closed) - lastCallMs;
+  assert.ok(idleForMs >= idleMs - 50, `closed after ${Math.round(idleForMs)} ms of idleness, not before idleTimeoutMs ${idleMs}`);
+  // The bound: idleTimeoutMs * (1 + 2 / TRANSPORT_IDLE_CHECKS_PER_TIMEOUT), plus timer lateness.
+  assert.ok(idleForMs < idleMs * 1.5, `closed after ${Math.round(idleForMs)} ms of idleness (idleTimeoutMs ${idleMs})`);
+  assert.is(c.connection!.closeReason!.code, ErrorCode.IDLE_TIMEOUT);
+  await c.close();
+  await server.close();
+});
+
 test('streams beyond maxOpenStreams fail with LIMIT_EXCEEDED while unary calls still run', async () => {
   const { server } = makeServer({ limits: { maxOpenStreams: 1 } });
   const { address } = await server.listen('tcp://127.0.0.1:0');

@@ -138,6 +138,31 @@ test('a header announcing more than maxFrameBytes fails at once, before its payl
   assert.throws(() => parser.push(h, () => undefined), (e: unknown) => (e as TesseraError).code === ErrorCode.FRAME_TOO_LARGE);
 });
 
+test('a parser with a handshake limit refuses exactly the frames over it until liftLimit(), then those up to maxFrameBytes', () => {
+  const LIMIT = 4096;
+  const headerOf = (len: number): Buffer => {
+    const h = Buffer.alloc(FRAME_HEADER_BYTES);
+    h.writeUInt32LE(len, 0);
+    h[4] = FrameKind.REQUEST;
+    return h;
+  };
+  const lenArb = fc.oneof(fc.nat({ max: MAX + 10 }), fc.constantFrom(0, LIMIT, LIMIT + 1, MAX, MAX + 1, 0xffff_ffff));
+  fc.assert(fc.property(lenArb, fc.boolean(), (len, lifted) => {
+    const parser = new FrameParser(MAX, LIMIT);
+    if (lifted) parser.liftLimit();
+    const limit = lifted ? MAX : LIMIT;
+    assert.is(parser.limitBytes, limit);
+    let error: unknown;
+    try {
+      parser.push(headerOf(len), () => undefined); // the header alone: the payload never comes
+    } catch (err) {
+      error = err;
+    }
+    if (len > limit) assert.is((error as TesseraError | undefined)?.code, ErrorCode.FRAME_TOO_LARGE, `len ${len}, limit ${limit}`);
+    else assert.is(error, undefined, `len ${len}, limit ${limit}`);
+  }), { numRuns: 300 });
+});
+
 test('an unknown message kind fails with UNKNOWN_MESSAGE', () => {
   const h = Buffer.alloc(FRAME_HEADER_BYTES);
   h[4] = 99;
