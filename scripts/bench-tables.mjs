@@ -66,5 +66,20 @@ for (const suite of suites) {
   say();
 }
 
-if (write) writeFileSync(join(root, 'bench', 'RESULTS.md'), out.join('\n'));
-else console.log(out.join('\n'));
+if (write) {
+  writeFileSync(join(root, 'bench', 'RESULTS.md'), out.join('\n'));
+  // README.md shows the same targets table between its markers.
+  const readmePath = join(root, 'README.md');
+  const readme = readFileSync(readmePath, 'utf8');
+  const begin = '<!-- bench-targets:begin -->';
+  const end = '<!-- bench-targets:end -->';
+  const b = readme.indexOf(begin);
+  const e = readme.indexOf(end);
+  if (b >= 0 && e > b) {
+    const rows = ['| issue | target | bound | measured | status |', '|---|---|---|---|---|'];
+    for (const t of evaluate(results)) rows.push(`| ${t.issue} | ${cell(t.what)} | ${t.bound} | ${t.shown} | ${t.status} |`);
+    writeFileSync(readmePath, `${readme.slice(0, b + begin.length)}\n${rows.join('\n')}\n${readme.slice(e)}`);
+  }
+} else {
+  console.log(out.join('\n'));
+}
