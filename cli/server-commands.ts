@@ -33,7 +33,11 @@ export async function journalDump(dir: string, out: Out): Promise<void> {
   out.value({ journalDir: dir, lines }, (v) => v.lines);
 }
 
-/** Waits for SIGINT or SIGTERM (exit 0), or a failed master journal (exit 1), then stops the servers. */
+/**
+ * Prints the addresses and `ready`, then waits for SIGINT or SIGTERM (exit 0), or a failed
+ * master journal (exit 1), then stops the servers. The signal handlers go in before `ready`
+ * is printed: a supervisor that signals as soon as it reads `ready` gets a clean stop.
+ */
 async function serveUntilSignal(servers: RunningServers, out: Out): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -67,6 +71,7 @@ async function serveUntilSignal(servers: RunningServers, out: Out): Promise<numb
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    printAddresses(servers, out);
   });
 }
 
@@ -84,19 +89,16 @@ function printAddresses(servers: RunningServers, out: Out): void {
 
 export async function runMaster(cfg: TesseraConfig, out: Out): Promise<number> {
   const s = await startMasterProcess(cfg);
-  printAddresses(s, out);
   return serveUntilSignal(s, out);
 }
 
 export async function runWorker(cfg: TesseraConfig, out: Out): Promise<number> {
   const s = await startWorkerProcess(cfg);
-  printAddresses(s, out);
   return serveUntilSignal(s, out);
 }
 
 export async function runLocal(cfg: TesseraConfig, out: Out): Promise<number> {
   const s = await startLocalCluster(cfg);
-  printAddresses(s, out);
   return serveUntilSignal(s, out);
 }
 
