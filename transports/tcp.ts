@@ -24,59 +24,18 @@ import {
 
 /** How long an orderly close waits for the peer before it destroys the socket. */
 const CLOSE_LINGER_MS = 2000;
-/** tcp:// client sockets read into slabs of this size (see SlabReader). */
-const READ_SLAB_BYTES = 4 * 1024 * 1024;
-/** A slab with less room left than this is replaced before the next read. */
-const READ_SLAB_MIN_BYTES = 256 * 1024;
-
-/**
- * Reads a tcp:// client socket (`onread`) into the free tail of a big slab, so one read
- * syscall takes up to what the kernel holds (not node's 64 KiB) and the received stream
- * bytes, handed on as views, cost one allocation per slab instead of one per 64 KiB (which
- * made the garbage collector a sixth of a 1 GB/s download). A slab is never written twice:
- * views a consumer keeps stay valid, and keep their slab alive, as node's own read buffers do.
- * node:net calls `buffer` before each read and `callback` after it.
- */
-class SlabReader {
-  #slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
-  #at = 0;
-  #early: Uint8Array[] | undefined = [];
-  #sink: ((chunk: Uint8Array) => void) | undefined;
-  readonly options = {
-    buffer: (): Uint8Array => {
-      if (this.#slab.byteLength - this.#at < READ_SLAB_MIN_BYTES) {
-        this.#slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
-        this.#at = 0;
-      }
-      return this.#slab.subarray(this.#at);
-    },
-    callback: (n: number, buf: Uint8Array): boolean => {
-      const chunk = buf.subarray(0, n);
-      if (buf.buffer === this.#slab.buffer) this.#at = buf.byteOffset + n;
-      if (this.#sink !== undefined) this.#sink(chunk);
-      else this.#early!.push(chunk);
-      return true;
-    },
-  };
-
-  /** Where chunks go from now on (chunks read before this go first). */
-  setSink(sink: (chunk: Uint8Array) => void): void {
-    this.#sink = sink;
-    const early = this.#early!;
-    this.#early = undefined;
-    for (const c of early) sink(c);
-  }
-}
-
 export class SocketConnection extends ByteConnection {
   readonly #socket: net.Socket;
 
-  constructor(socket: net.Socket, localAddress: string, remoteAddress: string, maxFrameBytes: number, reader?: SlabReader, admission?: Admission) {
+  constructor(socket: net.Socket, localAddress: string, remoteAddress: string, maxFrameBytes: number, admission?: Admission) {
     super(localAddress, remoteAddress, maxFrameBytes, admission);
     this.#socket = socket;
     socket.setNoDelay(true);
-    if (reader !== undefined) reader.setSink((chunk) => this._receiveBytes(chunk));
-    else socket.on('data', (chunk: Buffer) => this._receiveBytes(chunk));
+    // node's own reads (64 KiB buffers). An `onread` reader into 4 MiB slabs was tried and
+    // removed: in-process A/B runs on the project's AMD EPYC VM (worker suite, 4 repetitions
+    // of 5 interleaved rounds, one connection of each kind to the same worker) had these
+    // plain reads 1.08-1.26x faster on 64 MiB block downloads; fresh slabs cost page faults.
+    socket.on('data', (chunk: Buffer) => this._receiveBytes(chunk));
     socket.on('error', (err) => {
       this._peerGone(new TesseraError(ErrorCode.CONNECTION_CLOSED, `Connection closed: socket error (${err.message})`, { cause: err }));
     });
@@ -199,7 +158,7 @@ class SocketTransport implements Transport {
       const acceptedAtMs = gate === undefined ? performance.now() : gate.handOver(socket);
       if (acceptedAtMs === undefined) return; // timed out meanwhile: destroyed
       const remote = `${a.scheme}://${socket.remoteAddress}:${socket.remotePort}`;
-      const c = new SocketConnection(socket, listener.address, remote, maxFrameBytes, undefined, { acceptedAtMs, handshakeFrameBytes });
+      const c = new SocketConnection(socket, listener.address, remote, maxFrameBytes, { acceptedAtMs, handshakeFrameBytes });
       listener.track(c);
       onConnection(c);
     };
@@ -225,7 +184,6 @@ class SocketTransport implements Transport {
     const timeoutMs = checkTimeoutMs('connectTimeoutMs', options.connectTimeoutMs);
     return new Promise<Connection>((resolve, reject) => {
       let socket: net.Socket;
-      let reader: SlabReader | undefined;
       if (this.scheme === 'tls') {
         const t = options.tls ?? {};
         socket = tls.connect({
@@ -234,9 +192,7 @@ class SocketTransport implements Transport {
           ...(t.servername !== undefined ? { servername: t.servername } : net.isIP(a.host) ? {} : { servername: a.host }),
         });
       } else {
-        // node:tls has no `onread`; accepted sockets neither (they mostly receive small calls).
-        reader = new SlabReader();
-        socket = net.connect({ host: a.host, port: a.port, noDelay: true, onread: reader.options });
+        socket = net.connect({ host: a.host, port: a.port, noDelay: true });
       }
       const timer = setTimeout(() => {
         socket.destroy();
@@ -252,7 +208,7 @@ class SocketTransport implements Transport {
         clearTimeout(timer);
         socket.off('error', onError);
         const local = `${a.scheme}://${socket.localAddress}:${socket.localPort}`;
-        resolve(new SocketConnection(socket, local, address, maxFrameBytes, reader));
+        resolve(new SocketConnection(socket, local, address, maxFrameBytes));
       });
     });
   }
