@@ -8,6 +8,7 @@ import { RpcClient } from '../../transports/rpc-client.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
 import { isTesseraError } from '../../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../../native/index.js';
+import { pattern, until } from './fixtures.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -22,12 +23,6 @@ test.after.each(async () => {
   host = undefined;
   await rm(root, { recursive: true, force: true });
 });
-
-function pattern(seed: number, len: number): Buffer {
-  const b = Buffer.allocUnsafe(len);
-  for (let i = 0; i < len; i++) b[i] = (seed * 131 + i * 7 + (i >> 9)) & 0xff;
-  return b;
-}
 
 async function startWorker(extra: Partial<Parameters<typeof WorkerHost.start>[0]> = {}): Promise<WorkerHost> {
   host = await WorkerHost.start({
@@ -196,14 +191,6 @@ test('a reader that pauses keeps the block locked until its stream ends, then ge
   await dl.result;
   assert.is(h.store.locks.readers(9), 0);
 });
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('the pins of a client that disconnects are released, and the blocks can move again', async () => {
   const h = await startWorker();

@@ -15,6 +15,7 @@ import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
 import { isTesseraError } from '../../core/errors.js';
+import { pattern, until } from './fixtures.js';
 
 const MIB = 1024 * 1024;
 let root = '';
@@ -24,20 +25,6 @@ test.after.each(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   await rm(root, { recursive: true, force: true });
 });
-
-function pattern(seed: number, len: number): Buffer {
-  const b = Buffer.allocUnsafe(len);
-  for (let i = 0; i < len; i++) b[i] = (seed * 17 + i * 13) & 0xff;
-  return b;
-}
-
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function startMaster(address = 'tcp://127.0.0.1:0', extra: Partial<Parameters<typeof MasterHost.start>[0]> = {}): Promise<MasterHost> {
   const m = await MasterHost.start({ address, journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0, ...extra });

@@ -17,6 +17,7 @@ import { WorkerHost, type WorkerHostOptions } from '../../worker/index.js';
 import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
+import { pattern, until } from './fixtures.js';
 
 const MIB = 1024 * 1024;
 let root = '';
@@ -26,20 +27,6 @@ test.after.each(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   await rm(root, { recursive: true, force: true });
 });
-
-function pattern(seed: number, len: number): Buffer {
-  const b = Buffer.allocUnsafe(len);
-  for (let i = 0; i < len; i++) b[i] = (seed * 11 + i * 5) & 0xff;
-  return b;
-}
-
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function rpc(address: string): Promise<RpcClient> {
   const c = await RpcClient.connect(address);

@@ -1,0 +1,23 @@
+/**
+ * Helpers shared by the worker tests that run real hosts: deterministic block contents and
+ * polling for a condition that a heartbeat or a background task makes true.
+ */
+
+/**
+ * `len` bytes that depend on `seed` and on the position, so that misplaced bytes show: the
+ * i >> 8 and i >> 16 terms keep a piece moved by a multiple of 256 bytes from matching.
+ */
+export function pattern(seed: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) b[i] = (seed * 131 + i * 7 + (i >> 8) * 13 + (i >> 16) * 29) & 0xff;
+  return b;
+}
+
+/** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
