@@ -11,84 +11,17 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WebSocket } from 'ws';
 import { ErrorCode } from '../../core/errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, KIB, MIB, PROTOCOL_VERSION, TRANSPORT_HANDSHAKE_FRAME_BYTES } from '../../core/constants.js';
+import { DEFAULT_MAX_FRAME_BYTES, KIB, MIB, TRANSPORT_HANDSHAKE_FRAME_BYTES } from '../../core/constants.js';
 import { RpcClient, type RpcClientOptions, type RpcServer } from '../../transports/index.js';
-import { FRAME_HEADER_BYTES, type Frame, FrameKind, FrameParser, encodeFrames, frame } from '../../transports/wire.js';
+import { FrameKind } from '../../transports/wire.js';
 import { TestService, codeOf, makeCerts, makeServer, pattern, sleep, waitFor } from './fixtures.js';
+import { type RawPeer, errorThenClose, header, hello, rawTcp, rawWs } from './raw-peer.js';
 
 const SECRET = 'handshake test secret';
 const certs = makeCerts();
 
 /** A peer that speaks frames over a raw socket: what the server sent, and when it closed. */
-interface RawPeer {
-  send(bytes: Uint8Array): void;
-  frames: Frame[];
-  closed: Promise<void>;
-  destroy(): void;
-}
-
-function rawTcp(address: string): Promise<RawPeer> {
-  const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(address)!;
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: m[1]!, port: Number(m[2]) });
-    const parser = new FrameParser(MIB);
-    const peer: RawPeer = {
-      send: (b) => { s.write(b); },
-      frames: [],
-      closed: new Promise((r) => s.once('close', () => r())),
-      destroy: () => s.destroy(),
-    };
-    s.on('data', (d: Buffer) => { try { parser.push(d, (f) => peer.frames.push(f)); } catch { /* not ours to judge */ } });
-    s.on('error', () => undefined);
-    s.once('connect', () => resolve(peer));
-    s.once('error', reject);
-  });
-}
-
-function rawWs(address: string): Promise<RawPeer> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(address, { perMessageDeflate: false });
-    const parser = new FrameParser(MIB);
-    const peer: RawPeer = {
-      send: (b) => { ws.send(b, { binary: true }); },
-      frames: [],
-      closed: new Promise((r) => ws.once('close', () => r())),
-      destroy: () => ws.terminate(),
-    };
-    ws.on('message', (d: Buffer) => { try { parser.push(d, (f) => peer.frames.push(f)); } catch { /* ignore */ } });
-    ws.on('error', () => undefined);
-    ws.once('open', () => resolve(peer));
-    ws.once('error', reject);
-  });
-}
-
-function header(len: number, kind: number, id = 0): Buffer {
-  const h = Buffer.alloc(FRAME_HEADER_BYTES);
-  h.writeUInt32LE(len, 0);
-  h[4] = kind;
-  h.writeUInt32LE(id, 8);
-  return h;
-}
-
-function hello(): Buffer {
-  return encodeFrames([frame(FrameKind.HELLO, 0, { magic: 'tessera', version: PROTOCOL_VERSION, windowBytes: MIB, maxFrameBytes: MIB, nonce: randomBytes(32) })], MIB);
-}
-
-/** Resolves with the code of the server's ERROR frame once the peer is closed; fails after `boundMs`. */
-async function errorThenClose(peer: RawPeer, boundMs: number): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const closedInTime = await Promise.race([
-    peer.closed.then(() => true),
-    new Promise<boolean>((r) => { timer = setTimeout(() => r(false), boundMs); }),
-  ]);
-  clearTimeout(timer);
-  if (!closedInTime) peer.destroy();
-  assert.ok(closedInTime, `the server closed the connection within ${boundMs} ms`);
-  return (peer.frames.find((f) => f.kind === FrameKind.ERROR)?.body as { code?: string } | undefined)?.code;
-}
-
 /** Samples process memory every few ms until stopped; reports the peaks. */
 function memorySampler(): { stop(): { arrayBuffersBytes: number; rssBytes: number } } {
   let arrayBuffersBytes = 0;

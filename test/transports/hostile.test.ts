@@ -5,7 +5,6 @@
  * loses its connection within the timeout; a well-behaved client on the same server keeps
  * working throughout, and memory does not grow with what the peers claim.
  */
-import * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
@@ -14,6 +13,7 @@ import { KIB, MIB, PROTOCOL_VERSION } from '../../core/constants.js';
 import { RpcClient, type RpcServer } from '../../transports/index.js';
 import { FRAME_HEADER_BYTES, type Frame, FrameKind, FrameParser, encodeFrames, frame } from '../../transports/wire.js';
 import { TestService, makeServer } from './fixtures.js';
+import { type RawPeer, errorThenClose, header, hello, rawTcp, rawWs } from './raw-peer.js';
 
 const MAX_FRAME_BYTES = 64 * KIB;
 const HANDSHAKE_TIMEOUT_MS = 1000;
@@ -21,75 +21,6 @@ const IDLE_TIMEOUT_MS = 1000;
 const WINDOW_BYTES = 256 * KIB;
 
 /** A peer speaking raw bytes: collects the frames the server sends and notes the close. */
-interface RawPeer {
-  send(bytes: Uint8Array): void;
-  frames: Frame[];
-  closed: Promise<void>;
-  wsCloseCode?: number;
-  destroy(): void;
-}
-
-function rawTcp(address: string): Promise<RawPeer> {
-  const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(address)!;
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: m[1]!, port: Number(m[2]) });
-    const parser = new FrameParser(16 * MIB);
-    const peer: RawPeer = {
-      send: (b) => { s.write(b); },
-      frames: [],
-      closed: new Promise((r) => s.once('close', () => r())),
-      destroy: () => s.destroy(),
-    };
-    s.on('data', (d: Buffer) => { try { parser.push(d, (f) => peer.frames.push(f)); } catch { /* the server does not send junk */ } });
-    s.on('error', () => undefined);
-    s.once('connect', () => resolve(peer));
-    s.once('error', reject);
-  });
-}
-
-function rawWs(address: string): Promise<RawPeer> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(address, { perMessageDeflate: false });
-    const parser = new FrameParser(16 * MIB);
-    const peer: RawPeer = {
-      send: (b) => { ws.send(b, { binary: true }); },
-      frames: [],
-      closed: new Promise((r) => ws.once('close', (code: number) => { peer.wsCloseCode = code; r(); })),
-      destroy: () => ws.terminate(),
-    };
-    ws.on('message', (d: Buffer) => { try { parser.push(d, (f) => peer.frames.push(f)); } catch { /* ignore */ } });
-    ws.on('error', () => undefined);
-    ws.once('open', () => resolve(peer));
-    ws.once('error', reject);
-  });
-}
-
-function header(len: number, kind: number, id = 0): Buffer {
-  const h = Buffer.alloc(FRAME_HEADER_BYTES);
-  h.writeUInt32LE(len, 0);
-  h[4] = kind;
-  h.writeUInt32LE(id, 8);
-  return h;
-}
-
-function hello(version = PROTOCOL_VERSION): Buffer {
-  return encodeFrames([frame(FrameKind.HELLO, 0, { magic: 'tessera', version, windowBytes: MIB, maxFrameBytes: MIB, nonce: Buffer.alloc(32, 1) })], MAX_FRAME_BYTES);
-}
-
-/** Waits for the close (bounded) and returns the code of the ERROR frame the server sent. */
-async function errorThenClose(peer: RawPeer, boundMs = 15_000): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const closedInTime = await Promise.race([
-    peer.closed.then(() => true),
-    new Promise<boolean>((r) => { timer = setTimeout(() => r(false), boundMs); }),
-  ]);
-  clearTimeout(timer);
-  if (!closedInTime) peer.destroy();
-  assert.ok(closedInTime, 'the server closed the connection');
-  const err = peer.frames.find((f) => f.kind === FrameKind.ERROR);
-  return (err?.body as { code?: string } | undefined)?.code;
-}
-
 for (const kind of ['tcp', 'ws'] as const) {
   const t = suite(`a live ${kind} server against hostile peers`);
   let server: RpcServer;
