@@ -5,9 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
 import { WorkerHost, type WorkerHostOptions } from '../../worker/index.js';
@@ -15,20 +14,14 @@ import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
 import { isTesseraError } from '../../core/errors.js';
-import { pattern, until } from './fixtures.js';
+import { pattern, perTestScratch, until } from './fixtures.js';
 
 const MIB = 1024 * 1024;
-let root = '';
-const cleanups: (() => Promise<unknown>)[] = [];
-test.before.each(async () => { root = await mkdtemp(join(tmpdir(), 'tessera-ml-')); });
-test.after.each(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-  await rm(root, { recursive: true, force: true });
-});
+const { dir, defer, rpc } = perTestScratch(test, 'tessera-ml-');
 
 async function startMaster(address = 'tcp://127.0.0.1:0', extra: Partial<Parameters<typeof MasterHost.start>[0]> = {}): Promise<MasterHost> {
-  const m = await MasterHost.start({ address, journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0, ...extra });
-  cleanups.push(() => m.stop());
+  const m = await MasterHost.start({ address, journalDir: dir('journal'), format: true, tickIntervalMs: 0, ...extra });
+  defer(() => m.stop());
   return m;
 }
 
@@ -36,17 +29,11 @@ async function startWorker(masterAddress: string, extra: Partial<WorkerHostOptio
   const w = await WorkerHost.start({
     masterAddress, address: 'tcp://127.0.0.1:0', heartbeatIntervalMs: 50,
     onError: (e) => { if (process.env.DEBUG_WORKER) console.error('worker error:', e); },
-    tiers: [{ alias: 'MEM', capacityBytes: 8 * MIB }, { alias: 'SSD', dirs: [{ path: join(root, 'ssd'), capacityBytes: 64 * MIB }] }],
+    tiers: [{ alias: 'MEM', capacityBytes: 8 * MIB }, { alias: 'SSD', dirs: [{ path: dir('ssd'), capacityBytes: 64 * MIB }] }],
     ...extra,
   });
-  cleanups.push(() => w.stop());
+  defer(() => w.stop());
   return w;
-}
-
-async function rpc(address: string): Promise<RpcClient> {
-  const c = await RpcClient.connect(address);
-  cleanups.push(() => c.close());
-  return c;
 }
 
 async function writeFileThroughWorker(mc: RpcClient, worker: WorkerHost, path: string, bytes: Buffer, extra: object = {}, createExtra: object = {}): Promise<number> {
@@ -138,7 +125,7 @@ test('the worker registers again with its full block report after the master res
 });
 
 test('an ASYNC_THROUGH file is persisted on the master\'s command even across a worker restart', async () => {
-  const ufsDir = join(root, 'ufs');
+  const ufsDir = dir('ufs');
   await mkdir(ufsDir);
   const m = await startMaster();
   const mc = await rpc(m.address);
@@ -174,7 +161,7 @@ test('a worker the master declared lost registers again on its next heartbeat', 
 });
 
 test('load and free from the master reach the worker: blocks are read from the UFS, then dropped', async () => {
-  const ufsDir = join(root, 'ufs');
+  const ufsDir = dir('ufs');
   await mkdir(join(ufsDir, 'in'), { recursive: true });
   const bytes = pattern(5, 5 * MIB + 3);
   await writeFile(join(ufsDir, 'in', 'big'), bytes);

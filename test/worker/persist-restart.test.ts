@@ -9,30 +9,17 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
 import { WorkerHost, type WorkerHostOptions } from '../../worker/index.js';
 import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
-import { pattern, until } from './fixtures.js';
+import { pattern, perTestScratch, until } from './fixtures.js';
 
 const MIB = 1024 * 1024;
-let root = '';
-const cleanups: (() => Promise<unknown>)[] = [];
-test.before.each(async () => { root = await mkdtemp(join(tmpdir(), 'tessera-pr-')); });
-test.after.each(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-  await rm(root, { recursive: true, force: true });
-});
-
-async function rpc(address: string): Promise<RpcClient> {
-  const c = await RpcClient.connect(address);
-  cleanups.push(() => c.close());
-  return c;
-}
+const { dir, defer, rpc } = perTestScratch(test, 'tessera-pr-');
 
 const masterOf = (c: RpcClient) => c.service(MasterService);
 interface Setup {
@@ -44,21 +31,21 @@ interface Setup {
 }
 
 async function setup(tiers: WorkerHostOptions['tiers']): Promise<Setup> {
-  const ufsDir = join(root, 'ufs');
+  const ufsDir = dir('ufs');
   await mkdir(ufsDir);
-  const m = await MasterHost.start({ address: 'tcp://127.0.0.1:0', journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0 });
-  cleanups.push(() => m.stop());
+  const m = await MasterHost.start({ address: 'tcp://127.0.0.1:0', journalDir: dir('journal'), format: true, tickIntervalMs: 0 });
+  defer(() => m.stop());
   const master = masterOf(await rpc(m.address));
   await master.mount({ path: '/mnt', ufsUri: ufsDir });
   const logs: string[] = [];
   const start = async (address = 'tcp://127.0.0.1:0'): Promise<WorkerHost> => {
     const w = await WorkerHost.start({
-      masterAddress: m.address, address, heartbeatIntervalMs: 50, stateDir: join(root, 'state'), tiers,
+      masterAddress: m.address, address, heartbeatIntervalMs: 50, stateDir: dir('state'), tiers,
       persistRetryBaseMs: 60_000, // a failed persist waits a minute: it stays pending until the restart
       log: (line) => logs.push(line),
       onError: (e) => { if (process.env.DEBUG_WORKER) console.error('worker error:', e); },
     });
-    cleanups.push(() => w.stop());
+    defer(() => w.stop());
     return w;
   };
   return { m, master, ufsDir, logs, start };
@@ -79,7 +66,7 @@ async function writePending(s: Setup, w: WorkerHost, bytes: Buffer): Promise<num
 }
 
 test('a worker with an SSD tier moves a pending persist\'s MEM block down as it stops and persists the file after its restart', async () => {
-  const s = await setup([{ alias: 'MEM', capacityBytes: 8 * MIB }, { alias: 'SSD', dirs: [{ path: join(root, 'ssd'), capacityBytes: 64 * MIB }] }]);
+  const s = await setup([{ alias: 'MEM', capacityBytes: 8 * MIB }, { alias: 'SSD', dirs: [{ path: dir('ssd'), capacityBytes: 64 * MIB }] }]);
   let w = await s.start();
   const address = w.address;
   const bytes = pattern(1, 2 * MIB + 9);
@@ -117,10 +104,10 @@ test('a MEM-only worker that restarts with a pending persist reports the file LO
 });
 
 test('a master told that a worker lost its blocks keeps the file NOT_PERSISTED when another worker holds them all', async () => {
-  const ufsDir = join(root, 'ufs');
+  const ufsDir = dir('ufs');
   await mkdir(ufsDir);
   const m = await MasterHost.start({ address: 'tcp://127.0.0.1:0', tickIntervalMs: 0 });
-  cleanups.push(() => m.stop());
+  defer(() => m.stop());
   const master = masterOf(await rpc(m.address));
   await master.mount({ path: '/mnt', ufsUri: ufsDir });
   const reg = (address: string) => master.registerWorker({ address, hostname: 'h', capacityBytes: MIB, usedBytes: 0, blocks: [] });

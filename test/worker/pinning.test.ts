@@ -6,8 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MasterHost } from '../../master/host.js';
 import { FileSystemMaster } from '../../master/file-system-master.js';
@@ -16,40 +15,28 @@ import { RpcClient } from '../../transports/rpc-client.js';
 import { MasterService } from '../../transports/protocol/master.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
 import { isTesseraError } from '../../core/errors.js';
-import { pattern, until } from './fixtures.js';
+import { pattern, perTestScratch, until } from './fixtures.js';
 
 const MIB = 1024 * 1024;
 /** MEM holds about this many 1 MiB blocks; the fills below write twice as many. */
 const MEM_BYTES = 8 * MIB;
-let root = '';
-const cleanups: (() => Promise<unknown>)[] = [];
-test.before.each(async () => { root = await mkdtemp(join(tmpdir(), 'tessera-pin-')); });
-test.after.each(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-  await rm(root, { recursive: true, force: true });
-});
+const { dir, defer, rpc } = perTestScratch(test, 'tessera-pin-');
 
 async function startMaster(): Promise<MasterHost> {
-  const m = await MasterHost.start({ address: 'tcp://127.0.0.1:0', journalDir: join(root, 'journal'), format: true, tickIntervalMs: 0 });
-  cleanups.push(() => m.stop());
+  const m = await MasterHost.start({ address: 'tcp://127.0.0.1:0', journalDir: dir('journal'), format: true, tickIntervalMs: 0 });
+  defer(() => m.stop());
   return m;
 }
 
 async function startWorker(masterAddress: string, extra: Partial<WorkerHostOptions> = {}): Promise<WorkerHost> {
   const w = await WorkerHost.start({
-    masterAddress, address: 'tcp://127.0.0.1:0', heartbeatIntervalMs: 50, stateDir: join(root, 'state'),
+    masterAddress, address: 'tcp://127.0.0.1:0', heartbeatIntervalMs: 50, stateDir: dir('state'),
     tiers: [{ alias: 'MEM', capacityBytes: MEM_BYTES }],
     onError: (e) => { if (process.env.DEBUG_WORKER) console.error('worker error:', e); },
     ...extra,
   });
-  cleanups.push(() => w.stop());
+  defer(() => w.stop());
   return w;
-}
-
-async function rpc(address: string): Promise<RpcClient> {
-  const c = await RpcClient.connect(address);
-  cleanups.push(() => c.close());
-  return c;
 }
 
 const masterOf = (c: RpcClient) => c.service(MasterService);
@@ -116,7 +103,7 @@ test('pinning a directory recursively pins the blocks of every file under it', a
 });
 
 test('a block cached from the UFS for a pinned file, by load or by a read miss, is pinned and stays while memory fills', async () => {
-  const ufsDir = join(root, 'ufs');
+  const ufsDir = dir('ufs');
   await mkdir(ufsDir);
   const loaded = pattern(5, MIB + 17);
   const missed = pattern(6, MIB - 5);
@@ -147,7 +134,7 @@ test('a block cached from the UFS for a pinned file, by load or by a read miss, 
 });
 
 test('free refuses a pinned file; a forced free unpins it and the worker drops its blocks', async () => {
-  const ufsDir = join(root, 'ufs');
+  const ufsDir = dir('ufs');
   await mkdir(ufsDir);
   await writeFile(join(ufsDir, 'f'), pattern(7, 3000));
   const { w, c } = await cluster();
@@ -171,7 +158,7 @@ test('free refuses a pinned file; a forced free unpins it and the worker drops i
 
 test('a worker that restarts learns from its registration which of its blocks were pinned or unpinned meanwhile', async () => {
   const m = await startMaster();
-  const tiers: WorkerHostOptions['tiers'] = [{ alias: 'MEM', capacityBytes: MEM_BYTES }, { alias: 'SSD', dirs: [{ path: join(root, 'ssd'), capacityBytes: 64 * MIB }] }];
+  const tiers: WorkerHostOptions['tiers'] = [{ alias: 'MEM', capacityBytes: MEM_BYTES }, { alias: 'SSD', dirs: [{ path: dir('ssd'), capacityBytes: 64 * MIB }] }];
   let w = await startWorker(m.address, { tiers });
   const address = w.address;
   const master = masterOf(await rpc(m.address));
