@@ -24,13 +24,13 @@
  * openssl CLI (skipped, and said so, without it). `extra.summary` holds the read and write
  * rates per path (short-circuit, TCP, WebSocket, TLS, inproc) side by side.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureThroughput, report, type Row } from './harness.js';
+import { type Certs, makeCerts, measureThroughput, report, type Row } from './harness.js';
 import { embedded } from '../index.js';
 import { connect } from '../client/connect.js';
 import type { FileSystem } from '../client/file-system.js';
@@ -58,26 +58,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 if (!Number.isSafeInteger(FILE_BYTES) || FILE_MIB < 1) throw new Error(`--mib must be a whole number >= 1 (got ${argMib})`);
 
 type Scheme = 'tcp' | 'ws' | 'tls';
-interface Certs { cert: string; key: string; ca: string }
-
-/** A self-signed certificate for 127.0.0.1 (openssl CLI), as bench/transports.bench.ts makes; undefined without openssl. */
-function makeCerts(): Certs | undefined {
-  try {
-    execFileSync('which', ['openssl'], { stdio: 'pipe' });
-  } catch {
-    return undefined;
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-certs-'));
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
-      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'pipe' });
-    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
-    return { cert, key: readFileSync(join(dir, 'k.pem'), 'utf8'), ca: cert };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 // ---- child: a master and a worker serving one scheme ------------------------------------------
 
 /** Certificates handed to the children of a tls:// cluster (in the environment, as JSON). */

@@ -4,10 +4,11 @@
  * tinybench where a call is short, or with `measureThroughput` for bulk transfers and
  * multi-thread runs where the figure is bytes or operations over wall time.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { Bench } from 'tinybench';
 
 export interface Row {
@@ -88,4 +89,25 @@ export function report(suite: string, rows: Row[], extra?: Record<string, unknow
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `${suite}.json`), JSON.stringify(result, null, 2) + '\n');
   return result;
+}
+
+/** A certificate, its key and the CA that signs it (the certificate itself when self-signed). */
+export interface Certs { cert: string; key: string; ca: string }
+
+/** A throwaway self-signed certificate for 127.0.0.1 from the openssl command; undefined without openssl. */
+export function makeCerts(): Certs | undefined {
+  try {
+    execFileSync('which', ['openssl'], { stdio: 'pipe' });
+  } catch {
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-certs-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'pipe' });
+    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
+    return { cert, key: readFileSync(join(dir, 'k.pem'), 'utf8'), ca: cert };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -13,16 +13,13 @@
  *
  * The same file is the child server when run with `--server`.
  */
-import { fork, execFileSync } from 'node:child_process';
+import { fork } from 'node:child_process';
 import * as net from 'node:net';
 import * as tlsLib from 'node:tls';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DEFAULT_STREAM_WINDOW_BYTES, MIB } from '../core/constants.js';
-import { type Row, report, formatRate } from './harness.js';
+import { type Row, report, formatRate, makeCerts } from './harness.js';
 import {
   InprocNetwork, InprocTransport, RpcClient, RpcServer, type RpcClientOptions, type RpcServerOptions,
   clientStream, defineService, method, serverStream,
@@ -320,23 +317,6 @@ async function rawWsRows(url: string, rows: Row[]): Promise<void> {
   const ms = await medianMs(() => download(BLOCK_BYTES));
   rows.push({ name: 'raw ws 64 MiB block read', opsPerSec: 1000 / ms, bytesPerSec: BLOCK_BYTES / (ms / 1000), note: `${ms.toFixed(1)} ms` });
   closers.push(async () => { dws.terminate(); });
-}
-
-function makeCerts(): { cert: string; key: string; ca: string } | undefined {
-  try {
-    execFileSync('which', ['openssl'], { stdio: 'pipe' });
-  } catch {
-    return undefined;
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-certs-'));
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
-      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'pipe' });
-    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
-    return { cert, key: readFileSync(join(dir, 'k.pem'), 'utf8'), ca: cert };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 async function main(): Promise<void> {
