@@ -40,6 +40,7 @@ import { BlockCache } from '../core/block-cache.js';
 import type { BlockCacheHandle } from '../core/block-cache.js';
 import { report, opsPerSec } from './harness.js';
 import type { Row } from './harness.js';
+import { mulberry32 } from './core/policy-traces.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -61,17 +62,6 @@ const SIZES: Size[] = [
 /** Capacity for the hit rows: holds every key. Evicting rows use a quarter of the working set. */
 const HIT_CAPACITY_BYTES = 64 * MIB;
 const EVICT_CAPACITY_BYTES = 16 * MIB;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomOrder(keys: number, seed: number): Int32Array {
   const rand = mulberry32(seed);

@@ -4,20 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, envName, defaultConfig } from '../../cli/config.js';
-import { isTesseraError } from '../../core/errors.js';
 import { DEFAULT_MASTER_RPC_PORT, MIB } from '../../core/constants.js';
+import { configError } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-config-'));
-
-function configError(fn: () => unknown, mention: string[]): void {
-  try {
-    fn();
-    assert.unreachable('should throw');
-  } catch (err) {
-    assert.ok(isTesseraError(err, 'TESSERA_ERR_CONFIG'), `expected TESSERA_ERR_CONFIG, got ${String(err)}`);
-    for (const m of mention) assert.match((err as Error).message, m);
-  }
-}
 
 test('envName turns camelCase keys into TESSERA_ variables', () => {
   assert.is(envName('masterAddress'), 'TESSERA_MASTER_ADDRESS');

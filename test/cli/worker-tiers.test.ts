@@ -14,21 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../cli/config.js';
 import { startLocalCluster, UFS_MOUNT_PATH, type RunningServers } from '../../cli/servers.js';
 import { connect } from '../../client/connect.js';
-import { isTesseraError } from '../../core/errors.js';
 import { GIB, MIB, WORKER_TIER_DIRS_MAX } from '../../core/constants.js';
+import { configError } from './fixtures.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'tessera.js');
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-tiers-'));
-
-function configError(fn: () => unknown, mention: string[]): void {
-  try {
-    fn();
-    assert.unreachable('should throw');
-  } catch (err) {
-    assert.ok(isTesseraError(err, 'TESSERA_ERR_CONFIG'), `expected TESSERA_ERR_CONFIG, got ${String(err)}`);
-    for (const m of mention) assert.match((err as Error).message, m);
-  }
-}
 
 async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
