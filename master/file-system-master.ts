@@ -438,11 +438,15 @@ export class FileSystemMaster {
     return ids;
   }
 
+  /** True when inode `slot` (undefined: none) is a file and pinned. */
+  #filePinned(slot: number | undefined): boolean {
+    const t = this.ns.tree;
+    return slot !== undefined && !t.isDir(slot) && (t.flags[slot]! & F_PINNED) !== 0;
+  }
+
   /** True when the file of `blockId` exists and is pinned. */
   #blockPinned(blockId: number): boolean {
-    const t = this.ns.tree;
-    const s = t.idToSlot.get(fileIdOfBlock(blockId));
-    return s !== undefined && !t.isDir(s) && (t.flags[s]! & F_PINNED) !== 0;
+    return this.#filePinned(this.ns.tree.idToSlot.get(fileIdOfBlock(blockId)));
   }
 
   /** Tells every worker holding these blocks that they are now pinned (or not), at its next heartbeat. */
@@ -510,12 +514,7 @@ export class FileSystemMaster {
     // (a master free is authoritative there) and nothing pins them again when they come back.
     const unpinned = pinned.map((s) => this.#append(EntryType.SET_ATTRIBUTE, [t.pathOf(s), { pinned: false }, false, this.clock()]).durable);
     this.#queuePins(this.#blocksOf(pinned), false);
-    let n = 0;
-    for (const s of files) {
-      const ids: number[] = [];
-      for (let i = 0; i < t.blockCounts[s]!; i++) ids.push(blockIdOf(t.ids[s]!, i));
-      n += this.blocks.freeBlocks(ids);
-    }
+    const n = this.blocks.freeBlocks(this.#blocksOf(files));
     await Promise.all(unpinned);
     return { blockCount: n };
   }
@@ -683,7 +682,7 @@ export class FileSystemMaster {
       const s = t.idToSlot.get(fileId);
       if (s === undefined || t.isDir(s)) stale.push(blockId);
       else if (t.persistence[s] === 3) found.add(fileId);
-      if (s !== undefined && !t.isDir(s) && (t.flags[s]! & F_PINNED) !== 0) pinnedBlockIds.push(blockId);
+      if (this.#filePinned(s)) pinnedBlockIds.push(blockId);
     }
     if (stale.length > 0) this.blocks.deleteBlocks(stale);
     for (const fileId of found) {
@@ -729,7 +728,7 @@ export class FileSystemMaster {
       throw new TesseraError(ErrorCode.FILE_NOT_FOUND, `Cannot commit block ${req.blockId}: its file ${fileIdOfBlock(req.blockId)} does not exist`);
     }
     this.blocks.commitBlock(req.workerId, req.blockId, req.lengthBytes);
-    return { pinned: (t.flags[s]! & F_PINNED) !== 0 };
+    return { pinned: this.#filePinned(s) };
   }
 
   async reportPersisted(req: ReportPersistedRequest): Promise<void> {
