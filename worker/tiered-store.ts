@@ -281,6 +281,11 @@ export class TieredBlockStore {
       if (ok) return 'MEM';
     }
     const start = first === 'MEM' ? 0 : Math.max(0, this.fileTiers.findIndex((t) => t.alias === first));
+    return this.#writeToFileTiers(id, bytes, start);
+  }
+
+  /** Writes a whole block into the first file tier from `start` down that takes it; its alias, or undefined. */
+  async #writeToFileTiers(id: number, bytes: Uint8Array, start = 0): Promise<TierAlias | undefined> {
     for (let i = start; i < this.fileTiers.length; i++) {
       if (await this.#writeToFileTier(i, id, [bytes])) return this.fileTiers[i]!.alias as TierAlias;
     }
@@ -415,10 +420,7 @@ export class TieredBlockStore {
     try {
       const m = this.#meta.get(id);
       if (m !== victim || m.tier !== 'MEM') return; // removed meanwhile
-      let placed: TierAlias | undefined;
-      for (let i = 0; i < this.fileTiers.length && !placed; i++) {
-        if (await this.#writeToFileTier(i, id, [copy])) placed = this.fileTiers[i]!.alias as TierAlias;
-      }
+      const placed = await this.#writeToFileTiers(id, copy);
       const got = this.#meta.get(id);
       const still = got === victim ? got : undefined;
       if (placed && still) {
@@ -440,13 +442,16 @@ export class TieredBlockStore {
       return;
     } finally {
       const m = this.#meta.get(id);
-      if (m !== victim || m.tier !== 'MEM' || this.mem?.has(id)) {
-        if (this.#demoting.get(id) === copy) {
-          this.#demoting.delete(id);
-          this.#demotingBytes -= copy.byteLength;
-        }
-      }
+      if (m !== victim || m.tier !== 'MEM' || this.mem?.has(id)) this.#dropDemotingCopy(id, copy);
     }
+  }
+
+  /** Forgets the in-flight demotion copy of `id` (only if it is `copy`, when given). */
+  #dropDemotingCopy(id: number, copy?: Uint8Array): void {
+    const held = this.#demoting.get(id);
+    if (held === undefined || (copy !== undefined && held !== copy)) return;
+    this.#demoting.delete(id);
+    this.#demotingBytes -= held.byteLength;
   }
 
   #forget(id: number): void {
@@ -528,11 +533,7 @@ export class TieredBlockStore {
         if (placed) {
           m.tier = placed;
           this.mem.delete(m.id);
-          const copy = this.#demoting.get(m.id);
-          if (copy) {
-            this.#demoting.delete(m.id);
-            this.#demotingBytes -= copy.byteLength;
-          }
+          this.#dropDemotingCopy(m.id);
           moved.push(m.id);
         } else {
           left.push(m.id);
@@ -548,11 +549,7 @@ export class TieredBlockStore {
     const view = this.mem?.acquire(id);
     const bytes = view?.bytes ?? this.#demoting.get(id);
     try {
-      if (!bytes) return undefined;
-      for (let i = 0; i < this.fileTiers.length; i++) {
-        if (await this.#writeToFileTier(i, id, [bytes])) return this.fileTiers[i]!.alias as TierAlias;
-      }
-      return undefined;
+      return bytes ? await this.#writeToFileTiers(id, bytes) : undefined;
     } finally {
       view?.release();
     }
