@@ -869,10 +869,7 @@ export class FileInStream {
           let range = next?.bi === bi && next.startBytes === at ? next : undefined;
           if (range === undefined) next?.drop();
           next = undefined;
-          if (range === undefined && sequential && wholeBlock && this.#ahead?.bi === bi && this.#ahead.startBytes === at) {
-            range = this.#ahead;
-            this.#ahead = undefined;
-          }
+          if (range === undefined && sequential && wholeBlock) range = this.#takeAhead(bi, at);
           range ??= new RangeRead(bi, at, this._rangeChunks(bi, inBlock, n, false));
           // The next block, when this call reads all of it, is read ahead near the end of this one.
           const nextAt = at + n;
@@ -907,14 +904,7 @@ export class FileInStream {
       await this.#dropCursor();
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
-      // The block read ahead when the reader arrives where it starts; any other ahead is stale.
-      let range = this.#ahead;
-      this.#ahead = undefined;
-      if (range && !(range.bi === bi && range.startBytes === at)) {
-        range.drop();
-        range = undefined;
-      }
-      range ??= new RangeRead(bi, at, this._rangeChunks(bi, inBlock, b.lengthBytes - inBlock, false));
+      const range = this.#takeAhead(bi, at) ?? new RangeRead(bi, at, this._rangeChunks(bi, inBlock, b.lengthBytes - inBlock, false));
       c = this.#cursor = { bi, next: at, end: b.offsetBytes + b.lengthBytes, range, rest: undefined, openedMs: Date.now() };
     }
     let got = 0;
@@ -942,6 +932,20 @@ export class FileInStream {
     if (this.#cursor !== undefined || this.#ahead !== undefined) this.#armIdleTimer();
   }
 
+  /** The block read ahead, when it starts at block `bi`, file offset `at`; a read ahead anywhere else is stale and dropped. */
+  #takeAhead(bi: number, at: number): RangeRead | undefined {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead !== undefined && ahead.bi === bi && ahead.startBytes === at) return ahead;
+    ahead?.drop();
+    return undefined;
+  }
+
+  #dropAhead(): void {
+    this.#ahead?.drop();
+    this.#ahead = undefined;
+  }
+
   /** Opens the range read of the block after `bi` once a sequential reader at `at` is within a credit window of its end. */
   #readAheadFrom(bi: number, at: number): void {
     if (this.#ahead !== undefined || bi + 1 >= this.#blocks.length) return;
@@ -960,8 +964,7 @@ export class FileInStream {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
       const p = this.#readChain.then(() => {
-        this.#ahead?.drop();
-        this.#ahead = undefined;
+        this.#dropAhead();
         return this.#dropCursor();
       });
       this.#readChain = p.catch(() => {});
@@ -1019,8 +1022,7 @@ export class FileInStream {
     this.#closed = true;
     await this.#readChain;
     clearTimeout(this.#idleTimer);
-    this.#ahead?.drop();
-    this.#ahead = undefined;
+    this.#dropAhead();
     await this.#dropCursor();
   }
 
