@@ -24,7 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, TesseraError } from '../core/errors.js';
-import { type Frame, FrameEncoder, FrameKind, FrameParser, frame } from './wire.js';
+import { COPY_LIMIT_BYTES, FRAME_HEADER_BYTES, type Frame, FrameEncoder, FrameKind, FrameParser, callOrder, frame, frameKindName, framePayload } from './wire.js';
 
 /** What TLS says about the peer (only on tls:// and wss:// connections). */
 export interface TlsPeerInfo {
@@ -307,10 +307,16 @@ export interface Admission {
  * tick, received bytes are parsed into frames; a parse error sends an ERROR frame and closes.
  */
 export abstract class ByteConnection extends Connection {
-  #encoder: FrameEncoder | undefined; // made on first send (ws has its own)
+  #encoder: FrameEncoder | undefined; // made on first flush (ws encodes its own way)
   #peerMaxFrameBytes: number;
   readonly #parser: FrameParser;
   #emit = (f: Frame): void => this._receive(f);
+  /** Frames of this tick with their encoded payloads, and their bytes on the wire. */
+  #frames: Frame[] = [];
+  #payloads: (Uint8Array | undefined)[] = [];
+  #queuedBytes = 0;
+  /** A DATA payload of this tick goes out as its own buffer (so it is worth grouping, see callOrder). */
+  #bigData = false;
 
   constructor(localAddress: string, remoteAddress: string, maxFrameBytes: number, admission?: Admission) {
     super(localAddress, remoteAddress, admission?.acceptedAtMs);
@@ -332,21 +338,53 @@ export abstract class ByteConnection extends Connection {
     if (this.#encoder) this.#encoder.maxFrameBytes = bytes;
   }
 
-  /** Frames are encoded when sent, so `unsentBytes` counts them before the flush. */
+  /**
+   * Encodes the frame's payload now (so unsentBytes counts it, and a frame that cannot be sent
+   * is refused at once); the frames of a tick are written at the flush, grouped by call.
+   */
   protected override _enqueue(f: Frame): void {
-    const enc = (this.#encoder ??= new FrameEncoder(this.#peerMaxFrameBytes));
+    let payload: Uint8Array | undefined;
     try {
-      enc.add(f);
+      payload = framePayload(f);
+      const n = payload === undefined ? 0 : payload.byteLength;
+      if (n > this.#peerMaxFrameBytes) {
+        throw new TesseraError(ErrorCode.FRAME_TOO_LARGE,
+          `Cannot send ${frameKindName(f.kind)} frame: payload of ${n} bytes exceeds maxFrameBytes ${this.#peerMaxFrameBytes}`);
+      }
     } catch (err) {
       if (!(err instanceof TesseraError)) throw err;
       this._rejectFrame(f, err);
+      return;
     }
+    this.#frames.push(f);
+    this.#payloads.push(payload);
+    const n = payload === undefined ? 0 : payload.byteLength;
+    this.#queuedBytes += FRAME_HEADER_BYTES + n;
+    if (f.kind === FrameKind.DATA && n >= COPY_LIMIT_BYTES) this.#bigData = true;
   }
 
   protected override _flush(written: () => void): void {
-    const enc = this.#encoder;
-    if (enc !== undefined && enc.pendingBytes > 0) this._writeBuffers(enc.take(), written);
-    else written();
+    const frames = this.#frames;
+    if (frames.length === 0) { written(); return; }
+    const payloads = this.#payloads;
+    const order = this.#bigData && frames.length > 2 ? callOrder(frames.map((f) => f.id)) : undefined;
+    this.#frames = [];
+    this.#payloads = [];
+    this.#queuedBytes = 0;
+    this.#bigData = false;
+    this._writeBuffers(this._encode(frames, payloads, order), written);
+  }
+
+  /**
+   * The buffers that carry `frames` (each with its encoded payload), in `order` (indexes; all
+   * of them in turn when undefined). By default headers and small payloads are packed back to
+   * back and a big payload follows its header uncopied (FrameEncoder).
+   */
+  protected _encode(frames: Frame[], payloads: (Uint8Array | undefined)[], order: number[] | undefined): Uint8Array[] {
+    const enc = (this.#encoder ??= new FrameEncoder(this.#peerMaxFrameBytes));
+    if (order === undefined) for (let i = 0; i < frames.length; i++) enc.addEncoded(frames[i]!, payloads[i]);
+    else for (const i of order) enc.addEncoded(frames[i]!, payloads[i]);
+    return enc.take();
   }
 
   protected override _sendFrames(frames: Frame[], written: () => void): void {
@@ -354,9 +392,9 @@ export abstract class ByteConnection extends Connection {
     this._flush(written);
   }
 
-  /** Encoded, not yet written, plus what the socket still holds. */
+  /** Queued for the next flush, plus what the socket still holds. */
   override get unsentBytes(): number {
-    return (this.#encoder?.pendingBytes ?? 0) + this._socketUnsentBytes();
+    return this.#queuedBytes + this._socketUnsentBytes();
   }
 
   /** Bytes the socket holds that the kernel has not taken yet. */

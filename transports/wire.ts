@@ -116,7 +116,54 @@ export function framePayload(f: Frame): Uint8Array | undefined {
 }
 
 /** Payloads at least this big are written as their own buffer instead of being copied. */
-const COPY_LIMIT_BYTES = 16 * 1024;
+export const COPY_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * The order to write one flush's frames in, given their ids: each call's frames together, in
+ * the order they were sent, calls in the order of their first frame; connection-level frames
+ * (id 0) stay where they are and nothing moves across them. Returns undefined when the frames
+ * already are in that order.
+ *
+ * Why: handlers that run at once (a pipelined client) send in turns, one await each, so a
+ * flush holds every call's DATA before any call's RESPONSE; the first reader then waits for
+ * all the others' bytes before its call ends and it can ask for more, and the pipe empties
+ * between rounds. Grouped, a call's RESPONSE follows its own DATA. The order between calls
+ * is not part of the protocol (each call's frames stay in order, and the frames of a call are
+ * all that its peer matches up).
+ */
+export function callOrder(ids: readonly number[]): number[] | undefined {
+  let seen: Set<number> | undefined;
+  let last = 0;
+  let grouped = true;
+  for (const id of ids) {
+    if (id === 0) { seen?.clear(); last = 0; continue; }
+    if (id === last) continue;
+    seen ??= new Set();
+    if (seen.has(id)) { grouped = false; break; }
+    seen.add(id);
+    last = id;
+  }
+  if (grouped) return undefined;
+  const order: number[] = [];
+  const groups = new Map<number, number[]>();
+  const close = (): void => {
+    for (const g of groups.values()) for (const i of g) order.push(i);
+    groups.clear();
+  };
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id === 0) {
+      close();
+      order.push(i);
+      continue;
+    }
+    const g = groups.get(id);
+    if (g) g.push(i);
+    else groups.set(id, [i]);
+  }
+  close();
+  return order;
+}
 
 /**
  * Turns frames into few buffers: small frames (and all headers) are packed back to back into

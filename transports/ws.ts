@@ -21,7 +21,7 @@ import { ErrorCode, TesseraError } from '../core/errors.js';
 import { type Admission, ByteConnection, type Connection, type TlsPeerInfo } from './connection.js';
 import { AdmissionGate } from './admission.js';
 import { formatAddress, parseAddress } from './address.js';
-import { FRAME_HEADER_BYTES, type Frame, FrameEncoder, frameKindName, framePayload } from './wire.js';
+import { FRAME_HEADER_BYTES, type Frame, FrameEncoder } from './wire.js';
 import {
   checkHandshakeFrameBytes, checkHandshakeTimeoutMs, checkMaxConnections, checkMaxFrameBytes, checkTimeoutMs,
   type ConnectOptions, type Listener, type ListenOptions, type Transport,
@@ -64,10 +64,6 @@ export class WsConnection extends ByteConnection {
   #messageLimitBytes: number;
   /** The largest message we accept once the handshake is done (ws maxPayload). */
   readonly #receiveLimitBytes: number;
-  /** Buffers cut and waiting for the flush; bytes in the current batch; bytes not yet flushed. */
-  #ready: Uint8Array[] = [];
-  #batchBytes = 0;
-  #readyBytes = 0;
 
   constructor(ws: WebSocket, socket: net.Socket | undefined, localAddress: string, remoteAddress: string, maxFrameBytes: number, admission?: Admission) {
     super(localAddress, remoteAddress, maxFrameBytes, admission);
@@ -110,51 +106,32 @@ export class WsConnection extends ByteConnection {
 
   /** The peer's maxPayload is its frame limit plus a header: our messages must fit it. */
   override setPeerMaxFrameBytes(bytes: number): void {
+    super.setPeerMaxFrameBytes(bytes);
     this.#messageLimitBytes = bytes + FRAME_HEADER_BYTES;
     this.#encoder.maxFrameBytes = bytes;
   }
 
   /**
-   * Encodes a frame now (so unsentBytes counts it). Buffers are cut so that no message is over
-   * the peer's limit: a batch is taken whenever the next frame would not fit beside it.
+   * Cuts the buffers so that no message is over the peer's limit: a batch is taken whenever
+   * the next frame would not fit beside it.
    */
-  protected override _enqueue(f: Frame): void {
-    let payload: Uint8Array | undefined;
-    try {
-      payload = framePayload(f);
-      if (payload !== undefined && payload.byteLength > this.#messageLimitBytes - FRAME_HEADER_BYTES) {
-        throw new TesseraError(ErrorCode.FRAME_TOO_LARGE,
-          `Cannot send ${frameKindName(f.kind)} frame: payload of ${payload.byteLength} bytes exceeds maxFrameBytes ${this.#messageLimitBytes - FRAME_HEADER_BYTES}`);
-      }
-    } catch (err) {
-      if (!(err instanceof TesseraError)) throw err;
-      this._rejectFrame(f, err);
-      return;
-    }
+  protected override _encode(frames: Frame[], payloads: (Uint8Array | undefined)[], order: number[] | undefined): Uint8Array[] {
     const enc = this.#encoder;
-    const bytes = FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
-    if (this.#batchBytes > 0 && this.#batchBytes + bytes > this.#messageLimitBytes) {
-      for (const b of enc.take()) this.#ready.push(b);
-      this.#batchBytes = 0;
+    const out: Uint8Array[] = [];
+    let batchBytes = 0;
+    for (let k = 0; k < frames.length; k++) {
+      const i = order === undefined ? k : order[k]!;
+      const payload = payloads[i];
+      const bytes = FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
+      if (batchBytes > 0 && batchBytes + bytes > this.#messageLimitBytes) {
+        for (const b of enc.take()) out.push(b);
+        batchBytes = 0;
+      }
+      enc.addEncoded(frames[i]!, payload);
+      batchBytes += bytes;
     }
-    enc.addEncoded(f, payload);
-    this.#batchBytes += bytes;
-    this.#readyBytes += bytes;
-  }
-
-  protected override _flush(written: () => void): void {
-    const buffers = this.#ready;
-    for (const b of this.#encoder.take()) buffers.push(b);
-    this.#ready = [];
-    this.#batchBytes = 0;
-    this.#readyBytes = 0;
-    if (buffers.length > 0) this._writeBuffers(buffers, written);
-    else written();
-  }
-
-  protected override _sendFrames(frames: Frame[], written: () => void): void {
-    for (const f of frames) this._enqueue(f);
-    this._flush(written);
+    for (const b of enc.take()) out.push(b);
+    return out;
   }
 
   protected override _setReading(on: boolean): void {
@@ -162,9 +139,9 @@ export class WsConnection extends ByteConnection {
     else this.#ws.pause();
   }
 
-  /** Encoded and not yet written, plus what ws and the socket still hold (no compression: the socket's). */
-  override get unsentBytes(): number {
-    return this.#readyBytes + (this.#socket?.writableLength ?? 0) + this.#ws.bufferedAmount;
+  /** What ws and the socket still hold (no compression: the socket's); the queue is counted above. */
+  protected override _socketUnsentBytes(): number {
+    return (this.#socket?.writableLength ?? 0) + this.#ws.bufferedAmount;
   }
 
   /**

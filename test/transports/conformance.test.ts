@@ -339,6 +339,29 @@ for (const env of envs) {
     }
   });
 
+  if (env.name !== 'inproc') {
+    t('frames sent in one tick go out grouped by call: a RESPONSE is not held behind other calls\' DATA, nothing crosses an id-0 frame', async () => {
+      const pair = await connPair(env, 'conformance-group');
+      try {
+        const { sender, receiver } = pair;
+        const seen: string[] = [];
+        receiver.onFrame = (f) => {
+          const tag = `${f.kind === FrameKind.DATA ? 'D' : f.kind === FrameKind.RESPONSE ? 'R' : 'P'}${f.id}`;
+          if (seen[seen.length - 1] !== tag) seen.push(tag); // a DATA frame may arrive in pieces
+        };
+        const big = (id: number): ReturnType<typeof dataFrame> => dataFrame(id, pattern(7, 0, 256 * KIB), false);
+        const response = (id: number) => ({ kind: FrameKind.RESPONSE, flags: 0, id, body: { ok: id }, bytes: undefined });
+        const push = { kind: FrameKind.PUSH, flags: 0, id: 0, body: ['event', 1], bytes: undefined };
+        // As pipelined handlers send: every call's DATA, then every call's RESPONSE.
+        for (const f of [big(1), big(2), big(3), response(1), response(2), response(3), big(4), big(5), push, response(4), response(5)]) sender.send(f as never);
+        await waitFor(() => seen.length >= 11, 'every frame at the peer');
+        assert.equal(seen, ['D1', 'R1', 'D2', 'R2', 'D3', 'R3', 'D4', 'D5', 'P0', 'R4', 'R5']);
+      } finally {
+        await pair.close();
+      }
+    });
+  }
+
   t('flushed() stays pending while the peer does not read, and resolves once the socket has written every byte', async () => {
     const pair = await connPair(env, 'conformance-flush');
     try {

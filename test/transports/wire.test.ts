@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { ErrorCode, TesseraError } from '../../core/errors.js';
 import { MIB } from '../../core/constants.js';
-import { FRAME_HEADER_BYTES, FLAG_END, type Frame, FrameKind, FrameParser, encodeFrames } from '../../transports/wire.js';
+import { FRAME_HEADER_BYTES, FLAG_END, type Frame, FrameKind, FrameParser, callOrder, encodeFrames } from '../../transports/wire.js';
 import { formatAddress, isLoopbackAddress, parseAddress } from '../../transports/address.js';
 
 const MAX = 1 * MIB;
@@ -215,6 +215,40 @@ test('a DATA payload spread over chunks comes out in pieces that reference the c
     assert.is(f.flags, i === 2 ? FLAG_END : 0);
   });
   assert.is(got.reduce((n, f) => n + f.bytes!.length, 0), 100_000);
+});
+
+test('callOrder groups each call\'s frames, keeps their order and the calls\' first-frame order, and moves nothing across id 0', () => {
+  fc.assert(fc.property(fc.array(fc.nat({ max: 4 }), { maxLength: 40 }), (ids) => {
+    const order = callOrder(ids);
+    const at = order ?? ids.map((_, i) => i);
+    assert.equal([...at].sort((a, b) => a - b), ids.map((_, i) => i), 'a permutation');
+    // Segments between id-0 frames: id-0 frames keep their index, and each segment maps onto itself.
+    const zeros = ids.flatMap((id, i) => (id === 0 ? [i] : []));
+    for (const z of zeros) assert.is(at[z], z, 'an id-0 frame stays in place');
+    let start = 0;
+    for (const end of [...zeros, ids.length]) {
+      const seg = at.slice(start, end);
+      assert.ok(seg.every((i) => i >= start && i < end), 'nothing crosses an id-0 frame');
+      const segIds = seg.map((i) => ids[i]!);
+      // Grouped: once a call's run ends, that call does not come back.
+      const done = new Set<number>();
+      for (let k = 0; k < segIds.length; k++) {
+        if (k > 0 && segIds[k] !== segIds[k - 1]) done.add(segIds[k - 1]!);
+        assert.not.ok(done.has(segIds[k]!), 'each call\'s frames are together');
+      }
+      // Within a call, original order; calls in the order of their first frame.
+      for (let k = 1; k < seg.length; k++) if (segIds[k] === segIds[k - 1]) assert.ok(seg[k]! > seg[k - 1]!);
+      const firsts = [...new Set(segIds)].map((id) => ids.indexOf(id, start));
+      assert.equal(firsts, [...firsts].sort((a, b) => a - b), 'calls keep their first-frame order');
+      start = end + 1;
+    }
+    // undefined exactly when the frames were already grouped.
+    if (order === undefined) assert.ok(true);
+    else assert.not.equal(order, ids.map((_, i) => i));
+  }), { numRuns: 500 });
+  assert.is(callOrder([1, 1, 2, 2, 0, 1]), undefined);
+  assert.equal(callOrder([1, 2, 3, 1, 2, 3]), [0, 3, 1, 4, 2, 5]);
+  assert.equal(callOrder([1, 2, 0, 1, 2, 1]), [0, 1, 2, 3, 5, 4]);
 });
 
 test('parseAddress accepts every scheme and formatAddress gives it back', () => {
