@@ -122,9 +122,7 @@ import type { Arena, ArenaHandle, SabArenaHandle } from './arena.js';
 import { assert } from './assert.js';
 import { ALLOCATOR_META_WORDS, GRANULE_BYTES, TlsfAllocator } from './allocator.js';
 import {
-  BUCKET_EMPTY, BUCKET_TOMBSTONE, BlockState, E_EXTENT, E_HASH, E_KEY_LEN, E_NEXT_PENDING, E_STATE, E_WRITER, EF_DATA_OFFSET, EF_KEY_OFFSET,
-  EF_LENGTH, EF_NUM_KEY, ENTRY_BYTES, ENTRY_WORDS, STATE_MASK, hashNumberId, hashStringId,
-  nextPowerOfTwo,
+  BUCKET_EMPTY, BUCKET_TOMBSTONE, BlockState, E, EF, Entry, STATE_MASK, hashInt32Id, hashNumberId, hashStringId, nextPowerOfTwo,
 } from './block-table.js';
 import {
   BLOCK_CACHE_BYTES_PER_DEFAULT_BLOCK, BLOCK_CACHE_DEFAULT_MAX_OWNERS, BLOCK_CACHE_DEFAULT_OWNER_LEASE_MS,
@@ -309,7 +307,7 @@ function computeLayout(g: Geometry): Layout {
   const sizes: Record<Region, number> = {
     OWNERS: g.ownerCount * OwnerTable.strideWords(g.recordSlots) * 4,
     OWNER_VIEWS: g.ownerCount * g.entryCount * 2,
-    ENTRIES: g.entryCount * ENTRY_BYTES,
+    ENTRIES: g.entryCount * Entry.BYTES,
     BUCKETS: g.bucketCount * 4,
     FREE_STACK: g.entryCount * 4,
     LAST_ACCESS: n('LAST_ACCESS', g.entryCount) * 8,
@@ -377,12 +375,14 @@ class View implements BlockView {
   }
 
   release(): void {
-    if (this.released) {
-      throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot release view: it was already released (id ${describeId(this.id)})`);
-    }
+    if (this.released) alreadyReleased(this.id);
     this.released = true;
     this.cache[RELEASE_VIEW](this.entry);
   }
+}
+
+function alreadyReleased(id: BlockId): never {
+  throw new TesseraError(ErrorCode.ALREADY_RELEASED, `Cannot release view: it was already released (id ${describeId(id)})`);
 }
 
 /** Module-private method key: how a View gives its pin back. */
@@ -398,6 +398,8 @@ export class BlockCache {
   readonly #owners: OwnerTable;
   readonly #lru: LruState;
   readonly #sieve: SieveState;
+  /** SIEVE visited bits, S3-FIFO frequencies (#sieve.visited; empty for LRU). */
+  readonly #visited: Uint8Array;
   readonly #isLru: boolean;
   readonly #s3: S3FifoState;
   readonly #policy: number;
@@ -423,6 +425,8 @@ export class BlockCache {
   /** Int32 words of the live-owner bitmap. */
   readonly #ownerWords: number;
   readonly #ownerWord: number;
+  /** Word of this owner's GEN (a reaper bumps it: the lease expired). */
+  readonly #ownerGenWord: number;
   readonly #timer: ReturnType<typeof setInterval>;
   #closed = false;
   #expired = false;
@@ -471,6 +475,7 @@ export class BlockCache {
       prev: new Int32Array(buffer, off('PREV'), c('PREV')), next: new Int32Array(buffer, off('NEXT'), c('NEXT')),
       visited: new Uint8Array(buffer, off('VISITED'), c('VISITED')), meta,
     };
+    this.#visited = this.#sieve.visited;
     this.#s3 = {
       prev: this.#sieve.prev, next: this.#sieve.next, queue: new Uint8Array(buffer, off('QUEUE'), c('QUEUE')), freq: this.#sieve.visited,
       ghostRing: new Int32Array(buffer, off('GHOST_RING'), c('GHOST_RING')),
@@ -489,6 +494,7 @@ export class BlockCache {
     this.#owner = owner;
     this.#ownerGen = this.#owners.gen(owner);
     this.#ownerWord = this.#owners.slotWord(owner);
+    this.#ownerGenWord = this.#ownerWord + O_GEN;
     this.#holds = new Uint16Array(buffer, off('OWNER_VIEWS'), w[H_OWNER_COUNT]! * n);
     this.#row = owner * n;
     this.#ownerWords = Math.ceil(w[H_OWNER_COUNT]! / 32);
@@ -592,7 +598,7 @@ export class BlockCache {
     for (let i = 0; i < g.entryCount; i++) w[stack + i] = g.entryCount - 1 - i;
     w[H_FREE_TOP] = g.entryCount;
     const entries = layout.ENTRIES >>> 2;
-    for (let e = 0; e < g.entryCount; e++) w[entries + e * ENTRY_WORDS + E_WRITER] = -1;
+    for (let e = 0; e < g.entryCount; e++) w[entries + e * Entry.WORDS + E.WRITER] = -1;
     new Int32Array(arena.buffer, layout.HEAP_POS, policyCount(policy, 'HEAP_POS', g.entryCount)).fill(-1);
     new Int32Array(arena.buffer, layout.PREV, policyCount(policy, 'PREV', g.entryCount)).fill(-1);
     new Int32Array(arena.buffer, layout.NEXT, policyCount(policy, 'NEXT', g.entryCount)).fill(-1);
@@ -642,39 +648,45 @@ export class BlockCache {
   }
 
   #keyEquals(e: number, id: BlockId): boolean {
-    const base = this.#entries + e * ENTRY_WORDS;
-    const keyLen = this.#w[base + E_KEY_LEN]!;
-    if (typeof id === 'number') return keyLen === -1 && this.#f[(base >> 1) + EF_NUM_KEY] === id;
+    const base = this.#entries + e * Entry.WORDS;
+    const keyLen = this.#w[base + E.KEY_LEN]!;
+    if (typeof id === 'number') return keyLen === -1 && this.#f[(base >> 1) + EF.NUM_KEY] === id;
     if (keyLen !== id.length) return false;
     const u16 = this.#u16;
-    const k = this.#f[(base >> 1) + EF_KEY_OFFSET]! >>> 1;
+    const k = this.#f[(base >> 1) + EF.KEY_OFFSET]! >>> 1;
     for (let i = 0; i < keyLen; i++) if (u16[k + i] !== id.charCodeAt(i)) return false;
     return true;
   }
 
   /** The id of entry `e` (which the caller keeps from changing: pinned or under the lock). */
   #idOf(e: number): BlockId {
-    const base = this.#entries + e * ENTRY_WORDS;
-    const keyLen = this.#w[base + E_KEY_LEN]!;
-    if (keyLen < 0) return this.#f[(base >> 1) + EF_NUM_KEY]!;
-    const k = this.#f[(base >> 1) + EF_KEY_OFFSET]! >>> 1;
+    const base = this.#entries + e * Entry.WORDS;
+    const keyLen = this.#w[base + E.KEY_LEN]!;
+    if (keyLen < 0) return this.#f[(base >> 1) + EF.NUM_KEY]!;
+    const k = this.#f[(base >> 1) + EF.KEY_OFFSET]! >>> 1;
     let s = '';
     for (let i = 0; i < keyLen; i += 256) s += String.fromCharCode(...this.#u16.subarray(k + i, k + Math.min(keyLen, i + 256)));
     return s;
   }
 
   #bytesOf(e: number): Uint8Array {
-    const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
-    const offset = this.#f[fb + EF_DATA_OFFSET]!;
-    const length = this.#f[fb + EF_LENGTH]!;
+    const fb = (this.#entries + e * Entry.WORDS) >> 1;
     // Plain numbers, not view.byteOffset/length: typed-array getters cost more than the lookup.
     // [offset, length] side by side: one cache line for both.
     const k = 2 * e;
-    if (this.#viewCacheKey[k] === offset && this.#viewCacheKey[k + 1] === length) return this.#viewCache[e]!;
+    if (this.#viewCacheKey[k] === this.#f[fb + EF.DATA_OFFSET] && this.#viewCacheKey[k + 1] === this.#f[fb + EF.LENGTH]) return this.#viewCache[e]!;
+    return this.#newBytesView(e);
+  }
+
+  /** #bytesOf when this instance has no view of entry `e`'s current bytes yet: makes one. */
+  #newBytesView(e: number): Uint8Array {
+    const fb = (this.#entries + e * Entry.WORDS) >> 1;
+    const offset = this.#f[fb + EF.DATA_OFFSET]!;
+    const length = this.#f[fb + EF.LENGTH]!;
     const view = new Uint8Array(this.#arena.buffer, offset, length);
     this.#viewCache[e] = view;
-    this.#viewCacheKey[k] = offset;
-    this.#viewCacheKey[k + 1] = length;
+    this.#viewCacheKey[2 * e] = offset;
+    this.#viewCacheKey[2 * e + 1] = length;
     return view;
   }
 
@@ -766,11 +778,11 @@ export class BlockCache {
       if (b === BUCKET_EMPTY) break;
       if (b === BUCKET_TOMBSTONE) continue;
       const e = b - 1;
-      const st = entries + e * ENTRY_WORDS;
-      if (w[st + E_HASH] !== h) continue;
+      const st = entries + e * Entry.WORDS;
+      if (w[st + E.HASH] !== h) continue;
       if (holds[row + e] === MAX_VIEWS_PER_BLOCK) this.#tooManyViews(id);
       Atomics.add(holds, row + e, 1);
-      if (Atomics.load(w, st + E_STATE) !== BlockState.COMMITTED) {
+      if (Atomics.load(w, st + E.STATE) !== BlockState.COMMITTED) {
         this.#unpinEntry(e);
         return LOOKUP_RETRY; // being replaced, deleted, evicted or reused
       }
@@ -800,8 +812,14 @@ export class BlockCache {
    * list (see the header), not here.
    */
   #unpinEntry(e: number): void {
-    assert(this.#holds[this.#row + e]! > 0, 'a dropped hold was taken by this owner');
-    Atomics.sub(this.#holds, this.#row + e, 1);
+    const at = this.#row + e;
+    if (Atomics.sub(this.#holds, at, 1) === 0) this.#unpinUnheld(at);
+  }
+
+  /** #unpinEntry found no hold to drop (a bug): puts the counter back and fails. */
+  #unpinUnheld(at: number): never {
+    Atomics.add(this.#holds, at, 1);
+    assert(false, 'a dropped hold was taken by this owner');
   }
 
   /** Under the lock: frees every entry of the pending-free list that no owner holds any more. */
@@ -812,16 +830,16 @@ export class BlockCache {
     let cur = w[H_PENDING_HEAD]!;
     while (cur !== 0) {
       const e = cur - 1;
-      const base = this.#entries + e * ENTRY_WORDS;
-      const next = w[base + E_NEXT_PENDING]!;
-      assert(w[base + E_STATE] === BlockState.DELETED, 'an entry on the pending-free list is DELETED');
+      const base = this.#entries + e * Entry.WORDS;
+      const next = w[base + E.NEXT_PENDING]!;
+      assert(w[base + E.STATE] === BlockState.DELETED, 'an entry on the pending-free list is DELETED');
       if (this.#holders(e) === 0) {
         w[link] = next;
-        w[base + E_NEXT_PENDING] = 0;
+        w[base + E.NEXT_PENDING] = 0;
         w[H_PENDING_COUNT]!--;
         this.#freeEntry(e);
       } else {
-        link = base + E_NEXT_PENDING;
+        link = base + E.NEXT_PENDING;
       }
       cur = next;
     }
@@ -861,29 +879,80 @@ export class BlockCache {
 
   /** Records a hit on entry `e` for the policy (plain stores, racy by design). */
   #touch(e: number): void {
+    // SIEVE: visited bit, inline (the common policy); the others out of line.
+    if (this.#policy === POLICY_SIEVE) {
+      if (this.#visited[e] === 0) this.#visited[e] = 1;
+    } else {
+      this.#touchOther(e);
+    }
+  }
+
+  #touchOther(e: number): void {
     if (this.#isLru) {
       const tick = this.#f[HF_EPOCH]!;
       if (this.#lru.lastAccess[e] !== tick) this.#lru.lastAccess[e] = tick;
     } else {
-      // SIEVE: visited bit; S3-FIFO: frequency, saturating at 3 (same byte array).
-      const seen = this.#sieve.visited[e]!;
-      if (seen === 0 || (seen < 3 && this.#policy === POLICY_S3FIFO)) this.#sieve.visited[e] = seen + 1;
+      // S3-FIFO: frequency, saturating at 3 (the SIEVE visited bytes).
+      const seen = this.#visited[e]!;
+      if (seen < 3) this.#visited[e] = seen + 1;
     }
   }
 
   /**
-   * The hot path of acquire, withView, get and getInto: pins `id` as a view of this owner
-   * and returns its entry, or -1 on a miss. Kept flat (rare cases in separate methods) so
-   * that the compiler inlines it whole into its callers.
+   * The hot path of acquire, acquireHandle, withView, get and getInto: pins `id` as a view
+   * of this owner and returns its entry, or -1 on a miss. Small on purpose, so that the
+   * compiler inlines it into its callers: it takes only the common case (an int32 id found
+   * before any tombstone) and hands everything else to #pinViewSlow, which starts over.
+   * The probe only reads (as in #tryPinLockFree); #pinIntEntry takes the hold.
    */
   #pinView(id: BlockId, op: string): number {
     const w = this.#w;
-    if (this.#closed || w[H_STATE] !== CACHE_OPEN || this.#inHook || w[this.#ownerWord + O_GEN] !== this.#ownerGen) this.#checkOpen(op);
-    const h = typeof id === 'number' && (id | 0) === id ? hashNumberId(id) : this.#hashOf(id, op);
-    let e = this.#tryPinLockFree(id, h);
-    if (e === LOOKUP_RETRY) e = this.#pinById(id, h);
-    if (e < 0) return -1;
+    if (typeof id === 'number' && (id | 0) === id && !this.#closed && !this.#inHook && w[H_STATE] === CACHE_OPEN && w[this.#ownerGenWord] === this.#ownerGen) {
+      const h = hashInt32Id(id);
+      const mask = this.#bucketMask;
+      for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        const b = w[this.#buckets + i]!;
+        if (b <= 0) break; // empty (a miss, validated by the slow path) or a tombstone
+        if (w[this.#entries + (b - 1) * Entry.WORDS + E.HASH] === h) {
+          if (this.#pinIntEntry(b - 1, id)) return b - 1;
+          break;
+        }
+      }
+    }
+    return this.#pinViewSlow(id, op);
+  }
+
+  /**
+   * Takes a hold of entry `e` if it holds int32 id `id` (and counts the hit): announce, then
+   * check STATE and the key, the argument of #tryPinLockFree.
+   */
+  #pinIntEntry(e: number, id: number): boolean {
+    const holds = this.#holds;
+    const at = this.#row + e;
+    const st = this.#entries + e * Entry.WORDS;
+    if (holds[at] === MAX_VIEWS_PER_BLOCK) return false; // the slow path throws
+    Atomics.add(holds, at, 1);
+    if (Atomics.load(this.#w, st + E.STATE) === BlockState.COMMITTED && this.#w[st + E.KEY_LEN] === -1 && this.#f[(st >> 1) + EF.NUM_KEY] === id) {
+      this.#touch(e);
+      this.#hits++;
+      if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
+      return true;
+    }
+    Atomics.sub(holds, at, 1);
+    return false;
+  }
+
+  /** #pinView for every case: checks, any id, probe with retries, the lock when contended. */
+  #pinViewSlow(id: BlockId, op: string): number {
+    this.#checkOpen(op);
+    const h = this.#hashOf(id, op);
+    const e = this.#pinById(id, h);
+    if (e < 0) {
+      this.#misses++;
+      return -1;
+    }
     this.#touch(e);
+    this.#hits++;
     if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
     return e;
   }
@@ -897,11 +966,6 @@ export class BlockCache {
     this.#owners.heartbeat(this.#owner, Date.now());
   }
 
-  /** Gives back a view taken by #pinView. */
-  #releaseView(e: number): void {
-    this.#unpinEntry(e);
-  }
-
   /** Gives back an explicit pin taken by #pinExplicit. */
   #releasePin(e: number): void {
     const ok = this.#owners.sub(this.#owner, e, R_PINS);
@@ -912,8 +976,12 @@ export class BlockCache {
 
   /** Internal: called by View.release(). */
   [RELEASE_VIEW](entry: number): void {
-    if (this.#closed) throw new TesseraError(ErrorCode.CLOSED, 'Cannot release view: this BlockCache instance is closed (its views were released by close())');
-    this.#releaseView(entry);
+    if (this.#closed) this.#closedAtRelease();
+    this.#unpinEntry(entry);
+  }
+
+  #closedAtRelease(): never {
+    throw new TesseraError(ErrorCode.CLOSED, 'Cannot release view: this BlockCache instance is closed (its views were released by close())');
   }
 
   // ---------------------------------------------------------------- public reads
@@ -921,12 +989,7 @@ export class BlockCache {
   /** A zero-copy pinned view of `id`, or undefined on a miss. Release it with view.release(). */
   acquire(id: BlockId): BlockView | undefined {
     const e = this.#pinView(id, 'acquire block');
-    if (e < 0) {
-      this.#misses++;
-      return undefined;
-    }
-    this.#hits++;
-    return new View(this, e, id, this.#bytesOf(e));
+    return e < 0 ? undefined : new View(this, e, id, this.#bytesOf(e));
   }
 
   /**
@@ -935,15 +998,11 @@ export class BlockCache {
    */
   withView<T>(id: BlockId, fn: (bytes: Uint8Array) => T): T | undefined {
     const e = this.#pinView(id, 'read block');
-    if (e < 0) {
-      this.#misses++;
-      return undefined;
-    }
-    this.#hits++;
+    if (e < 0) return undefined;
     try {
       return fn(this.#bytesOf(e));
     } finally {
-      if (!this.#closed) this.#releaseView(e);
+      if (!this.#closed) this.#unpinEntry(e);
     }
   }
 
@@ -954,13 +1013,7 @@ export class BlockCache {
    * same block share it, so releasing one more time than acquired throws ALREADY_RELEASED.
    */
   acquireHandle(id: BlockId): number {
-    const e = this.#pinView(id, 'acquire block');
-    if (e < 0) {
-      this.#misses++;
-      return -1;
-    }
-    this.#hits++;
-    return e;
+    return this.#pinView(id, 'acquire block');
   }
 
   /** The zero-copy view of a handle from acquireHandle (valid until its release). */
@@ -971,7 +1024,7 @@ export class BlockCache {
 
   releaseHandle(handle: number): void {
     this.#checkHandle(handle, 'release handle');
-    this.#releaseView(handle);
+    this.#unpinEntry(handle);
   }
 
   #checkHandle(handle: number, op: string): void {
@@ -987,15 +1040,11 @@ export class BlockCache {
   /** A copy of `id`'s bytes, or undefined. */
   get(id: BlockId): Uint8Array | undefined {
     const e = this.#pinView(id, 'get block');
-    if (e < 0) {
-      this.#misses++;
-      return undefined;
-    }
-    this.#hits++;
+    if (e < 0) return undefined;
     try {
       return this.#bytesOf(e).slice();
     } finally {
-      this.#releaseView(e);
+      this.#unpinEntry(e);
     }
   }
 
@@ -1005,11 +1054,7 @@ export class BlockCache {
    */
   getInto(id: BlockId, target: Uint8Array): number {
     const e = this.#pinView(id, 'get block');
-    if (e < 0) {
-      this.#misses++;
-      return -1;
-    }
-    this.#hits++;
+    if (e < 0) return -1;
     try {
       const bytes = this.#bytesOf(e);
       if (!(target instanceof Uint8Array) || target.length < bytes.length) {
@@ -1018,7 +1063,7 @@ export class BlockCache {
       target.set(bytes);
       return bytes.length;
     } finally {
-      this.#releaseView(e);
+      this.#unpinEntry(e);
     }
   }
 
@@ -1054,7 +1099,7 @@ export class BlockCache {
     this.#checkOpen('list blocks');
     const w = this.#w;
     for (let e = 0; e < this.#entryCount; e++) {
-      const st = this.#entries + e * ENTRY_WORDS + E_STATE;
+      const st = this.#entries + e * Entry.WORDS + E.STATE;
       if (Atomics.load(w, st) !== BlockState.COMMITTED) continue;
       Atomics.add(this.#holds, this.#row + e, 1);
       if (Atomics.load(w, st) !== BlockState.COMMITTED) {
@@ -1122,17 +1167,17 @@ export class BlockCache {
       e = this.#reserve(granules, length);
       if (e < 0 && this.#reapDeadOwnersLocked() > 0) e = this.#reserve(granules, length);
       if (e < 0) return false;
-      const base = this.#entries + e * ENTRY_WORDS;
+      const base = this.#entries + e * Entry.WORDS;
       const fb = base >> 1;
-      const g = this.#w[base + E_EXTENT]!;
+      const g = this.#w[base + E.EXTENT]!;
       const keyOffset = this.#alloc.payloadByteOffset(g);
-      this.#w[base + E_HASH] = h;
-      this.#w[base + E_KEY_LEN] = keyChars;
-      this.#w[base + E_WRITER] = this.#owner;
-      this.#f[fb + EF_NUM_KEY] = typeof id === 'number' ? id : 0;
-      this.#f[fb + EF_KEY_OFFSET] = keyOffset;
-      this.#f[fb + EF_DATA_OFFSET] = keyOffset + keyBytes;
-      this.#f[fb + EF_LENGTH] = length;
+      this.#w[base + E.HASH] = h;
+      this.#w[base + E.KEY_LEN] = keyChars;
+      this.#w[base + E.WRITER] = this.#owner;
+      this.#f[fb + EF.NUM_KEY] = typeof id === 'number' ? id : 0;
+      this.#f[fb + EF.KEY_OFFSET] = keyOffset;
+      this.#f[fb + EF.DATA_OFFSET] = keyOffset + keyBytes;
+      this.#f[fb + EF.LENGTH] = length;
       if (typeof id === 'string') {
         const k = keyOffset >>> 1;
         for (let i = 0; i < keyChars; i++) this.#u16[k + i] = id.charCodeAt(i);
@@ -1146,7 +1191,7 @@ export class BlockCache {
       this.#unlock();
     }
     // Copy outside the lock: other writers go on; the entry is WRITING, in no index or queue.
-    const offset = this.#f[((this.#entries + e * ENTRY_WORDS) >> 1) + EF_DATA_OFFSET]!;
+    const offset = this.#f[((this.#entries + e * Entry.WORDS) >> 1) + EF.DATA_OFFSET]!;
     if (source !== undefined) {
       this.#u8.set(source, offset);
     } else {
@@ -1184,10 +1229,10 @@ export class BlockCache {
         const g = this.#alloc.alloc(granules, e);
         if (g >= 0) {
           w[H_FREE_TOP] = top;
-          const base = this.#entries + e * ENTRY_WORDS;
-          assert(w[base + E_STATE] === BlockState.FREE, 'an entry on the free stack is FREE');
-          w[base + E_EXTENT] = g;
-          Atomics.store(w, base + E_STATE, BlockState.WRITING);
+          const base = this.#entries + e * Entry.WORDS;
+          assert(w[base + E.STATE] === BlockState.FREE, 'an entry on the free stack is FREE');
+          w[base + E.EXTENT] = g;
+          Atomics.store(w, base + E.STATE, BlockState.WRITING);
           f[HF_USED_BYTES] = f[HF_USED_BYTES]! + length;
           return e;
         }
@@ -1236,18 +1281,18 @@ export class BlockCache {
   /** Under the lock: publishes WRITING entry `e` as `id`, replacing an older block of that id. */
   #commit(e: number, id: BlockId, h: number): void {
     const w = this.#w;
-    const base = this.#entries + e * ENTRY_WORDS;
-    if (w[base + E_STATE] !== BlockState.WRITING || w[base + E_WRITER] !== this.#owner) {
+    const base = this.#entries + e * Entry.WORDS;
+    if (w[base + E.STATE] !== BlockState.WRITING || w[base + E.WRITER] !== this.#owner) {
       // Only a reaper takes a WRITING entry away: this thread's lease ran out mid-put.
       assert(this.#owners.gen(this.#owner) !== this.#ownerGen, 'commit of our WRITING entry');
       this.#expired = true;
       throw new TesseraError(ErrorCode.LEASE_EXPIRED, `Cannot put block: this thread's owner lease expired during the put (ownerLeaseMs ${this.#leaseMs})`);
     }
-    w[base + E_WRITER] = -1;
+    w[base + E.WRITER] = -1;
     const tick = this.#f[HF_EPOCH]! + 1;
     this.#f[HF_EPOCH] = tick;
     // All fields and bytes are written; the seq-cst store publishes them with the state.
-    Atomics.store(w, base + E_STATE, BlockState.COMMITTED);
+    Atomics.store(w, base + E.STATE, BlockState.COMMITTED);
     let firstTombstone = -1;
     let i = h & this.#bucketMask;
     for (let n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
@@ -1258,7 +1303,7 @@ export class BlockCache {
         continue;
       }
       const old = b - 1;
-      if (w[this.#entries + old * ENTRY_WORDS + E_HASH] === h && this.#keyEquals(old, id)) {
+      if (w[this.#entries + old * Entry.WORDS + E.HASH] === h && this.#keyEquals(old, id)) {
         Atomics.store(w, this.#buckets + i, e + 1); // readers see the old or the new block
         this.#policyRemove(old);
         this.#markDeleted(old);
@@ -1286,7 +1331,7 @@ export class BlockCache {
       const b = w[this.#buckets + i]!;
       if (b === BUCKET_EMPTY) return -1;
       if (b === BUCKET_TOMBSTONE) continue;
-      if (w[this.#entries + (b - 1) * ENTRY_WORDS + E_HASH] === h && this.#keyEquals(b - 1, id)) return b - 1;
+      if (w[this.#entries + (b - 1) * Entry.WORDS + E.HASH] === h && this.#keyEquals(b - 1, id)) return b - 1;
     }
     return -1;
   }
@@ -1294,7 +1339,7 @@ export class BlockCache {
   /** Under the lock: turns entry `e`'s bucket into a tombstone. */
   #unindex(e: number): void {
     const w = this.#w;
-    const h = w[this.#entries + e * ENTRY_WORDS + E_HASH]!;
+    const h = w[this.#entries + e * Entry.WORDS + E.HASH]!;
     for (let i = h & this.#bucketMask, n = 0; n <= this.#bucketMask; i = (i + 1) & this.#bucketMask, n++) {
       const b = w[this.#buckets + i]!;
       assert(b !== BUCKET_EMPTY, 'an indexed entry is found in the index');
@@ -1315,9 +1360,9 @@ export class BlockCache {
     w.fill(BUCKET_EMPTY, this.#buckets, this.#buckets + this.#bucketMask + 1);
     let count = 0;
     for (let e = 0; e < this.#entryCount; e++) {
-      const base = this.#entries + e * ENTRY_WORDS;
-      if ((Atomics.load(w, base + E_STATE) & STATE_MASK) !== BlockState.COMMITTED) continue;
-      let i = w[base + E_HASH]! & this.#bucketMask;
+      const base = this.#entries + e * Entry.WORDS;
+      if ((Atomics.load(w, base + E.STATE) & STATE_MASK) !== BlockState.COMMITTED) continue;
+      let i = w[base + E.HASH]! & this.#bucketMask;
       while (w[this.#buckets + i] !== BUCKET_EMPTY) i = (i + 1) & this.#bucketMask;
       w[this.#buckets + i] = e + 1;
       count++;
@@ -1334,14 +1379,14 @@ export class BlockCache {
    */
   #markDeleted(e: number): void {
     const w = this.#w;
-    const base = this.#entries + e * ENTRY_WORDS;
-    assert(w[base + E_STATE] === BlockState.COMMITTED, 'only a committed block is deleted');
-    Atomics.store(w, base + E_STATE, BlockState.DELETED);
+    const base = this.#entries + e * Entry.WORDS;
+    assert(w[base + E.STATE] === BlockState.COMMITTED, 'only a committed block is deleted');
+    Atomics.store(w, base + E.STATE, BlockState.DELETED);
     if (this.#holders(e) === 0) {
       this.#freeEntry(e);
       return;
     }
-    w[base + E_NEXT_PENDING] = w[H_PENDING_HEAD]!;
+    w[base + E.NEXT_PENDING] = w[H_PENDING_HEAD]!;
     w[H_PENDING_HEAD] = e + 1;
     w[H_PENDING_COUNT]!++;
   }
@@ -1349,11 +1394,11 @@ export class BlockCache {
   /** Under the lock: gives entry `e`'s extent and the entry back. */
   #freeEntry(e: number): void {
     const w = this.#w;
-    const base = this.#entries + e * ENTRY_WORDS;
-    this.#alloc.free(w[base + E_EXTENT]!);
-    this.#f[HF_USED_BYTES] = this.#f[HF_USED_BYTES]! - this.#f[(base >> 1) + EF_LENGTH]!;
-    w[base + E_WRITER] = -1;
-    Atomics.store(w, base + E_STATE, BlockState.FREE);
+    const base = this.#entries + e * Entry.WORDS;
+    this.#alloc.free(w[base + E.EXTENT]!);
+    this.#f[HF_USED_BYTES] = this.#f[HF_USED_BYTES]! - this.#f[(base >> 1) + EF.LENGTH]!;
+    w[base + E.WRITER] = -1;
+    Atomics.store(w, base + E.STATE, BlockState.FREE);
     const top = w[H_FREE_TOP]!;
     assert(top < this.#entryCount, 'free stack does not overflow');
     w[this.#freeStack + top] = e;
@@ -1363,7 +1408,7 @@ export class BlockCache {
   #policyInsert(e: number, tick: number): void {
     if (this.#isLru) lruInsert(this.#lru, e, tick);
     else if (this.#policy === POLICY_SIEVE) sieveInsert(this.#sieve, e);
-    else s3fifoInsert(this.#s3, e, this.#w[this.#entries + e * ENTRY_WORDS + E_HASH]!);
+    else s3fifoInsert(this.#s3, e, this.#w[this.#entries + e * Entry.WORDS + E.HASH]!);
   }
 
   #policyRemove(e: number): void {
@@ -1375,7 +1420,7 @@ export class BlockCache {
   /** The policy's candidate test: unpinned, committed, not vetoed; claims it (EVICTING). */
   #tryClaimVictim(e: number): boolean {
     const w = this.#w;
-    const st = this.#entries + e * ENTRY_WORDS + E_STATE;
+    const st = this.#entries + e * Entry.WORDS + E.STATE;
     if (w[st] !== BlockState.COMMITTED) return false; // plain: under the lock (see the header)
     if (this.#canEvict !== undefined) {
       const id = this.#idOf(e);
@@ -1403,13 +1448,13 @@ export class BlockCache {
 
   /** Under the lock: evicts entry `e`, which #tryClaimVictim turned EVICTING. */
   #evictClaimed(e: number): void {
-    if (this.#policy === POLICY_S3FIFO && s3fifoInSmall(this.#s3, e)) s3fifoRemember(this.#s3, this.#w[this.#entries + e * ENTRY_WORDS + E_HASH]!);
+    if (this.#policy === POLICY_S3FIFO && s3fifoInSmall(this.#s3, e)) s3fifoRemember(this.#s3, this.#w[this.#entries + e * Entry.WORDS + E.HASH]!);
     this.#policyRemove(e);
     this.#unindex(e);
     if (this.#onEvict !== undefined) {
       const id = this.#idOf(e);
-      const fb = (this.#entries + e * ENTRY_WORDS) >> 1;
-      const bytes = new Uint8Array(this.#arena.buffer, this.#f[fb + EF_DATA_OFFSET]!, this.#f[fb + EF_LENGTH]!);
+      const fb = (this.#entries + e * Entry.WORDS) >> 1;
+      const bytes = new Uint8Array(this.#arena.buffer, this.#f[fb + EF.DATA_OFFSET]!, this.#f[fb + EF.LENGTH]!);
       this.#inHook = true;
       try {
         this.#onEvict(id, bytes);
@@ -1537,8 +1582,8 @@ export class BlockCache {
     }
     this.#sweepPending(); // deleted blocks this owner was the last to hold
     for (let e = 0; e < this.#entryCount; e++) {
-      const base = this.#entries + e * ENTRY_WORDS;
-      if (w[base + E_WRITER] === o && Atomics.load(w, base + E_STATE) === BlockState.WRITING) this.#freeEntry(e);
+      const base = this.#entries + e * Entry.WORDS;
+      if (w[base + E.WRITER] === o && Atomics.load(w, base + E.STATE) === BlockState.WRITING) this.#freeEntry(e);
     }
     this.#f[HF_REAPED_HITS] = this.#f[HF_REAPED_HITS]! + this.#owners.hits(o);
     this.#f[HF_REAPED_MISSES] = this.#f[HF_REAPED_MISSES]! + this.#owners.misses(o);
@@ -1597,9 +1642,9 @@ export class BlockCache {
       const w = this.#w;
       this.#sweepPending();
       let pending = 0;
-      for (let cur = w[H_PENDING_HEAD]!; cur !== 0; cur = w[this.#entries + (cur - 1) * ENTRY_WORDS + E_NEXT_PENDING]!) {
+      for (let cur = w[H_PENDING_HEAD]!; cur !== 0; cur = w[this.#entries + (cur - 1) * Entry.WORDS + E.NEXT_PENDING]!) {
         assert(++pending <= this.#entryCount, 'the pending-free list has no cycle');
-        assert(Atomics.load(w, this.#entries + (cur - 1) * ENTRY_WORDS + E_STATE) === BlockState.DELETED, 'a pending entry is DELETED');
+        assert(Atomics.load(w, this.#entries + (cur - 1) * Entry.WORDS + E.STATE) === BlockState.DELETED, 'a pending entry is DELETED');
         assert(this.#holders(cur - 1) > 0, 'a pending entry after a sweep is held');
       }
       assert(pending === w[H_PENDING_COUNT], `the pending-free count is the list's length (${pending} vs ${w[H_PENDING_COUNT]})`);
@@ -1610,21 +1655,21 @@ export class BlockCache {
       let allocated = 0;
       let deleted = 0;
       for (let e = 0; e < this.#entryCount; e++) {
-        const base = this.#entries + e * ENTRY_WORDS;
-        const state = Atomics.load(w, base + E_STATE) & STATE_MASK;
+        const base = this.#entries + e * Entry.WORDS;
+        const state = Atomics.load(w, base + E.STATE) & STATE_MASK;
         if (state === BlockState.FREE) continue;
         allocated++;
         if (state === BlockState.COMMITTED) committed++;
         if (state === BlockState.DELETED) deleted++;
-        const g = w[base + E_EXTENT]!;
+        const g = w[base + E.EXTENT]!;
         const size = byExtent.get(g);
         assert(size !== undefined, `entry ${e} owns an allocated extent`);
         assert(this.#alloc.tagOf(g) === e, `extent of entry ${e} is tagged with it`);
         const fb = base >> 1;
-        const length = this.#f[fb + EF_LENGTH]!;
-        const end = this.#f[fb + EF_DATA_OFFSET]! + length;
+        const length = this.#f[fb + EF.LENGTH]!;
+        const end = this.#f[fb + EF.DATA_OFFSET]! + length;
         assert(end <= this.#alloc.payloadByteOffset(g) + (size - 1) * GRANULE_BYTES, `entry ${e}'s bytes lie inside its extent`);
-        assert(this.#f[fb + EF_DATA_OFFSET]! % 64 === 0, `entry ${e}'s bytes are 64-byte aligned`);
+        assert(this.#f[fb + EF.DATA_OFFSET]! % 64 === 0, `entry ${e}'s bytes are 64-byte aligned`);
         usedBytes += length;
       }
       assert(deleted === pending, `every DELETED entry is on the pending-free list (${deleted} vs ${pending})`);
@@ -1651,9 +1696,9 @@ export class BlockCache {
     }
     const out: Array<[number, number]> = [];
     for (let e = 0; e < this.#entryCount; e++) {
-      const base = this.#entries + e * ENTRY_WORDS;
-      if ((Atomics.load(this.#w, base + E_STATE) & STATE_MASK) === BlockState.FREE) continue;
-      out.push([this.#f[(base >> 1) + EF_DATA_OFFSET]!, this.#f[(base >> 1) + EF_LENGTH]!]);
+      const base = this.#entries + e * Entry.WORDS;
+      if ((Atomics.load(this.#w, base + E.STATE) & STATE_MASK) === BlockState.FREE) continue;
+      out.push([this.#f[(base >> 1) + EF.DATA_OFFSET]!, this.#f[(base >> 1) + EF.LENGTH]!]);
     }
     return out;
   }

@@ -30,30 +30,44 @@
  * odd before and to even after, and a reader that missed re-checks INDEX_SEQ and retries.
  */
 
-export const ENTRY_BYTES = 64;
-export const ENTRY_WORDS = ENTRY_BYTES / 4;
-export const ENTRY_F64 = ENTRY_BYTES / 8;
+// const enums: tsc writes the numbers into the code that uses them, so that the lock-free
+// lookup in core/block-cache.ts loads no module variables (and stays small enough for the
+// compiler to inline it into its callers).
 
-export const E_STATE = 0;
-export const E_HASH = 1;
-export const E_KEY_LEN = 2;
-export const E_EXTENT = 3;
-export const E_WRITER = 4;
-export const E_NEXT_PENDING = 5;
-export const EF_NUM_KEY = 4;
-export const EF_LENGTH = 5;
-export const EF_DATA_OFFSET = 6;
-export const EF_KEY_OFFSET = 7;
+/** Size of an entry: one 64-byte line. */
+export const enum Entry {
+  BYTES = 64,
+  WORDS = 16,
+  F64 = 8,
+}
+
+/** Int32 word of each field of an entry (the table above). */
+export const enum E {
+  STATE = 0,
+  HASH = 1,
+  KEY_LEN = 2,
+  EXTENT = 3,
+  WRITER = 4,
+  NEXT_PENDING = 5,
+}
+
+/** Float64 slot of each field of an entry (the table above). */
+export const enum EF {
+  NUM_KEY = 4,
+  LENGTH = 5,
+  DATA_OFFSET = 6,
+  KEY_OFFSET = 7,
+}
 
 export const STATE_MASK = 7;
 
-export const BlockState = {
-  FREE: 0,
-  WRITING: 1,
-  COMMITTED: 2,
-  EVICTING: 3,
-  DELETED: 4,
-} as const;
+export const enum BlockState {
+  FREE = 0,
+  WRITING = 1,
+  COMMITTED = 2,
+  EVICTING = 3,
+  DELETED = 4,
+}
 
 export const BUCKET_EMPTY = 0;
 export const BUCKET_TOMBSTONE = -1;
@@ -74,6 +88,14 @@ export function hashNumberId(id: number): number {
   const lo = id | 0;
   const hi = Math.floor(id / 4294967296) | 0;
   return fmix(lo ^ Math.imul(hi ^ 0x27d4eb2f, 0x9e3779b1));
+}
+
+const INT_SALT = Math.imul(0x27d4eb2f, 0x9e3779b1);
+const NEGATIVE_INT_SALT = Math.imul(-1 ^ 0x27d4eb2f, 0x9e3779b1);
+
+/** hashNumberId of an int32 id (the same value), small enough to inline into lookups. */
+export function hashInt32Id(id: number): number {
+  return fmix(id ^ (id < 0 ? NEGATIVE_INT_SALT : INT_SALT));
 }
 
 /** Hash of a string id (FNV-1a over UTF-16 code units, then mixed). */
