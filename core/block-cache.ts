@@ -901,9 +901,12 @@ export class BlockCache {
   /**
    * The hot path of acquire, acquireHandle, withView, get and getInto: pins `id` as a view
    * of this owner and returns its entry, or -1 on a miss. Small on purpose, so that the
-   * compiler inlines it into its callers: it takes only the common case (an int32 id found
-   * before any tombstone) and hands everything else to #pinViewSlow, which starts over.
-   * The probe only reads (as in #tryPinLockFree); #pinIntEntry takes the hold.
+   * compiler inlines it into its callers: it takes only the common case (an int32 id that
+   * is found) and hands everything else (other ids, misses, a changing entry, errors) to
+   * #pinViewSlow, which starts over. The probe only reads, as in #tryPinLockFree;
+   * #pinIntEntry takes the hold. INDEX_SEQ is not read: a rebuild can only hide an entry
+   * from the probe (a miss, which the slow path validates), and a hit stands on its own
+   * (held, then found COMMITTED with this key).
    */
   #pinView(id: BlockId, op: string): number {
     const w = this.#w;
@@ -912,8 +915,8 @@ export class BlockCache {
       const mask = this.#bucketMask;
       for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
         const b = w[this.#buckets + i]!;
-        if (b <= 0) break; // empty (a miss, validated by the slow path) or a tombstone
-        if (w[this.#entries + (b - 1) * Entry.WORDS + E.HASH] === h) {
+        if (b === BUCKET_EMPTY) break; // a miss: the slow path validates it (INDEX_SEQ)
+        if (b !== BUCKET_TOMBSTONE && w[this.#entries + (b - 1) * Entry.WORDS + E.HASH] === h) {
           if (this.#pinIntEntry(b - 1, id)) return b - 1;
           break;
         }
