@@ -903,21 +903,25 @@ export class BlockCache {
   /**
    * The hot path of acquire, acquireHandle, withView, get and getInto: pins `id` as a view
    * of this owner and returns its entry, or -1 on a miss. Small on purpose, so that the
-   * compiler inlines it into its callers: it takes only the common case (an int32 id that
-   * is found) and hands everything else (other ids, misses, a changing entry, errors) to
+   * compiler inlines it into its callers: it takes only the common cases (an int32 id, found
+   * or missed) and hands everything else (other ids, a changing entry or index, errors) to
    * #pinViewSlow, which starts over. The probe only reads, as in #tryPinLockFree;
-   * #pinIntEntry takes the hold. INDEX_SEQ is not read: a rebuild can only hide an entry
-   * from the probe (a miss, which the slow path validates), and a hit stands on its own
-   * (held, then found COMMITTED with this key).
+   * #pinIntEntry takes the hold. INDEX_SEQ validates a miss only, as there: a rebuild can
+   * only hide an entry from the probe, and a hit stands on its own (held, then found
+   * COMMITTED with this key).
    */
   #pinView(id: BlockId, op: string): number {
     const w = this.#w;
     if (typeof id === 'number' && (id | 0) === id && !this.#closed && !this.#inHook && w[H_STATE] === CACHE_OPEN && w[this.#ownerGenWord] === this.#ownerGen) {
+      const seq = w[H_INDEX_SEQ]!; // validates a miss, as in #tryPinLockFree
       const h = hashInt32Id(id);
       const mask = this.#bucketMask;
       for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
         const b = w[this.#buckets + i]!;
-        if (b === BUCKET_EMPTY) break; // a miss: the slow path validates it (INDEX_SEQ)
+        if (b === BUCKET_EMPTY) {
+          if ((seq & 1) === 0 && Atomics.load(w, H_INDEX_SEQ) === seq) return this.#missed();
+          break; // the index was rebuilt meanwhile: the slow path retries
+        }
         if (b !== BUCKET_TOMBSTONE && w[this.#entries + (b - 1) * Entry.WORDS + E.HASH] === h) {
           if (this.#pinIntEntry(b - 1, id)) return b - 1;
           break;
@@ -951,6 +955,13 @@ export class BlockCache {
     }
     Atomics.sub(holds, at, 1);
     return false;
+  }
+
+  /** Counts a miss of #pinView. */
+  #missed(): number {
+    this.#misses++;
+    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
+    return -1;
   }
 
   /** #pinView for every case: checks, any id, probe with retries, the lock when contended. */
