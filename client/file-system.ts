@@ -40,6 +40,7 @@
  * its code.
  */
 import { createHash } from 'node:crypto';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { Readable, Writable } from 'node:stream';
 import { hostname, userInfo } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
@@ -926,7 +927,14 @@ export class FileInStream {
       throw err;
     }
     c.next += n;
-    if (sequential) this.#readAheadFrom(bi, c.next);
+    // When the rest of this block is already here (a short-circuit view), the next block is
+    // asked for at once: it costs no buffered bytes, and the worker, on an idle core, may take
+    // a millisecond or more to wake and answer. Reads served from those bytes resolve in
+    // microtasks only, so a reader looping on them never lets the event loop run and the
+    // request would sit unsent (connections flush on nextTick) until the block ran out: one
+    // turn of the event loop sends it.
+    const allHere = c.rest !== undefined && c.rest.length > 0 && c.rest.length === c.end - c.next;
+    if (sequential && this.#readAheadFrom(bi, c.next, allHere) && allHere) await setImmediateP();
     if (c.next === c.end) await this.#dropCursor();
     // An open cursor or a block read ahead holds a stream (or a pin): given back if the reader idles.
     if (this.#cursor !== undefined || this.#ahead !== undefined) this.#armIdleTimer();
@@ -946,13 +954,14 @@ export class FileInStream {
     this.#ahead = undefined;
   }
 
-  /** Opens the range read of the block after `bi` once a sequential reader at `at` is within a credit window of its end. */
-  #readAheadFrom(bi: number, at: number): void {
-    if (this.#ahead !== undefined || bi + 1 >= this.#blocks.length) return;
+  /** Opens the range read of the block after `bi` once a sequential reader at `at` is within a credit window of its end (or `now`); true if it did. */
+  #readAheadFrom(bi: number, at: number, now = false): boolean {
+    if (this.#ahead !== undefined || bi + 1 >= this.#blocks.length) return false;
     const b = this.#blocks[bi]!;
-    if (!readAheadDue(b.offsetBytes + b.lengthBytes - at)) return;
+    if (!now && !readAheadDue(b.offsetBytes + b.lengthBytes - at)) return false;
     const nb = this.#blocks[bi + 1]!;
     this.#ahead = new RangeRead(bi + 1, nb.offsetBytes, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false)).start();
+    return true;
   }
 
   /**

@@ -6,6 +6,11 @@ import * as assert from 'uvu/assert';
 import { nativeAvailable } from '../../native/index.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
 
+async function waitUntil(ok: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) if (ok()) return true;
+  return ok();
+}
+
 let c: TcpCluster;
 
 test.before(async () => { c = await tcpCluster({ workers: 1, memBacking: nativeAvailable() ? 'shm' : 'sab' }); });
@@ -40,6 +45,26 @@ test('sequential small reads and positional reads through short-circuit return t
   // Kept chunks are copies: still right after the reads that followed them.
   assert.ok(Buffer.concat(kept).equals(data));
   await input.close();
+});
+
+test('a sequential short-circuit reader pins the next block as soon as it reads the first (the open is sent, not held until the block runs out)', async () => {
+  if (!nativeAvailable()) { assert.is(c.workers[0]!.info().memBacking, 'sab'); return; }
+  // Blocks well over the stream window (8 MiB), so the window rule alone would not read ahead yet.
+  const data = pattern(40 * MIB, 43);
+  await c.fs.writeFile('/sc/ahead', data, { blockSize: 20 * MIB });
+  const leases = c.workers[0]!.leases;
+  const before = leases.pinCount();
+  const input = await c.fs.openFile('/sc/ahead');
+  const b = Buffer.alloc(4096);
+  assert.is(await input.read(b), 4096);
+  assert.ok(b.equals(data.subarray(0, 4096)));
+  // Block 0 is 20 MiB, far from its end: only the read-ahead-at-once rule opens block 1 now.
+  assert.ok(await waitUntil(() => leases.pinCount() === before + 2), `block 0's pin and block 1's read ahead after the first read (pins ${leases.pinCount() - before})`);
+  const rest = Buffer.alloc(data.length - 4096);
+  assert.is(await input.read(rest), rest.length);
+  assert.ok(rest.equals(data.subarray(4096)));
+  await input.close();
+  assert.ok(await waitUntil(() => leases.pinCount() === before), 'both pins given back on close');
 });
 
 test.run();
