@@ -29,8 +29,10 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect as netConnect, type Socket, type AddressInfo } from 'node:net';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { measureThroughput, report, type Row } from './harness.js';
+import { CLIENT_VIEW_YIELD_BYTES } from '../core/constants.js';
 import { mapShared, nativeStatus, pageOffsetOf, unmap } from '../native/index.js';
 import { RpcClient } from '../transports/rpc-client.js';
 import { WorkerService } from '../transports/protocol/worker.js';
@@ -259,17 +261,27 @@ async function parent(): Promise<void> {
       await w.closeShortCircuit({ pinId: probe.pinId });
       map = mapShared(probe.path, probe.arenaBytes, { readOnly: true });
       const arena = Buffer.from(map);
-      // As the client reads a file: the next block's open is asked for before this block's
-      // bytes are copied, and a close is not waited for (it only has to arrive before the
+      // As the client reads a file: the next block's open is asked for (and sent) before this
+      // block's bytes are copied, and a close is not waited for (it only has to arrive before the
       // lease ends); every close is awaited at the end of the pass, so a failure surfaces.
       scRead = async () => {
         const closes: Promise<unknown>[] = [];
         let next = w.openShortCircuit({ blockId: blockId(0) });
         for (let b = 0; b < BLOCK_COUNT; b++) {
           const sc = await next;
-          if (b + 1 < BLOCK_COUNT) next = w.openShortCircuit({ blockId: blockId(b + 1) });
+          if (b + 1 < BLOCK_COUNT) {
+            next = w.openShortCircuit({ blockId: blockId(b + 1) });
+            // The copies below never yield: without one event-loop turn the request would go
+            // out (flush on nextTick) only after them, and its round trip would not be hidden.
+            await setImmediateP();
+          }
           if (sc.kind !== 'shm') throw new Error('short-circuit refused');
-          for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + at + READ_BYTES);
+          for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) {
+            arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + at + READ_BYTES);
+            // As the client: one event-loop turn per CLIENT_VIEW_YIELD_BYTES, so the next open's
+            // answer is taken in while this block is copied.
+            if ((at + READ_BYTES) % CLIENT_VIEW_YIELD_BYTES === 0 && at + READ_BYTES < sc.lengthBytes) await setImmediateP();
+          }
           if (b === 0 && !arena.subarray(sc.offsetBytes, sc.offsetBytes + 4096).equals(file.subarray(0, 4096))) throw new Error('short-circuit read other bytes than written');
           closes.push(w.closeShortCircuit({ pinId: sc.pinId }));
         }

@@ -45,7 +45,7 @@ import { Readable, Writable } from 'node:stream';
 import { hostname, userInfo } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { assert } from '../core/assert.js';
-import { DEFAULT_STREAM_WINDOW_BYTES, CLIENT_SUSPECT_MS, CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
+import { DEFAULT_STREAM_WINDOW_BYTES, CLIENT_VIEW_YIELD_BYTES, CLIENT_SUSPECT_MS, CLIENT_CURSOR_MAX_AGE_MS, CLIENT_WORKER_LIST_TTL_MS, CLIENT_MAX_READ_ATTEMPTS, CLIENT_MAX_READ_FILE_BYTES, CLIENT_WRITE_CHUNK_BYTES, DEFAULT_BLOCK_SIZE_BYTES, CLI_MAX_TREE_DEPTH } from '../core/constants.js';
 import { blockIdOf, type FileInfo, type BlockLocationInfo, type MountPointInfo, type WorkerLocation } from '../transports/protocol/master.js';
 import {
   normalizePath, parseReadType, parseSizeBytes, parseTtlAction, parseWriteType, writeTypeCaches,
@@ -798,7 +798,7 @@ export class FileInStream {
   #closed = false;
   #readChain: Promise<unknown> = Promise.resolve();
   /** An open range read of the rest of one block, for sequential reads (file offsets). */
-  #cursor: { bi: number; next: number; end: number; range: RangeRead; rest: Uint8Array | undefined; openedMs: number } | undefined;
+  #cursor: { bi: number; next: number; end: number; range: RangeRead; rest: Uint8Array | undefined; openedMs: number; servedBytes: number } | undefined;
   /** The next block's range read, opened ahead of a sequential reader (see the top of the file). */
   #ahead: RangeRead | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -906,7 +906,7 @@ export class FileInStream {
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
       const range = this.#takeAhead(bi, at) ?? new RangeRead(bi, at, this._rangeChunks(bi, inBlock, b.lengthBytes - inBlock, false));
-      c = this.#cursor = { bi, next: at, end: b.offsetBytes + b.lengthBytes, range, rest: undefined, openedMs: Date.now() };
+      c = this.#cursor = { bi, next: at, end: b.offsetBytes + b.lengthBytes, range, rest: undefined, openedMs: Date.now(), servedBytes: 0 };
     }
     let got = 0;
     try {
@@ -934,7 +934,16 @@ export class FileInStream {
     // request would sit unsent (connections flush on nextTick) until the block ran out: one
     // turn of the event loop sends it.
     const allHere = c.rest !== undefined && c.rest.length > 0 && c.rest.length === c.end - c.next;
-    if (sequential && this.#readAheadFrom(bi, c.next, allHere) && allHere) await setImmediateP();
+    if (sequential && this.#readAheadFrom(bi, c.next, allHere) && allHere) {
+      await setImmediateP();
+      c.servedBytes = 0;
+    } else if (allHere && (c.servedBytes += n) >= CLIENT_VIEW_YIELD_BYTES) {
+      // Nor may such a reader hold the event loop for a whole block: every CLIENT_VIEW_YIELD_BYTES
+      // it lets I/O run (the read ahead's answer is taken in before this block runs out, lease
+      // renewals and other streams go on).
+      await setImmediateP();
+      c.servedBytes = 0;
+    }
     if (c.next === c.end) await this.#dropCursor();
     // An open cursor or a block read ahead holds a stream (or a pin): given back if the reader idles.
     if (this.#cursor !== undefined || this.#ahead !== undefined) this.#armIdleTimer();

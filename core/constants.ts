@@ -34,6 +34,12 @@ export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
  * reads before it reopens it; well under the worker's lease, so a pin never outlives it.
  */
 export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
+/**
+ * A sequential reader served from a mapped short-circuit view runs in microtasks only; it lets
+ * the event loop run once per this many bytes (about half a millisecond of copying), so the
+ * next block's open is answered before this block runs out and other I/O is not starved.
+ */
+export const CLIENT_VIEW_YIELD_BYTES = 8 * MIB;
 /** How long a client reuses the master's worker list to place new blocks. */
 export const CLIENT_WORKER_LIST_TTL_MS = 1000;
 /** Deadline of one metadata call to the master, or one unary call to a worker (a hung server fails the call). */

@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nativeAvailable } from '../../native/index.js';
+import { CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
 
 async function waitUntil(ok: () => boolean, ms = 5000): Promise<boolean> {
@@ -65,6 +66,28 @@ test('a sequential short-circuit reader pins the next block as soon as it reads 
   assert.ok(rest.equals(data.subarray(4096)));
   await input.close();
   assert.ok(await waitUntil(() => leases.pinCount() === before), 'both pins given back on close');
+});
+
+test('a short-circuit reader lets the event loop run every CLIENT_VIEW_YIELD_BYTES while it reads from a mapped block', async () => {
+  if (!nativeAvailable()) { assert.is(c.workers[0]!.info().memBacking, 'sab'); return; }
+  const data = pattern(40 * MIB, 47);
+  await c.fs.writeFile('/sc/yield', data, { blockSize: 40 * MIB });
+  const input = await c.fs.openFile('/sc/yield');
+  const b = Buffer.alloc(64 * 1024);
+  let at = 0;
+  assert.is(await input.read(b), b.length);
+  at += b.length;
+  // Reads from the mapped view resolve in microtasks only: without the periodic yield this
+  // immediate would run only when the block (40 MiB) ran out.
+  let firedAt = -1;
+  setImmediate(() => { firedAt = at; });
+  while (at < data.length) {
+    const n = await input.read(b);
+    assert.ok(b.subarray(0, n).equals(data.subarray(at, at + n)));
+    at += n;
+  }
+  await input.close();
+  assert.ok(firedAt > 0 && firedAt <= b.length + CLIENT_VIEW_YIELD_BYTES, `the event loop ran at ${firedAt}, within ${CLIENT_VIEW_YIELD_BYTES} bytes`);
 });
 
 test.run();
