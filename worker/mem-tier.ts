@@ -54,6 +54,16 @@ function trackShm(path: string): void {
 const SHM_DIR = '/dev/shm';
 const SHM_NAME_RE = /^tessera-worker-(\d+)-[0-9a-f]{8}$/;
 
+let closedStandIn: BlockCache | undefined;
+/** A closed BlockCache of the smallest size: what a closed MemTier calls (every call fails with CLOSED, as on the real one). */
+function closedCache(): BlockCache {
+  if (closedStandIn === undefined) {
+    closedStandIn = BlockCache.create({ capacityBytes: 64 * 1024 });
+    closedStandIn.close();
+  }
+  return closedStandIn;
+}
+
 /**
  * Removes arena files left in /dev/shm by workers that died without closing (SIGKILL): names
  * this module made (tessera-worker-<pid>-<random>) whose pid is not running. A client that
@@ -97,7 +107,8 @@ export class MemTier {
   readonly shmPath: string | undefined;
   /** True when the shm arena is page-locked (mlock). */
   readonly locked: boolean;
-  readonly #cache: BlockCache;
+  /** The engine; once closed, a closed stand-in, so this tier (still referenced by a host the user keeps) no longer holds the arena's memory. */
+  #cache: BlockCache;
   #closed = false;
   #arenaBytes: number | undefined;
 
@@ -198,6 +209,7 @@ export class MemTier {
     try {
       this.#cache.close();
     } finally {
+      this.#cache = closedCache();
       if (this.shmPath) {
         rmSync(this.shmPath, { force: true });
         liveShmPaths.delete(this.shmPath);

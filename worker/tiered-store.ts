@@ -569,6 +569,8 @@ export class TieredBlockStore {
     this.#closed = true;
     await this.#demoteChain.catch(() => undefined);
     this.mem?.close();
+    // A host the user keeps after stop keeps this store: hold no buffers for it.
+    this.#staging.length = 0;
   }
 }
 

@@ -205,6 +205,26 @@ test('a write stream destroyed before end() leaves no file behind', async () => 
   await waitFor(async () => !(await fs.exists('/destroyed')), 'the incomplete file to go');
 });
 
+test('a closed embedded() FileSystem that the caller still holds keeps no worker arena or staging memory', async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) { assert.ok(true, 'needs --expose-gc (npm test gives it)'); return; }
+  const settle = async (): Promise<number> => {
+    await new Promise((r) => setTimeout(r, 20));
+    gc();
+    return process.memoryUsage().arrayBuffers;
+  };
+  const before = await settle();
+  const held = await embedded({ workers: 1, workerMemBytes: 128 * MIB });
+  await held.writeFile('/big', pattern(8 * MIB, 3), { blockSize: 8 * MIB });
+  assert.ok(await settle() - before >= 128 * MIB, 'the arena is allocated while open');
+  await held.close();
+  const after = await settle();
+  // `held` and its cluster (hosts, stores, tiers) stay reachable from here; their buffers may not.
+  assert.ok(held.cluster.workers.length === 1);
+  assert.ok(after - before < 32 * MIB, `arrayBuffers ${((after - before) / MIB).toFixed(1)} MiB above the start after close`);
+  await rejectsWith(held.getStatus('/big'), 'TESSERA_ERR_CLOSED');
+});
+
 test('a closed FileSystem refuses calls with TESSERA_ERR_CLOSED', async () => {
   const other = await embedded({ workers: 0 });
   await other.close();
