@@ -209,7 +209,7 @@ test('a closed embedded() FileSystem that the caller still holds keeps no worker
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) { assert.ok(true, 'needs --expose-gc (npm test gives it)'); return; }
   const settle = async (): Promise<number> => {
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
     gc();
     return process.memoryUsage().arrayBuffers;
   };
@@ -218,7 +218,10 @@ test('a closed embedded() FileSystem that the caller still holds keeps no worker
   await held.writeFile('/big', pattern(8 * MIB, 3), { blockSize: 8 * MIB });
   assert.ok(await settle() - before >= 128 * MIB, 'the arena is allocated while open');
   await held.close();
-  const after = await settle();
+  // V8 frees array buffer memory on a background sweeper after a GC: give it time on a busy
+  // machine (without the fix the arena is never freed, however long this waits).
+  let after = await settle();
+  for (const end = Date.now() + 10_000; after - before >= 32 * MIB && Date.now() < end;) after = await settle();
   // `held` and its cluster (hosts, stores, tiers) stay reachable from here; their buffers may not.
   assert.ok(held.cluster.workers.length === 1);
   assert.ok(after - before < 32 * MIB, `arrayBuffers ${((after - before) / MIB).toFixed(1)} MiB above the start after close`);
