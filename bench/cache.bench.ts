@@ -40,7 +40,7 @@ import { BlockCache } from '../core/block-cache.js';
 import type { BlockCacheHandle } from '../core/block-cache.js';
 import { report, opsPerSec } from './harness.js';
 import type { Row } from './harness.js';
-import { mulberry32 } from './core/policy-traces.js';
+import { seededRandom } from '../core/random.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -64,7 +64,7 @@ const HIT_CAPACITY_BYTES = 64 * MIB;
 const EVICT_CAPACITY_BYTES = 16 * MIB;
 
 function randomOrder(keys: number, seed: number): Int32Array {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const order = new Int32Array(ORDER_MASK + 1);
   for (let i = 0; i < order.length; i++) order[i] = Math.floor(rand() * keys);
   return order;
@@ -74,7 +74,7 @@ function randomOrder(keys: number, seed: number): Int32Array {
 function slices(count: number, bytes: number, seed: number): Uint8Array[] {
   const stride = Math.ceil(bytes / 4096) * 4096;
   const all = new Uint8Array(stride * count);
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   for (let i = 0; i < all.length; i += 4096) all.fill(Math.floor(rand() * 256), i, i + 4096);
   return Array.from({ length: count }, (_, i) => all.subarray(i * stride, i * stride + bytes));
 }
@@ -304,7 +304,7 @@ async function threadRows(rows: Row[], lmdbDir: string): Promise<void> {
 function fragmentation(policy: 'sieve' | 'lru' | 's3fifo'): Record<string, number> {
   const capacityBytes = 256 * MIB;
   const cache = BlockCache.create({ capacityBytes, policy });
-  const rand = mulberry32(99);
+  const rand = seededRandom(99);
   const fill = (): void => {};
   const ratios: number[] = [];
   let fragSum = 0;

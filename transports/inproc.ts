@@ -18,6 +18,7 @@ import { Connection } from './connection.js';
 import { parseAddress } from './address.js';
 import { type Frame, frameKindName, framePayload, unpackBody } from './wire.js';
 import { checkMaxFrameBytes, type ConnectOptions, type Listener, type ListenOptions, type Transport } from './transport.js';
+import { seededRandom } from '../core/random.js';
 
 export interface InprocFaults {
   /** Seed of the PRNG deciding drops, duplicates and delays (default 1). */
@@ -36,17 +37,7 @@ export interface InprocNetworkOptions {
   faults?: InprocFaults;
 }
 
-/** mulberry32: a tiny seeded PRNG, good enough to drive fault injection reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 interface InprocEndpoint {
   name: string;

@@ -15,25 +15,14 @@ import { sieveCreate, sieveInsert, sieveRemove, sieveTouch, sieveVictim } from '
 import {
   s3fifoCreate, s3fifoInSmall, s3fifoInsert, s3fifoRemember, s3fifoRemove, s3fifoTouch, s3fifoVictim,
 } from '../../core/policies/s3fifo.js';
+import { seededRandom } from '../../core/random.js';
 
 export type PolicyName = 'lru' | 'sieve' | 's3fifo';
 export const POLICY_NAMES: readonly PolicyName[] = ['lru', 'sieve', 's3fifo'];
 
-/** A small, fast, seedable PRNG (returns [0, 1)). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `length` accesses to keys 0..keyCount-1, key k with probability proportional to 1/(k+1)^alpha. */
 export function zipfTrace(seed: number, keyCount: number, alpha: number, length: number): number[] {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const cdf = new Float64Array(keyCount);
   let sum = 0;
   for (let k = 0; k < keyCount; k++) cdf[k] = sum += 1 / (k + 1) ** alpha;

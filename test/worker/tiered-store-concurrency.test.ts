@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TieredBlockStore } from '../../worker/tiered-store.js';
 import { isTesseraError } from '../../core/errors.js';
+import { seededRandom } from '../../core/random.js';
 
 const KIB = 1024;
 
@@ -34,16 +35,6 @@ function verify(id: number, b: Uint8Array): void {
   }
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('concurrent puts, reads, promotions and removes never tear a block or drop a sticky one', async () => {
   const seed = Number(process.env.SEED ?? Date.now() % 1_000_000);
@@ -58,7 +49,7 @@ test('concurrent puts, reads, promotions and removes never tear a block or drop 
   const counts = { put: 0, noSpace: 0, read: 0, miss: 0, removed: 0 };
   try {
     const loop = async (k: number): Promise<void> => {
-      const r = rng(seed * 31 + k);
+      const r = seededRandom(seed * 31 + k);
       for (let op = 0; op < 150; op++) {
         const id = 1 + Math.floor(r() * 30);
         const x = r();
