@@ -32,14 +32,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Certs, makeCerts, measureThroughput, report, type Row } from './harness.js';
+import { aligned, type Certs, makeCerts, measureThroughput, report, type Row } from './harness.js';
 import { embedded } from '../index.js';
 import { DEFAULT_STREAM_WINDOW_BYTES } from '../core/constants.js';
 import { connect } from '../client/connect.js';
 import type { FileSystem } from '../client/file-system.js';
 import { MasterHost } from '../master/index.js';
 import { WorkerHost } from '../worker/index.js';
-import { mapShared, nativeAvailable, pageOffsetOf, unmap } from '../native/index.js';
+import { mapShared, unmap } from '../native/index.js';
 import { RpcClient } from '../transports/index.js';
 import { WorkerService } from '../transports/protocol/worker.js';
 
@@ -146,13 +146,6 @@ async function writeBig(fs: FileSystem, path: string): Promise<number> {
   return FILE_BYTES / ((performance.now() - t0) / 1000);
 }
 
-/** A 64-byte aligned view of `length` bytes, as bench/worker.bench.ts reads into. */
-function aligned(length: number): Buffer {
-  const whole = new Uint8Array(new ArrayBuffer(length + 64));
-  const skew = nativeAvailable() ? (64 - (pageOffsetOf(whole) % 64)) % 64 : 0;
-  const v = whole.subarray(skew, skew + length);
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
 const dst = aligned(READ_BYTES);
 
 /** One sequential pass over the file through the client, read(READ_BYTES buffer); returns READ_BYTES units read. */
@@ -178,31 +171,14 @@ async function clientPass(fs: FileSystem, path: string): Promise<number> {
  * The worker suite's "TCP read (readBlock stream)" pass (bench/worker.bench.ts, `tcp`): one
  * readBlock stream per block, each chunk copied into the aligned 1 MiB buffer at the running
  * offset modulo its size. Returns READ_BYTES units read.
- */
-function workerStreamPass(w: ReturnType<typeof workerService>, blocks: { blockId: number; lengthBytes: number }[]): () => Promise<number> {
-  return async () => {
-    for (const b of blocks) {
-      const dl = w.readBlock({ blockId: b.blockId, readType: 'CACHE' });
-      let got = 0;
-      for await (const chunk of dl) {
-        Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(dst, got % READ_BYTES);
-        got += chunk.byteLength;
-      }
-      if (got !== b.lengthBytes) throw new Error('short worker-level read');
-      await dl.result;
-    }
-    return FILE_BYTES / READ_BYTES;
-  };
-}
-
-/**
- * The same pass with the next block's readBlock asked for once the current one has a credit
- * window (DEFAULT_STREAM_WINDOW_BYTES) left, as the client reads ahead. This is the baseline of
- * the client's stream reads: on this VM the plain pass above falls at times to ~0.3 GB/s for a
+ *
+ * With `ahead`, the next block's readBlock is asked for once the current one has a credit
+ * window (DEFAULT_STREAM_WINDOW_BYTES) left, as the client reads ahead. That is the baseline
+ * of the client's stream reads: on this VM the plain pass falls at times to ~0.3 GB/s for a
  * whole run (a window per round trip), where the client, with two streams in flight, does not,
  * which made ratios against it say more about the VM than about the client.
  */
-function workerStreamAheadPass(w: ReturnType<typeof workerService>, blocks: { blockId: number; lengthBytes: number }[]): () => Promise<number> {
+function workerStreamPass(w: ReturnType<typeof workerService>, blocks: { blockId: number; lengthBytes: number }[], ahead: boolean): () => Promise<number> {
   return async () => {
     const open = (i: number) => w.readBlock({ blockId: blocks[i]!.blockId, readType: 'CACHE' });
     let next: ReturnType<typeof open> | undefined = open(0);
@@ -214,7 +190,7 @@ function workerStreamAheadPass(w: ReturnType<typeof workerService>, blocks: { bl
       for await (const chunk of dl) {
         Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(dst, got % READ_BYTES);
         got += chunk.byteLength;
-        if (next === undefined && i + 1 < blocks.length && len - got <= DEFAULT_STREAM_WINDOW_BYTES) next = open(i + 1);
+        if (ahead && next === undefined && i + 1 < blocks.length && len - got <= DEFAULT_STREAM_WINDOW_BYTES) next = open(i + 1);
       }
       if (got !== len) throw new Error('short worker-level read');
       await dl.result;
@@ -309,7 +285,7 @@ async function transportRows(scheme: Scheme, rows: Row[], extra: Record<string, 
     const { blocks } = await fs.getBlockLocations('/big');
     wc = await RpcClient.connect(blocks[0]!.locations[0]!.address, tls);
     const w = workerService(wc);
-    const fns = [workerStreamPass(w, blocks), workerStreamAheadPass(w, blocks), () => clientPass(fs, '/big')];
+    const fns = [workerStreamPass(w, blocks, false), workerStreamPass(w, blocks, true), () => clientPass(fs, '/big')];
     if (sc) {
       const probe = await w.openShortCircuit({ blockId: blocks[0]!.blockId });
       if (probe.kind !== 'shm') throw new Error(`short-circuit refused: ${probe.reason}`);

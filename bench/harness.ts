@@ -10,6 +10,27 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, tmpdir } from 'node:os';
 import { Bench } from 'tinybench';
+import { nativeAvailable, pageOffsetOf } from '../native/index.js';
+
+/**
+ * `length` bytes of `buffer` starting 64-byte aligned (the native module tells the address;
+ * without it, the buffer's start). `buffer` needs 64 spare bytes. memcpy runs far slower from
+ * or into misaligned memory, so every suite copies between aligned views.
+ */
+export function alignedIn(buffer: ArrayBufferLike, length: number): Uint8Array {
+  const whole = new Uint8Array(buffer);
+  const native = nativeAvailable();
+  const skew = native ? (64 - (pageOffsetOf(whole) % 64)) % 64 : 0;
+  const v = whole.subarray(skew, skew + length);
+  if (native && pageOffsetOf(v) % 64 !== 0) throw new Error('alignment failed');
+  return v;
+}
+
+/** A fresh 64-byte aligned Buffer of `length` bytes (see alignedIn). */
+export function aligned(length: number): Buffer {
+  const v = alignedIn(new ArrayBuffer(length + 64), length);
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
 
 export interface Row {
   /** What was measured, e.g. 'BlockCache acquire+release 4 KiB'. */

@@ -22,8 +22,8 @@ import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { BlockCache } from '../core/block-cache.js';
 import { crc32c, crc32cImplementationName, crc32cTs } from '../core/crc32c.js';
-import { crc32cNative, futexWait, futexWake, mapShared, nativeStatus, pageOffsetOf, unmap } from '../native/index.js';
-import { measureThroughput, report, type Row } from './harness.js';
+import { crc32cNative, futexWait, futexWake, mapShared, nativeStatus, unmap } from '../native/index.js';
+import { alignedIn, measureThroughput, report, type Row } from './harness.js';
 import { fsRows } from './native-fs.js';
 
 const KIB = 1024;
@@ -43,21 +43,13 @@ function label(size: number): string {
   return size >= MIB ? `${size / MIB} MiB` : `${size / KIB} KiB`;
 }
 
-/** A 64-byte aligned view of `length` bytes inside `buffer` (uses the native module to see the address). */
-function aligned(buffer: ArrayBufferLike, length: number): Uint8Array {
-  const whole = new Uint8Array(buffer);
-  const skew = status.loaded ? (64 - pageOffsetOf(whole) % 64) % 64 : 0;
-  const v = whole.subarray(skew, skew + length);
-  if (status.loaded && pageOffsetOf(v) % 64 !== 0) throw new Error('alignment failed');
-  return v;
-}
 
 // ---- 1. CRC32C --------------------------------------------------------------------------
 
 const zcrc = (zlib as unknown as { crc32?: (b: Uint8Array, v?: number) => number }).crc32;
 extra.zlibCrc32 = zcrc ? `node:zlib crc32 exists in ${process.version} (CRC-32/IEEE, not CRC32C)` : `node:zlib has no crc32 in ${process.version}`;
 for (const size of [4 * KIB, MIB, 64 * MIB]) {
-  const data = aligned(new ArrayBuffer(size + 64), size);
+  const data = alignedIn(new ArrayBuffer(size + 64), size);
   fill(data);
   const n = label(size);
   const time = size === 64 * MIB ? TIME_MS * 2 : TIME_MS;
@@ -79,7 +71,7 @@ for (const size of [4 * KIB, MIB, 64 * MIB]) {
 const ARENA_BYTES = 64 * MIB;
 const BLOCK_BYTES = MIB;
 const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tessera-bench-'));
-const dst = aligned(new ArrayBuffer(BLOCK_BYTES + 64), BLOCK_BYTES);
+const dst = alignedIn(new ArrayBuffer(BLOCK_BYTES + 64), BLOCK_BYTES);
 
 function copyOut(src: Uint8Array): () => number {
   let off = 0;
@@ -129,9 +121,9 @@ function scan(src: Uint8Array): () => number {
   };
 }
 
-const sabSrc = aligned(new SharedArrayBuffer(ARENA_BYTES + 64), ARENA_BYTES);
+const sabSrc = alignedIn(new SharedArrayBuffer(ARENA_BYTES + 64), ARENA_BYTES);
 fill(sabSrc);
-const plainSrc = aligned(new ArrayBuffer(ARENA_BYTES + 64), ARENA_BYTES);
+const plainSrc = alignedIn(new ArrayBuffer(ARENA_BYTES + 64), ARENA_BYTES);
 fill(plainSrc);
 const plainBuf = Buffer.from(plainSrc.buffer, plainSrc.byteOffset, plainSrc.length);
 const dstBuf = Buffer.from(dst.buffer, dst.byteOffset, dst.length);
@@ -176,7 +168,7 @@ for (const [name, , baseline] of readRows) {
 
 async function cacheRow(backing: 'sab' | 'shm'): Promise<number> {
   const cache = BlockCache.create({ capacityBytes: 32 * MIB, ...(backing === 'shm' ? { backing, path: join(dir, 'cache') } : {}) });
-  const block = aligned(new ArrayBuffer(BLOCK_BYTES + 64), BLOCK_BYTES);
+  const block = alignedIn(new ArrayBuffer(BLOCK_BYTES + 64), BLOCK_BYTES);
   fill(block);
   for (let i = 0; i < 16; i++) cache.put(i, block);
   let i = 0;
@@ -264,7 +256,7 @@ if (status.loaded) {
 
 // ---- 4. node:fs pread/pwrite vs the memcpy ceiling (bench/native-fs.ts) --------------------
 
-rows.push(...await fsRows(plainSrc, (length) => aligned(new ArrayBuffer(length + 64), length), TIME_MS));
+rows.push(...await fsRows(plainSrc, (length) => alignedIn(new ArrayBuffer(length + 64), length), TIME_MS));
 
 if (shm) unmap(shm);
 rmSync(dir, { recursive: true, force: true });

@@ -31,9 +31,9 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect as netConnect, type Socket, type AddressInfo } from 'node:net';
 import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { measureThroughput, report, type Row } from './harness.js';
+import { aligned, measureThroughput, report, type Row } from './harness.js';
 import { CLIENT_VIEW_YIELD_BYTES } from '../core/constants.js';
-import { mapShared, nativeStatus, pageOffsetOf, unmap } from '../native/index.js';
+import { mapShared, nativeStatus, unmap } from '../native/index.js';
 import { RpcClient } from '../transports/rpc-client.js';
 import { WorkerService } from '../transports/protocol/worker.js';
 import type { ServiceClient } from '../transports/service.js';
@@ -57,15 +57,6 @@ if (!Number.isSafeInteger(FILE_BYTES) || FILE_BYTES < MIB || FILE_BYTES % BLOCK_
 }
 const BLOCK_COUNT = FILE_BYTES / BLOCK_BYTES;
 const status = nativeStatus();
-
-/** A 64-byte aligned view of `length` bytes (the native module tells the address). */
-function aligned(length: number): Buffer {
-  const whole = new Uint8Array(new ArrayBuffer(length + 64));
-  const skew = status.loaded ? (64 - (pageOffsetOf(whole) % 64)) % 64 : 0;
-  const v = whole.subarray(skew, skew + length);
-  if (status.loaded && pageOffsetOf(v) % 64 !== 0) throw new Error('alignment failed');
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
 
 function fill(b: Buffer): void {
   for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((i * 2654435761) >>> 0, i);
