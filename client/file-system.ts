@@ -930,17 +930,13 @@ export class FileInStream {
     // When the rest of this block is already here (a short-circuit view), the next block is
     // asked for at once: it costs no buffered bytes, and the worker, on an idle core, may take
     // a millisecond or more to wake and answer. Reads served from those bytes resolve in
-    // microtasks only, so a reader looping on them never lets the event loop run and the
-    // request would sit unsent (connections flush on nextTick) until the block ran out: one
-    // turn of the event loop sends it.
+    // microtasks only, so a reader looping on them never lets the event loop run: the request
+    // would sit unsent (connections flush on nextTick) until the block ran out. So such a
+    // reader lets I/O run right after asking, and every CLIENT_VIEW_YIELD_BYTES after that (the
+    // answer is taken in before this block runs out; lease renewals and other streams go on).
     const allHere = c.rest !== undefined && c.rest.length > 0 && c.rest.length === c.end - c.next;
-    if (sequential && this.#readAheadFrom(bi, c.next, allHere) && allHere) {
-      await setImmediateP();
-      c.servedBytes = 0;
-    } else if (allHere && (c.servedBytes += n) >= CLIENT_VIEW_YIELD_BYTES) {
-      // Nor may such a reader hold the event loop for a whole block: every CLIENT_VIEW_YIELD_BYTES
-      // it lets I/O run (the read ahead's answer is taken in before this block runs out, lease
-      // renewals and other streams go on).
+    const askedNow = sequential && this.#readAheadFrom(bi, c.next, allHere);
+    if (allHere && (askedNow || (c.servedBytes += n) >= CLIENT_VIEW_YIELD_BYTES)) {
       await setImmediateP();
       c.servedBytes = 0;
     }

@@ -344,9 +344,10 @@ export abstract class ByteConnection extends Connection {
    */
   protected override _enqueue(f: Frame): void {
     let payload: Uint8Array | undefined;
+    let n = 0;
     try {
       payload = framePayload(f);
-      const n = payload === undefined ? 0 : payload.byteLength;
+      n = payload === undefined ? 0 : payload.byteLength;
       if (n > this.#peerMaxFrameBytes) {
         throw new TesseraError(ErrorCode.FRAME_TOO_LARGE,
           `Cannot send ${frameKindName(f.kind)} frame: payload of ${n} bytes exceeds maxFrameBytes ${this.#peerMaxFrameBytes}`);
@@ -358,7 +359,6 @@ export abstract class ByteConnection extends Connection {
     }
     this.#frames.push(f);
     this.#payloads.push(payload);
-    const n = payload === undefined ? 0 : payload.byteLength;
     this.#queuedBytes += FRAME_HEADER_BYTES + n;
     if (f.kind === FrameKind.DATA && n >= COPY_LIMIT_BYTES) this.#bigData = true;
   }
