@@ -41,6 +41,12 @@ export interface Row {
   bytesPerSec?: number;
   /** Name of the row this one is compared to; the ratio is opsPerSec / baseline's. */
   baseline?: string;
+  /**
+   * Where the two rows were measured in back-to-back pairs: the median over the pairs of this
+   * row's rate / the baseline's, reported as the ratio instead of the ratio of the medians.
+   * A machine whose speed drifts between rounds moves both halves of a pair alike.
+   */
+  pairedRatio?: number;
   /** Free-form note (thread count, sizes). */
   note?: string;
 }
@@ -93,7 +99,7 @@ export function report(suite: string, rows: Row[], extra?: Record<string, unknow
   const byName = new Map(rows.map((r) => [r.name, r]));
   const withRatio = rows.map((r): Row & { ratio?: number } => {
     const base = r.baseline ? byName.get(r.baseline) : undefined;
-    return base ? { ...r, ratio: r.opsPerSec / base.opsPerSec } : { ...r };
+    return base ? { ...r, ratio: r.pairedRatio ?? r.opsPerSec / base.opsPerSec } : { ...r };
   });
   const table = withRatio.map((r) => ({
     name: r.name,

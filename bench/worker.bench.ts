@@ -3,9 +3,9 @@
  *
  *   1. Sequential read of a cached file (default 1 GiB, `--mib=N` for quick runs) in 1 MiB
  *      reads into a 64-byte aligned buffer:
- *        - short-circuit: openShortCircuit per block (the next block's asked for before this
- *          one is copied, as the client's read-ahead does: a round trip to the other process
- *          costs 0.3-0.8 ms on this VM), copy out of the read-only mapped arena of the worker
+ *        - short-circuit: openShortCircuit per block (the next block's asked for, with
+ *          sendNow, before this one is copied, as the client's read-ahead does: a round trip to
+ *          the other process costs 0.3-0.8 ms on this VM), copy out of the read-only mapped arena of the worker
  *          process, closeShortCircuit not waited for; baseline memcpy (Buffer.copy) of the same
  *          bytes between 64-byte aligned heap buffers in this process;
  *        - over TCP: readBlock streams; baseline a raw node:net socket sending the same bytes
@@ -23,7 +23,8 @@
  * The worker and the raw socket server run in a child process (this file with --role=child),
  * so the client and the server each have a core, as they would on a real host.
  * Rows that are compared are measured interleaved (ROUNDS rounds each, medians), so a busy
- * machine's swings fall on both sides of a ratio.
+ * machine's swings fall on both sides of a ratio; each ratio is the median over the rounds of
+ * the two rows' ratio in that round (the ratio of the medians is in the note).
  * Targets (issue 7): short-circuit >= 0.8x memcpy; TCP read >= 0.8x raw socket; >= 3x Redis
  * for 1 MiB values (the in-flight rows; the one-at-a-time pair is for reference).
  */
@@ -57,6 +58,8 @@ if (!Number.isSafeInteger(FILE_BYTES) || FILE_BYTES < MIB || FILE_BYTES % BLOCK_
 }
 const BLOCK_COUNT = FILE_BYTES / BLOCK_BYTES;
 const status = nativeStatus();
+/** As the client opens short-circuit reads (WorkerClient): the request goes out at once. */
+const SEND_NOW = { sendNow: true } as const;
 
 function fill(b: Buffer): void {
   for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((i * 2654435761) >>> 0, i);
@@ -161,7 +164,7 @@ async function startRedis(valueOf: (i: number) => Buffer): Promise<RedisPeer | s
   };
 }
 
-const ROUNDS = quick ? 2 : 5;
+const ROUNDS = quick ? 3 : 9;
 
 /**
  * Runs `count` reads, at most `width` in flight (a sliding window: a new read starts as soon
@@ -186,18 +189,28 @@ function median(xs: number[]): number {
   return s[s.length >> 1]!;
 }
 
+interface Interleaved {
+  /** Each function's median rate. */
+  rates: number[];
+  /** The median over the rounds of function i's rate / function j's, measured back to back. */
+  pairedRatio(i: number, j: number): number;
+}
+
 /**
  * Measures the functions in turn, ROUNDS times each (after one untimed run each: page faults
- * of fresh mappings, JIT), and returns each one's median rate. Interleaving keeps the swings of
- * a busy machine from landing on one side of a ratio.
+ * of fresh mappings, JIT), and returns each one's median rate, and ratios over the rounds.
+ * Interleaving keeps the swings of a busy machine from landing on one side of a ratio.
  */
-async function interleaved(fns: (() => Promise<number> | number)[]): Promise<number[]> {
+async function interleaved(fns: (() => Promise<number> | number)[]): Promise<Interleaved> {
   for (const f of fns) await f();
   const samples = fns.map((): number[] => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (let i = 0; i < fns.length; i++) samples[i]!.push(await measureThroughput(fns[i]!, TIME_MS / ROUNDS));
   }
-  return samples.map(median);
+  return {
+    rates: samples.map(median),
+    pairedRatio: (i, j) => median(samples[i]!.map((x, r) => x / samples[j]![r]!)),
+  };
 }
 
 async function parent(): Promise<void> {
@@ -257,15 +270,12 @@ async function parent(): Promise<void> {
       // lease ends); every close is awaited at the end of the pass, so a failure surfaces.
       scRead = async () => {
         const closes: Promise<unknown>[] = [];
-        let next = w.openShortCircuit({ blockId: blockId(0) });
+        let next = w.openShortCircuit({ blockId: blockId(0) }, SEND_NOW);
         for (let b = 0; b < BLOCK_COUNT; b++) {
           const sc = await next;
-          if (b + 1 < BLOCK_COUNT) {
-            next = w.openShortCircuit({ blockId: blockId(b + 1) });
-            // The copies below never yield: without one event-loop turn the request would go
-            // out (flush on nextTick) only after them, and its round trip would not be hidden.
-            await setImmediateP();
-          }
+          // The copies below do not yield for 8 MiB: sent at the end of the tick (nextTick), the
+          // request would wait for them, and its round trip would not be hidden.
+          if (b + 1 < BLOCK_COUNT) next = w.openShortCircuit({ blockId: blockId(b + 1) }, SEND_NOW);
           if (sc.kind !== 'shm') throw new Error('short-circuit refused');
           for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) {
             arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + at + READ_BYTES);
@@ -281,7 +291,7 @@ async function parent(): Promise<void> {
       };
       let vi = 0;
       scValue = async (slotDst: Buffer) => {
-        const sc = await w.openShortCircuit({ blockId: valueId(vi++ % VALUE_COUNT) });
+        const sc = await w.openShortCircuit({ blockId: valueId(vi++ % VALUE_COUNT) }, SEND_NOW);
         if (sc.kind !== 'shm') throw new Error('short-circuit refused');
         arena.copy(slotDst, 0, sc.offsetBytes, sc.offsetBytes + sc.lengthBytes);
         // As the client does: the release only has to arrive before the lease ends.
@@ -293,10 +303,14 @@ async function parent(): Promise<void> {
       extra.shortCircuit = `unavailable: ${probe.reason}`;
       console.log(`short-circuit unavailable (${probe.reason}): its rows are skipped`);
     }
-    const [memcpyOps, scOps] = await interleaved(scRead ? [memcpy, scRead] : [memcpy]);
+    const scPair = await interleaved(scRead ? [memcpy, scRead] : [memcpy]);
+    const [memcpyOps, scOps] = scPair.rates;
     rows.push({ name: 'memcpy (Buffer.copy)', opsPerSec: memcpyOps!, bytesPerSec: memcpyOps! * READ_BYTES, note: '1 MiB copies, 64-byte aligned' });
     if (scOps !== undefined) {
-      rows.push({ name: 'short-circuit read', opsPerSec: scOps, bytesPerSec: scOps * READ_BYTES, baseline: 'memcpy (Buffer.copy)', note: 'worker in another process; open per block (the next asked for before copying), close not waited for' });
+      rows.push({
+        name: 'short-circuit read', opsPerSec: scOps, bytesPerSec: scOps * READ_BYTES, baseline: 'memcpy (Buffer.copy)', pairedRatio: scPair.pairedRatio(1, 0),
+        note: `worker in another process; open per block (the next asked for before copying), close not waited for; ratio: median of ${ROUNDS} back-to-back pairs (ratio of medians ${(scOps / memcpyOps!).toFixed(2)})`,
+      });
     }
 
     // ---- 1b. raw socket baseline and TCP read, interleaved ----
@@ -344,10 +358,14 @@ async function parent(): Promise<void> {
       }
       return FILE_BYTES / READ_BYTES;
     };
-    const [rawOps, tcpOps] = await interleaved([raw, tcp]);
+    const tcpPair = await interleaved([raw, tcp]);
+    const [rawOps, tcpOps] = tcpPair.rates;
     sock.destroy();
     rows.push({ name: 'raw socket read (node:net)', opsPerSec: rawOps!, bytesPerSec: rawOps! * READ_BYTES, note: 'same server process, one write per block' });
-    rows.push({ name: 'TCP read (readBlock stream)', opsPerSec: tcpOps!, bytesPerSec: tcpOps! * READ_BYTES, baseline: 'raw socket read (node:net)', note: 'worker in another process' });
+    rows.push({
+      name: 'TCP read (readBlock stream)', opsPerSec: tcpOps!, bytesPerSec: tcpOps! * READ_BYTES, baseline: 'raw socket read (node:net)', pairedRatio: tcpPair.pairedRatio(1, 0),
+      note: `worker in another process; ratio: median of ${ROUNDS} back-to-back pairs (ratio of medians ${(tcpOps! / rawOps!).toFixed(2)})`,
+    });
 
     // ---- 3. 1 MiB values: Redis, short-circuit, TCP, interleaved ----
     const redis = await startRedis((i) => file.subarray(i * VALUE_BYTES, (i + 1) * VALUE_BYTES));
@@ -379,11 +397,16 @@ async function parent(): Promise<void> {
     if (typeof redis !== 'string') fns.push({ name: redisOne, fn: () => redis.get(ri++, slotDst[0]!), note: 'one GET at a time' });
     fns.push({ name: 'Tessera readBlock 1 MiB values (TCP, one at a time)', fn: () => tcpValue(slotDst[0]!), note: 'one read at a time', baseline: redisOne });
     try {
-      const rates = await interleaved(fns.map((f) => f.fn));
-      fns.forEach((f, i) => rows.push({
-        name: f.name, opsPerSec: rates[i]!, bytesPerSec: rates[i]! * VALUE_BYTES, note: f.note,
-        ...(typeof redis !== 'string' && f.baseline !== undefined ? { baseline: f.baseline } : {}),
-      }));
+      const values = await interleaved(fns.map((f) => f.fn));
+      fns.forEach((f, i) => {
+        const rate = values.rates[i]!;
+        const base = fns.findIndex((g) => g.name === f.baseline);
+        rows.push({
+          name: f.name, opsPerSec: rate, bytesPerSec: rate * VALUE_BYTES,
+          ...(base >= 0 ? { baseline: f.baseline!, pairedRatio: values.pairedRatio(i, base) } : {}),
+          note: base >= 0 ? `${f.note}; ratio: median over ${ROUNDS} rounds (ratio of medians ${(rate / values.rates[base]!).toFixed(2)})` : f.note,
+        });
+      });
       extra.valueInFlight = VALUE_IN_FLIGHT;
     } finally {
       if (typeof redis !== 'string') await redis.close();

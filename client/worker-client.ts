@@ -52,12 +52,18 @@ export class RpcWorkerLink implements WorkerDataLink {
 
   readonly #callOptions: { deadlineMs: number };
   readonly #streamOptions: { deadlineMs: number };
+  /**
+   * openShortCircuit goes out at once: its reader copies out of mapped views without yielding,
+   * so a request (a read ahead) left for the end of the tick would wait for the copies.
+   */
+  readonly #openOptions: { deadlineMs: number; sendNow: true };
 
   constructor(api: WorkerServiceClient, opts: RpcWorkerLinkOptions) {
     this.#api = api;
     this.#opts = opts;
     this.#callOptions = { deadlineMs: opts.callDeadlineMs ?? CLIENT_CALL_DEADLINE_MS };
     this.#streamOptions = { deadlineMs: opts.streamDeadlineMs ?? CLIENT_BLOCK_STREAM_DEADLINE_MS };
+    this.#openOptions = { ...this.#callOptions, sendNow: true };
     this.#shortCircuit = opts.shortCircuit && nativeAvailable();
   }
 
@@ -133,7 +139,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
     let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
     try {
-      r = await this.#calls.run(() => this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, this.#callOptions));
+      r = await this.#calls.run(() => this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, this.#openOptions));
     } catch (err) {
       // Not cached here: the stream path can still fetch it from the UFS (req.ufs).
       if (!isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND) || !req.ufs) throw err;

@@ -118,8 +118,17 @@ export abstract class Connection extends EventEmitter {
     }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flush);
+      process.nextTick(this.#onTick);
     }
+  }
+
+  /**
+   * Hands the frames queued so far to the wire now, instead of at the end of this tick. For a
+   * caller about to run long without yielding (a copy out of a mapped block) whose request
+   * should be on its way meanwhile; frames sent later in the tick still go out together.
+   */
+  flushNow(): void {
+    if (this.#flushScheduled) this.#flush();
   }
 
   /**
@@ -243,6 +252,10 @@ export abstract class Connection extends EventEmitter {
     this.#outbox = [];
     this._sendFrames(frames, written);
   }
+
+  #onTick = (): void => {
+    if (this.#flushScheduled) this.#flush();
+  };
 
   #flush = (): void => {
     this.#flushScheduled = false;

@@ -50,6 +50,7 @@ class ClientCall<Res = unknown> {
   readonly key: string;
   readonly request: unknown;
   readonly deadlineMs: number | undefined;
+  readonly sendNow: boolean;
   readonly result: Promise<Res>;
   id = 0;
   session: ClientSession | undefined;
@@ -66,6 +67,7 @@ class ClientCall<Res = unknown> {
     this.kind = kind;
     this.key = key;
     this.request = request;
+    this.sendNow = options?.sendNow === true;
     this.result = new Promise<Res>((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
     if (kind === 'serverStream') {
       this.input = new InStream(limits.streamWindowBytes, undefined, () => this.cancel());
@@ -280,6 +282,7 @@ class ClientSession {
     conn.send(frame(FrameKind.REQUEST, id, call.deadlineMs === undefined ? [call.key, call.request] : [call.key, call.request, call.deadlineMs]));
     if (call.input) call.input.bindGrant((n) => conn.send(frame(FrameKind.CREDIT, id, n)));
     if (call.output) call.output.bind((bytes, end) => conn.send(dataFrame(id, bytes, end)), this.#peerWindowBytes, this.#uploadChunkBytes);
+    if (call.sendNow) conn.flushNow();
   }
 
   cancel(call: ClientCall): void {

@@ -118,6 +118,13 @@ export interface CallOptions {
   deadlineMs?: number;
   /** Abort with CANCELLED (and cancel on the server). */
   signal?: AbortSignal;
+  /**
+   * Write the request to the socket at once instead of with the other frames of this tick.
+   * For a latency-bound call whose caller then runs long without yielding (a copy out of a
+   * mapped block): otherwise the request waits, unsent, until the caller lets the event loop
+   * run. Costs a write per call instead of one per tick.
+   */
+  sendNow?: boolean;
 }
 
 /**
