@@ -273,8 +273,8 @@ async function parent(): Promise<void> {
         let next = w.openShortCircuit({ blockId: blockId(0) }, SEND_NOW);
         for (let b = 0; b < BLOCK_COUNT; b++) {
           const sc = await next;
-          // The copies below do not yield for 8 MiB: sent at the end of the tick (nextTick), the
-          // request would wait for them, and its round trip would not be hidden.
+          // The copies below do not yield for CLIENT_VIEW_YIELD_BYTES: sent at the end of the
+          // tick (nextTick), the request would wait for them, and its round trip would not be hidden.
           if (b + 1 < BLOCK_COUNT) next = w.openShortCircuit({ blockId: blockId(b + 1) }, SEND_NOW);
           if (sc.kind !== 'shm') throw new Error('short-circuit refused');
           for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) {

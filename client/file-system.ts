@@ -933,8 +933,8 @@ export class FileInStream {
     // WorkerClient), though reads served from those bytes resolve in microtasks only and so
     // never let the event loop run. For its answer to be taken in before this block runs out
     // (and for lease renewals and other streams to go on), such a reader lets I/O run every
-    // CLIENT_VIEW_YIELD_BYTES. (It yielded right after asking too, before sendNow: that turn
-    // cost a pass over 64 MiB blocks about 10 % in bench/worker.bench.ts.)
+    // CLIENT_VIEW_YIELD_BYTES. (Before sendNow it also yielded right after asking, one more
+    // event-loop turn per block, only to send the request.)
     const allHere = c.rest !== undefined && c.rest.length > 0 && c.rest.length === c.end - c.next;
     if (sequential) this.#readAheadFrom(bi, c.next, allHere);
     if (allHere && (c.servedBytes += n) >= CLIENT_VIEW_YIELD_BYTES) {

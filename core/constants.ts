@@ -36,10 +36,12 @@ export const CLIENT_WRITE_CHUNK_BYTES = 1 * MIB;
 export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
 /**
  * A sequential reader served from a mapped short-circuit view runs in microtasks only; it lets
- * the event loop run once per this many bytes (about half a millisecond of copying), so the
- * next block's open is answered before this block runs out and other I/O is not starved.
+ * the event loop run once per this many bytes (about a millisecond of copying at 16 GB/s), so
+ * the next block's open is answered before this block runs out and other I/O is not starved.
+ * Measured (1 GiB in 64 MiB blocks, worker in another process, 30 back-to-back rounds each
+ * against memcpy, two runs): 8 MiB gave 0.80-0.86x memcpy, 16 MiB 0.95-0.96x.
  */
-export const CLIENT_VIEW_YIELD_BYTES = 8 * MIB;
+export const CLIENT_VIEW_YIELD_BYTES = 16 * MIB;
 /** How long a client reuses the master's worker list to place new blocks. */
 export const CLIENT_WORKER_LIST_TTL_MS = 1000;
 /** Deadline of one metadata call to the master, or one unary call to a worker (a hung server fails the call). */
