@@ -67,7 +67,11 @@ class ClientCall<Res = unknown> {
     this.kind = kind;
     this.key = key;
     this.request = request;
-    this.sendNow = options?.sendNow === true;
+    const sendNow = options?.sendNow;
+    if (sendNow !== undefined && typeof sendNow !== 'boolean') {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option sendNow: expected a boolean, got ${typeof sendNow}`);
+    }
+    this.sendNow = sendNow === true;
     this.result = new Promise<Res>((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
     if (kind === 'serverStream') {
       this.input = new InStream(limits.streamWindowBytes, undefined, () => this.cancel());

@@ -89,11 +89,13 @@ test('bad options are refused with INVALID_ARGUMENT naming the option', () => {
   }
 });
 
-test('a call with an invalid deadline is refused with INVALID_ARGUMENT', async () => {
+test('a call with an invalid deadline or sendNow is refused with INVALID_ARGUMENT', async () => {
   const { server } = makeServer();
   const { address } = await server.listen('inproc://bad-deadline');
   const c = await RpcClient.connect(address);
   assert.throws(() => c.service(TestService).echo({ text: 'x' }, { deadlineMs: -5 }), (e: unknown) => (e as TesseraError).code === ErrorCode.INVALID_ARGUMENT);
+  assert.throws(() => c.service(TestService).echo({ text: 'x' }, { sendNow: 'yes' as never }), (e: unknown) => (e as TesseraError).code === ErrorCode.INVALID_ARGUMENT);
+  assert.equal(await c.service(TestService).echo({ text: 'still usable' }, { sendNow: true }), { text: 'still usable' });
   await c.close();
   await server.close();
 });
