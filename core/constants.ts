@@ -39,7 +39,9 @@ export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
  * the event loop run once per this many bytes (about a millisecond of copying at 16 GB/s), so
  * the next block's open is answered before this block runs out and other I/O is not starved.
  * Measured (1 GiB in 64 MiB blocks, worker in another process, 30 back-to-back rounds each
- * against memcpy, two runs): 8 MiB gave 0.80-0.86x memcpy, 16 MiB 0.95-0.96x.
+ * against memcpy): in the two runs that compared them side by side, 8 MiB gave 0.80-0.86x
+ * memcpy and 16 MiB 0.95-0.96x; later runs of 16 MiB alone gave 0.75-0.93x (this VM's
+ * swings), so the gain is likely but smaller than those two runs say.
  */
 export const CLIENT_VIEW_YIELD_BYTES = 16 * MIB;
 /** How long a client reuses the master's worker list to place new blocks. */

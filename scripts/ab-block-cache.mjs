@@ -10,11 +10,12 @@
 //   e.g. ... 16 100 acq,handle,with,get /tmp/tessera-old/dist/core/block-cache.js dist/core/block-cache.js
 //
 // ROWS: acq (acquire + view.release), handle (acquireHandle, handleBytes, releaseHandle),
-// with (withView), get (copy), getInto. An old build: `git worktree add /tmp/tessera-old REV`,
+// with (withView), get (copy), getInto; put: evicting puts of 4 KiB into a 16 MiB cache over
+// 16,384 keys, as the bench's evicting put row. An old build: `git worktree add /tmp/tessera-old REV`,
 // link node_modules into it and run tsc there.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { mulberry32 } from '../dist/bench/core/policy-traces.js';
+import { seededRandom } from '../dist/core/random.js';
 
 const [rounds, roundMs] = [Number(process.argv[2]), Number(process.argv[3])];
 const rows = (process.argv[4] ?? '').split(',');
@@ -28,7 +29,7 @@ const ORDER_MASK = (1 << 16) - 1;
 const BATCH = 256;
 
 function randomOrder(keys, seed) {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const order = new Int32Array(ORDER_MASK + 1);
   for (let i = 0; i < order.length; i++) order[i] = Math.floor(rand() * keys);
   return order;
@@ -37,7 +38,7 @@ function randomOrder(keys, seed) {
 function slices(count, bytes, seed) {
   const stride = Math.ceil(bytes / 4096) * 4096;
   const all = new Uint8Array(stride * count);
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   for (let i = 0; i < all.length; i += 4096) all.fill(Math.floor(rand() * 256), i, i + 4096);
   return Array.from({ length: count }, (_, i) => all.subarray(i * stride, i * stride + bytes));
 }
@@ -45,22 +46,25 @@ function slices(count, bytes, seed) {
 const values = slices(64, 4096, 7);
 const order = randomOrder(4096, 11);
 const target = slices(1, 4096, 3)[0];
+const evictOrder = randomOrder(16_384, 13);
 const BODY = {
   acq: 'const v = cache.acquire(order[i++ & 65535]); sink += v.bytes[0]; v.release();',
   handle: 'const h = cache.acquireHandle(order[i++ & 65535]); sink += cache.handleBytes(h)[0]; cache.releaseHandle(h);',
   with: 'sink += cache.withView(order[i++ & 65535], read0);',
   get: 'sink += cache.get(order[i++ & 65535])[0];',
   getInto: 'sink += cache.getInto(order[i++ & 65535], target);',
+  put: 'const k = order[i++ & 65535]; cache.put(k, values[k & 63]);',
 };
 
 let tag = 0;
 /** A filled cache of `mod` and a batch function of its own (new Function: no shared feedback). */
 function make(mod, row) {
-  const cache = mod.BlockCache.create({ capacityBytes: 64 * 1024 * 1024, policy: 'sieve' });
+  const put = row === 'put';
+  const cache = mod.BlockCache.create({ capacityBytes: (put ? 16 : 64) * 1024 * 1024, policy: 'sieve' });
   for (let k = 0; k < 4096; k++) cache.put(k, values[k % 64]);
   const src = `/* build ${tag++} */ let i = 0; let sink = 0; const read0 = (b) => b[0];
     return { fn() { for (let b = 0; b < ${BATCH}; b++) { ${BODY[row]} } }, sink: () => sink };`;
-  return { cache, ...new Function('cache', 'order', 'target', src)(cache, order, target) };
+  return { cache, ...new Function('cache', 'order', 'target', 'values', src)(cache, put ? evictOrder : order, target, values) };
 }
 
 function opsPerSec(fn, ms) {
