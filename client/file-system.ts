@@ -879,7 +879,7 @@ export class FileInStream {
           let got = 0;
           try {
             for (;;) {
-              if (aheadWhole && next === undefined && readAheadDue(n - got)) next = new RangeRead(bi + 1, nextAt, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false)).start();
+              if (aheadWhole && next === undefined && readAheadDue(n - got)) next = new RangeRead(bi + 1, nextAt, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false, true)).start();
               const r = await range.next();
               if (r.done) break;
               buffer.set(r.value, filled + got);
@@ -929,8 +929,8 @@ export class FileInStream {
     c.next += n;
     // When the rest of this block is already here (a short-circuit view), the next block is
     // asked for at once: it costs no buffered bytes, and the worker, on an idle core, may take
-    // a millisecond or more to wake and answer. The open goes out at once (sendNow, see
-    // WorkerClient), though reads served from those bytes resolve in microtasks only and so
+    // a millisecond or more to wake and answer. The open goes out at once (a read ahead is sent
+    // with sendNow, see RpcWorkerLink), though reads served from those bytes resolve in microtasks only and so
     // never let the event loop run. For its answer to be taken in before this block runs out
     // (and for lease renewals and other streams to go on), such a reader lets I/O run every
     // CLIENT_VIEW_YIELD_BYTES. (Before sendNow it also yielded right after asking, one more
@@ -966,7 +966,7 @@ export class FileInStream {
     const b = this.#blocks[bi]!;
     if (!now && !readAheadDue(b.offsetBytes + b.lengthBytes - at)) return;
     const nb = this.#blocks[bi + 1]!;
-    this.#ahead = new RangeRead(bi + 1, nb.offsetBytes, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false)).start();
+    this.#ahead = new RangeRead(bi + 1, nb.offsetBytes, this._rangeChunks(bi + 1, 0, nb.lengthBytes, false, true)).start();
   }
 
   /**
@@ -1000,18 +1000,18 @@ export class FileInStream {
   async *chunks(start = 0, end = this.#info.lengthBytes): AsyncGenerator<Uint8Array> {
     this.#checkOpen();
     end = Math.min(end, this.#info.lengthBytes);
-    const rangeAt = (at: number): RangeRead => {
+    const rangeAt = (at: number, ahead: boolean): RangeRead => {
       const bi = this.#blockIndexAt(at);
       const b = this.#blocks[bi]!;
       const inBlock = at - b.offsetBytes;
-      return new RangeRead(bi, at, this._rangeChunks(bi, inBlock, Math.min(end - at, b.lengthBytes - inBlock), true));
+      return new RangeRead(bi, at, this._rangeChunks(bi, inBlock, Math.min(end - at, b.lengthBytes - inBlock), true, ahead));
     };
     let cur: RangeRead | undefined;
     let ahead: RangeRead | undefined;
     try {
       let at = start;
       while (at < end) {
-        cur = ahead ?? rangeAt(at);
+        cur = ahead ?? rangeAt(at, false);
         ahead = undefined;
         const b = this.#blocks[cur.bi]!;
         const rangeEnd = Math.min(end, b.offsetBytes + b.lengthBytes);
@@ -1019,7 +1019,7 @@ export class FileInStream {
           const r = await cur.next();
           if (r.done) break;
           at += r.value.length;
-          if (ahead === undefined && rangeEnd < end && readAheadDue(rangeEnd - at)) ahead = rangeAt(rangeEnd).start();
+          if (ahead === undefined && rangeEnd < end && readAheadDue(rangeEnd - at)) ahead = rangeAt(rangeEnd, true).start();
           yield r.value;
         }
         assert(at === rangeEnd, `block range of ${this.#info.path} ended at ${at}, expected ${rangeEnd}`);
@@ -1061,8 +1061,9 @@ export class FileInStream {
    * @internal The bytes [offset, offset + length) of block `bi`, in order, with failover
    * across sources as described at the top of this file. With `keep`, every chunk is the
    * caller's to keep; without, a chunk may be a short-circuit view valid until the next one.
+   * `ahead`: a read ahead (see ReadBlockRequest.ahead).
    */
-  async *_rangeChunks(bi: number, offsetBytes: number, lengthBytes: number, keep: boolean): AsyncGenerator<Uint8Array> {
+  async *_rangeChunks(bi: number, offsetBytes: number, lengthBytes: number, keep: boolean, ahead = false): AsyncGenerator<Uint8Array> {
     let delivered = 0;
     // Workers that failed a read recently (any stream of this client) start out excluded, so a
     // hung worker costs one deadline, not one per block; they are tried again as a last resort.
@@ -1109,7 +1110,7 @@ export class FileInStream {
       const deliveredBefore = delivered;
       try {
         link = await this.#fs._link(target);
-        const req = { blockId: b.blockId, offsetBytes: offsetBytes + delivered, lengthBytes: lengthBytes - delivered, readType: this.#readType };
+        const req = { blockId: b.blockId, offsetBytes: offsetBytes + delivered, lengthBytes: lengthBytes - delivered, readType: this.#readType, ...(ahead ? { ahead } : {}) };
         for await (const chunk of link.readBlock(ufs ? { ...req, ufs } : req)) {
           const take = Math.min(chunk.length, lengthBytes - delivered);
           const view = take === chunk.length ? chunk : chunk.subarray(0, take);

@@ -53,17 +53,19 @@ export class RpcWorkerLink implements WorkerDataLink {
   readonly #callOptions: { deadlineMs: number };
   readonly #streamOptions: { deadlineMs: number };
   /**
-   * openShortCircuit goes out at once: its reader copies out of mapped views without yielding,
-   * so a request (a read ahead) left for the end of the tick would wait for the copies.
+   * openShortCircuit of a read ahead goes out at once: its reader copies out of mapped views
+   * without yielding, so a request left for the end of the tick would wait for the copies.
+   * Other opens keep the tick's batching (a reader awaiting its open lets the tick end; many
+   * small files read at once share writes).
    */
-  readonly #openOptions: { deadlineMs: number; sendNow: true };
+  readonly #aheadOpenOptions: { deadlineMs: number; sendNow: true };
 
   constructor(api: WorkerServiceClient, opts: RpcWorkerLinkOptions) {
     this.#api = api;
     this.#opts = opts;
     this.#callOptions = { deadlineMs: opts.callDeadlineMs ?? CLIENT_CALL_DEADLINE_MS };
     this.#streamOptions = { deadlineMs: opts.streamDeadlineMs ?? CLIENT_BLOCK_STREAM_DEADLINE_MS };
-    this.#openOptions = { ...this.#callOptions, sendNow: true };
+    this.#aheadOpenOptions = { ...this.#callOptions, sendNow: true };
     this.#shortCircuit = opts.shortCircuit && nativeAvailable();
   }
 
@@ -139,7 +141,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
     let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
     try {
-      r = await this.#calls.run(() => this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, this.#openOptions));
+      r = await this.#calls.run(() => this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, req.ahead ? this.#aheadOpenOptions : this.#callOptions));
     } catch (err) {
       // Not cached here: the stream path can still fetch it from the UFS (req.ufs).
       if (!isTesseraError(err, ErrorCode.BLOCK_NOT_FOUND) || !req.ufs) throw err;

@@ -18,6 +18,11 @@ export interface ReadBlockRequest {
   readType: ReadType;
   /** Set when the worker may (or must) read the block from the UFS. */
   ufs?: UfsBlockSource;
+  /**
+   * A read ahead: its reader may be copying out of a mapped block without yielding, so a
+   * request this needs goes out at once rather than at the end of the tick (sendNow).
+   */
+  ahead?: boolean;
 }
 
 export interface WriteBlockRequest {

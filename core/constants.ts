@@ -224,8 +224,8 @@ export const BLOCK_CACHE_MIN_OWNER_LEASE_MS = 50;
  * Spins on a busy engine lock before sleeping on it: about 9 µs here, several times a put's
  * hold of the lock (~0.7 µs for 4 KiB), so that two threads putting at once hand the lock over
  * without a futex sleep and wake (each costs more than the put). Measured, 2 threads doing
- * evicting 4 KiB puts (3 interleaved runs each): 100 spins 0.46-0.52 M puts/s, 4,000 spins
- * 0.68-0.89, 20,000 spins 1.03-1.22, 100,000 spins 1.15-1.25.
+ * evicting 4 KiB puts (3 interleaved runs each, scripts/ab-block-cache-threads.mjs put 2 3):
+ * 100 spins 0.46-0.52 M puts/s, 4,000 spins 0.68-0.89, 20,000 spins 1.03-1.22, 100,000 1.15-1.25.
  */
 export const BLOCK_CACHE_LOCK_SPIN_COUNT = 20_000;
 /** A waiter on the engine lock re-checks at least this often. */

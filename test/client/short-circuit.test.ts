@@ -55,6 +55,12 @@ test('a sequential short-circuit reader pins the next block as soon as it reads 
   await c.fs.writeFile('/sc/ahead', data, { blockSize: 20 * MIB });
   const leases = c.workers[0]!.leases;
   const before = leases.pinCount();
+  // Which reads are marked as read ahead (their short-circuit open is sent at once, sendNow).
+  const [w] = await c.fs.getWorkers();
+  const link = await c.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname });
+  const readBlock = link.readBlock.bind(link);
+  const asked: Array<[number, boolean]> = [];
+  link.readBlock = (req) => { asked.push([req.offsetBytes, req.ahead === true]); return readBlock(req); };
   const input = await c.fs.openFile('/sc/ahead');
   const b = Buffer.alloc(4096);
   assert.is(await input.read(b), 4096);
@@ -65,6 +71,8 @@ test('a sequential short-circuit reader pins the next block as soon as it reads 
   assert.is(await input.read(rest), rest.length);
   assert.ok(rest.equals(data.subarray(4096)));
   await input.close();
+  link.readBlock = readBlock;
+  assert.equal(asked, [[0, false], [0, true]], 'block 0 read as asked, block 1 as a read ahead');
   assert.ok(await waitUntil(() => leases.pinCount() === before), 'both pins given back on close');
 });
 
