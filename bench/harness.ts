@@ -81,6 +81,36 @@ export async function measureThroughput(fn: () => Promise<number> | number, time
   return ops / ((performance.now() - start) / 1000);
 }
 
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+export interface Interleaved {
+  /** Each function's median rate. */
+  rates: number[];
+  /** The median over the rounds of function i's rate / function j's, measured back to back. */
+  pairedRatio(i: number, j: number): number;
+}
+
+/**
+ * Measures the functions in turn, `rounds` times each for timeMs / rounds (after one untimed
+ * run each: page faults of fresh mappings, JIT), and returns each one's median rate and the
+ * ratios over the rounds. Interleaving keeps the swings of a busy machine from landing on one
+ * side of a ratio; a ratio of two functions is best taken per round (pairedRatio).
+ */
+export async function interleaved(fns: (() => Promise<number> | number)[], rounds: number, timeMs: number): Promise<Interleaved> {
+  for (const f of fns) await f();
+  const samples = fns.map((): number[] => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < fns.length; i++) samples[i]!.push(await measureThroughput(fns[i]!, timeMs / rounds));
+  }
+  return {
+    rates: samples.map(median),
+    pairedRatio: (i, j) => median(samples[i]!.map((x, r) => x / samples[j]![r]!)),
+  };
+}
+
 export function formatRate(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;

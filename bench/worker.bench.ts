@@ -32,7 +32,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect as netConnect, type Socket, type AddressInfo } from 'node:net';
 import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { aligned, measureThroughput, report, type Row } from './harness.js';
+import { aligned, interleaved as interleavedIn, measureThroughput, report, type Row } from './harness.js';
 import { CLIENT_VIEW_YIELD_BYTES } from '../core/constants.js';
 import { mapShared, nativeStatus, unmap } from '../native/index.js';
 import { RpcClient } from '../transports/rpc-client.js';
@@ -184,34 +184,7 @@ async function window(width: number, count: number, read: (slot: number) => Prom
   return done;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
-interface Interleaved {
-  /** Each function's median rate. */
-  rates: number[];
-  /** The median over the rounds of function i's rate / function j's, measured back to back. */
-  pairedRatio(i: number, j: number): number;
-}
-
-/**
- * Measures the functions in turn, ROUNDS times each (after one untimed run each: page faults
- * of fresh mappings, JIT), and returns each one's median rate, and ratios over the rounds.
- * Interleaving keeps the swings of a busy machine from landing on one side of a ratio.
- */
-async function interleaved(fns: (() => Promise<number> | number)[]): Promise<Interleaved> {
-  for (const f of fns) await f();
-  const samples = fns.map((): number[] => []);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (let i = 0; i < fns.length; i++) samples[i]!.push(await measureThroughput(fns[i]!, TIME_MS / ROUNDS));
-  }
-  return {
-    rates: samples.map(median),
-    pairedRatio: (i, j) => median(samples[i]!.map((x, r) => x / samples[j]![r]!)),
-  };
-}
+const interleaved = (fns: (() => Promise<number> | number)[]) => interleavedIn(fns, ROUNDS, TIME_MS);
 
 async function parent(): Promise<void> {
   const rows: Row[] = [];
