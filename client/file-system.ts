@@ -929,12 +929,12 @@ export class FileInStream {
     c.next += n;
     // When the rest of this block is already here (a short-circuit view), the next block is
     // asked for at once: it costs no buffered bytes, and the worker, on an idle core, may take
-    // a millisecond or more to wake and answer. The open goes out at once (a read ahead is sent
-    // with sendNow, see RpcWorkerLink), though reads served from those bytes resolve in microtasks only and so
-    // never let the event loop run. For its answer to be taken in before this block runs out
-    // (and for lease renewals and other streams to go on), such a reader lets I/O run every
-    // CLIENT_VIEW_YIELD_BYTES. (Before sendNow it also yielded right after asking, one more
-    // event-loop turn per block, only to send the request.)
+    // a millisecond or more to wake and answer. The open goes out at once (a read ahead is
+    // sent with sendNow, see RpcWorkerLink), but reads served from those bytes resolve in
+    // microtasks only and so never let the event loop run. For the answer to be taken in
+    // before this block runs out (and for lease renewals and other streams to go on), such a
+    // reader lets I/O run every CLIENT_VIEW_YIELD_BYTES. (Before sendNow it also yielded right
+    // after asking, one more event-loop turn per block, only to send the request.)
     const allHere = c.rest !== undefined && c.rest.length > 0 && c.rest.length === c.end - c.next;
     if (sequential) this.#readAheadFrom(bi, c.next, allHere);
     if (allHere && (c.servedBytes += n) >= CLIENT_VIEW_YIELD_BYTES) {
