@@ -7,7 +7,7 @@ export { crc32c } from './core/crc32c.js';
 // The shared-memory block engine (issue 2).
 export { BlockCache } from './core/block-cache.js';
 export type {
-  BlockCacheAttachOptions, BlockCacheHandle, BlockCacheHooks, BlockCacheOptions, BlockCacheShmAddress, BlockCacheStats, BlockId, BlockView,
+  BlockCacheAttachOptions, BlockCacheHandle, BlockCacheHooks, BlockCacheOptions, BlockCacheShmAddress, BlockCacheStats, BlockCacheUsage, BlockId, BlockView,
   EvictionPolicyName,
 } from './core/block-cache.js';
 export type { Arena, ArenaHandle, ArenaKind } from './core/arena.js';

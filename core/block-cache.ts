@@ -209,10 +209,14 @@ export interface BlockView {
   release(): void;
 }
 
-export interface BlockCacheStats {
+/** What usage() reports: the part of stats() that costs O(1). */
+export interface BlockCacheUsage {
   capacityBytes: number;
   usedBytes: number;
   blockCount: number;
+}
+
+export interface BlockCacheStats extends BlockCacheUsage {
   hits: number;
   misses: number;
   evictions: number;
@@ -1671,6 +1675,22 @@ export class BlockCache {
       capacityBytes: this.#capacityBytes, usedBytes, blockCount, hits, misses, evictions: f[HF_EVICTIONS]!,
       fragmentation: freeBytes > 0 ? 1 - largestFreeBytes / freeBytes : 0, freeBytes, largestFreeBytes, pinnedBlocks, owners,
     };
+  }
+
+  /**
+   * Capacity, used bytes and block count, as stats() reports them, in O(1): stats() also sums
+   * every owner's counters and scans every entry for holds (about 5 ms for a 1.3 GiB cache of
+   * the default geometry here), too slow for a heartbeat on a server's event loop.
+   */
+  usage(): BlockCacheUsage {
+    this.#checkOpen('read usage');
+    this.#lock();
+    try {
+      this.#sweepPending(); // as stats(): released room of deleted blocks is not counted
+      return { capacityBytes: this.#capacityBytes, usedBytes: this.#f[HF_USED_BYTES]!, blockCount: this.#w[H_BLOCK_COUNT]! };
+    } finally {
+      this.#unlock();
+    }
   }
 
   /**

@@ -3,7 +3,7 @@
  */
 export { BlockCache } from './block-cache.js';
 export type {
-  BlockCacheAttachOptions, BlockCacheHandle, BlockCacheHooks, BlockCacheOptions, BlockCacheShmAddress, BlockCacheStats, BlockId, BlockView,
+  BlockCacheAttachOptions, BlockCacheHandle, BlockCacheHooks, BlockCacheOptions, BlockCacheShmAddress, BlockCacheStats, BlockCacheUsage, BlockId, BlockView,
   EvictionPolicyName,
 } from './block-cache.js';
 export { SabArena, ARENA_ALIGNMENT_BYTES } from './arena.js';

@@ -184,11 +184,16 @@ export class MemTier {
   }
 
   get usedBytes(): number {
-    return this.#cache.stats().usedBytes;
+    return this.#cache.usage().usedBytes;
   }
 
   get blockCount(): number {
-    return this.#cache.stats().blockCount;
+    return this.#cache.usage().blockCount;
+  }
+
+  /** Capacity, used bytes and block count in O(1) (heartbeats); stats() scans the whole table. */
+  usage(): ReturnType<BlockCache['usage']> {
+    return this.#cache.usage();
   }
 
   stats(): ReturnType<BlockCache['stats']> {

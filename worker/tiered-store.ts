@@ -201,7 +201,7 @@ export class TieredBlockStore {
   tierStats(): { alias: TierAlias; capacityBytes: number; usedBytes: number; blockCount: number }[] {
     const out: { alias: TierAlias; capacityBytes: number; usedBytes: number; blockCount: number }[] = [];
     if (this.mem) {
-      const s = this.mem.stats();
+      const s = this.mem.usage();
       out.push({ alias: 'MEM', capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, blockCount: s.blockCount });
     }
     for (const t of this.fileTiers) out.push({ alias: t.alias as TierAlias, capacityBytes: t.capacityBytes, usedBytes: t.usedBytes, blockCount: t.blockCount });

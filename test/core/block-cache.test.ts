@@ -383,6 +383,29 @@ test('stats counts hits, misses, blocks and fragmentation', () => {
   c.close();
 });
 
+test('usage() reports what stats() does of capacity, used bytes and blocks, through puts, deletes while viewed and evictions; CLOSED after close', () => {
+  const c = BlockCache.create({ capacityBytes: 8 * 4096 });
+  const same = (): void => {
+    const u = c.usage();
+    const s = c.stats();
+    assert.equal(u, { capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, blockCount: s.blockCount });
+  };
+  same();
+  for (let i = 0; i < 5; i++) c.put(i, bytesOf(4000 + i, i));
+  same();
+  const v = c.acquire(2)!;
+  c.delete(2); // held: its room waits for the release
+  same();
+  v.release();
+  same(); // the released room is swept first, as in stats()
+  assert.is(c.usage().blockCount, 4);
+  for (let i = 10; i < 30; i++) c.put(i, bytesOf(4096, i)); // evicting
+  same();
+  assert.ok(c.usage().usedBytes <= 8 * 4096);
+  c.close();
+  throwsCode(() => c.usage(), ErrorCode.CLOSED);
+});
+
 test('withView passes the bytes and returns fn\'s result; a throwing fn still releases', () => {
   const c = BlockCache.create({ capacityBytes: 1 << 16 });
   c.put('a', bytesOf(64, 5));
