@@ -33,10 +33,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aligned, type Certs, interleaved as interleavedIn, makeCerts, report, type Row } from './harness.js';
+import { aligned, type Certs, interleaved as interleavedIn, makeCerts, report, shortCircuitPass, type Row } from './harness.js';
 import { embedded } from '../index.js';
-import { setImmediate as setImmediateP } from 'node:timers/promises';
-import { CLIENT_VIEW_YIELD_BYTES, DEFAULT_STREAM_WINDOW_BYTES } from '../core/constants.js';
+import { DEFAULT_STREAM_WINDOW_BYTES } from '../core/constants.js';
 import { connect } from '../client/connect.js';
 import type { FileSystem } from '../client/file-system.js';
 import { MasterHost } from '../master/index.js';
@@ -202,31 +201,6 @@ function workerStreamPass(w: ReturnType<typeof workerService>, blocks: { blockId
   };
 }
 
-/**
- * The worker suite's "short-circuit read" pass (`scRead`), as the client reads: openShortCircuit
- * per block, the next block's open sent (sendNow) before this block's 1 MiB copies out of the
- * read-only mapped arena, one event-loop turn per CLIENT_VIEW_YIELD_BYTES, closeShortCircuit
- * not waited for (all closes awaited at the end of the pass).
- */
-function workerShortCircuitPass(w: ReturnType<typeof workerService>, blocks: { blockId: number }[], arena: Buffer): () => Promise<number> {
-  return async () => {
-    const closes: Promise<unknown>[] = [];
-    let next = w.openShortCircuit({ blockId: blocks[0]!.blockId }, { sendNow: true });
-    for (let b = 0; b < blocks.length; b++) {
-      const sc = await next;
-      if (b + 1 < blocks.length) next = w.openShortCircuit({ blockId: blocks[b + 1]!.blockId }, { sendNow: true });
-      if (sc.kind !== 'shm') throw new Error('short-circuit refused');
-      for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) {
-        arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + Math.min(sc.lengthBytes, at + READ_BYTES));
-        if ((at + READ_BYTES) % CLIENT_VIEW_YIELD_BYTES === 0 && at + READ_BYTES < sc.lengthBytes) await setImmediateP();
-      }
-      closes.push(w.closeShortCircuit({ pinId: sc.pinId }));
-    }
-    await Promise.all(closes);
-    return FILE_BYTES / READ_BYTES;
-  };
-}
-
 /** The suite's interleaved rounds (bench/harness.ts), with this suite's ROUNDS and TIME_MS. */
 const interleaved = (fns: (() => Promise<number>)[]) => interleavedIn(fns, ROUNDS, TIME_MS);
 
@@ -287,7 +261,9 @@ async function transportRows(scheme: Scheme, rows: Row[], extra: Record<string, 
       if (probe.kind !== 'shm') throw new Error(`short-circuit refused: ${probe.reason}`);
       await w.closeShortCircuit({ pinId: probe.pinId });
       map = mapShared(probe.path, probe.arenaBytes, { readOnly: true });
-      fns.push(workerShortCircuitPass(w, blocks, Buffer.from(map)), () => clientPass(sc, '/big'));
+      const arena = Buffer.from(map);
+      const ids = blocks.map((b) => b.blockId);
+      fns.push(async () => (await shortCircuitPass(w, ids, arena, dst, READ_BYTES)) / READ_BYTES, () => clientPass(sc, '/big'));
     }
     const measured = await interleaved(fns);
     const [plainOps, rawOps, clientOps, rawScOps, scOps] = measured.rates;

@@ -10,7 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, tmpdir } from 'node:os';
 import { Bench } from 'tinybench';
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { nativeAvailable, pageOffsetOf } from '../native/index.js';
+import { CLIENT_VIEW_YIELD_BYTES } from '../core/constants.js';
+import type { WorkerServiceClient } from '../client/worker-client.js';
 
 /**
  * `length` bytes of `buffer` starting 64-byte aligned (the native module tells the address;
@@ -79,6 +82,37 @@ export async function measureThroughput(fn: () => Promise<number> | number, time
   do ops += await fn();
   while (performance.now() - start < timeMs);
   return ops / ((performance.now() - start) / 1000);
+}
+
+/**
+ * One sequential short-circuit read of `blockIds`, as the client reads a file (the worker and
+ * client suites' "short-circuit read" pass): the next block's open is sent (sendNow) before
+ * this block's `readBytes` copies out of the mapped `arena` into `dst`, one event-loop turn per
+ * CLIENT_VIEW_YIELD_BYTES (the next open's answer is taken in meanwhile), and closes are not
+ * waited for until the end of the pass (they only have to arrive before the lease ends).
+ * `check` sees the first block's bytes. Returns the bytes read.
+ */
+export async function shortCircuitPass(
+  w: WorkerServiceClient, blockIds: readonly number[], arena: Buffer, dst: Buffer, readBytes: number,
+  check?: (first: Buffer) => void,
+): Promise<number> {
+  const closes: Promise<unknown>[] = [];
+  let total = 0;
+  let next = w.openShortCircuit({ blockId: blockIds[0]! }, { sendNow: true });
+  for (let b = 0; b < blockIds.length; b++) {
+    const sc = await next;
+    if (b + 1 < blockIds.length) next = w.openShortCircuit({ blockId: blockIds[b + 1]! }, { sendNow: true });
+    if (sc.kind !== 'shm') throw new Error('short-circuit refused');
+    for (let at = 0; at < sc.lengthBytes; at += readBytes) {
+      arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + Math.min(sc.lengthBytes, at + readBytes));
+      if ((at + readBytes) % CLIENT_VIEW_YIELD_BYTES === 0 && at + readBytes < sc.lengthBytes) await setImmediateP();
+    }
+    if (b === 0) check?.(arena.subarray(sc.offsetBytes, sc.offsetBytes + sc.lengthBytes));
+    total += sc.lengthBytes;
+    closes.push(w.closeShortCircuit({ pinId: sc.pinId }));
+  }
+  await Promise.all(closes);
+  return total;
 }
 
 export function median(xs: number[]): number {

@@ -30,10 +30,8 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect as netConnect, type Socket, type AddressInfo } from 'node:net';
-import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { aligned, interleaved as interleavedIn, measureThroughput, report, type Row } from './harness.js';
-import { CLIENT_VIEW_YIELD_BYTES } from '../core/constants.js';
+import { aligned, interleaved as interleavedIn, measureThroughput, report, shortCircuitPass, type Row } from './harness.js';
 import { mapShared, nativeStatus, unmap } from '../native/index.js';
 import { RpcClient } from '../transports/rpc-client.js';
 import { WorkerService } from '../transports/protocol/worker.js';
@@ -238,30 +236,12 @@ async function parent(): Promise<void> {
       await w.closeShortCircuit({ pinId: probe.pinId });
       map = mapShared(probe.path, probe.arenaBytes, { readOnly: true });
       const arena = Buffer.from(map);
-      // As the client reads a file: the next block's open is asked for (and sent) before this
-      // block's bytes are copied, and a close is not waited for (it only has to arrive before the
-      // lease ends); every close is awaited at the end of the pass, so a failure surfaces.
-      scRead = async () => {
-        const closes: Promise<unknown>[] = [];
-        let next = w.openShortCircuit({ blockId: blockId(0) }, SEND_NOW);
-        for (let b = 0; b < BLOCK_COUNT; b++) {
-          const sc = await next;
-          // The copies below do not yield for CLIENT_VIEW_YIELD_BYTES: sent at the end of the
-          // tick (nextTick), the request would wait for them, and its round trip would not be hidden.
-          if (b + 1 < BLOCK_COUNT) next = w.openShortCircuit({ blockId: blockId(b + 1) }, SEND_NOW);
-          if (sc.kind !== 'shm') throw new Error('short-circuit refused');
-          for (let at = 0; at < sc.lengthBytes; at += READ_BYTES) {
-            arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + at + READ_BYTES);
-            // As the client: one event-loop turn per CLIENT_VIEW_YIELD_BYTES, so the next open's
-            // answer is taken in while this block is copied.
-            if ((at + READ_BYTES) % CLIENT_VIEW_YIELD_BYTES === 0 && at + READ_BYTES < sc.lengthBytes) await setImmediateP();
-          }
-          if (b === 0 && !arena.subarray(sc.offsetBytes, sc.offsetBytes + 4096).equals(file.subarray(0, 4096))) throw new Error('short-circuit read other bytes than written');
-          closes.push(w.closeShortCircuit({ pinId: sc.pinId }));
-        }
-        await Promise.all(closes);
-        return FILE_BYTES / READ_BYTES;
+      // As the client reads a file (see shortCircuitPass in harness.ts).
+      const ids = Array.from({ length: BLOCK_COUNT }, (_, b) => blockId(b));
+      const sameBytes = (first: Buffer): void => {
+        if (!first.subarray(0, 4096).equals(file.subarray(0, 4096))) throw new Error('short-circuit read other bytes than written');
       };
+      scRead = async () => (await shortCircuitPass(w, ids, arena, dst, READ_BYTES, sameBytes)) / READ_BYTES;
       let vi = 0;
       scValue = async (slotDst: Buffer) => {
         const sc = await w.openShortCircuit({ blockId: valueId(vi++ % VALUE_COUNT) }, SEND_NOW);
