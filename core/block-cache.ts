@@ -952,13 +952,18 @@ export class BlockCache {
       // calls around a hold keep the CPU from overlapping it with anything else. (Read before
       // the Atomics.add it made acquire slower: the add waits for it.) +7-10% acquire+release.
       this.#firstByte = this.#u8[this.#f[(st >> 1) + EF.DATA_OFFSET]!]! | 0;
-      this.#touch(e);
-      this.#hits++;
-      if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
+      this.#hit(e);
       return true;
     }
     Atomics.sub(holds, at, 1);
     return false;
+  }
+
+  /** Counts a hit of #pinView on entry `e` (and tells the policy). */
+  #hit(e: number): void {
+    this.#touch(e);
+    this.#hits++;
+    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
   }
 
   /** Counts a miss of #pinView. */
@@ -973,13 +978,8 @@ export class BlockCache {
     this.#checkOpen(op);
     const h = this.#hashOf(id, op);
     const e = this.#pinById(id, h);
-    if (e < 0) {
-      this.#misses++;
-      return -1;
-    }
-    this.#touch(e);
-    this.#hits++;
-    if (++this.#callsSinceHeartbeat >= BLOCK_CACHE_HEARTBEAT_EVERY_CALLS) this.#heartbeatNow();
+    if (e < 0) return this.#missed();
+    this.#hit(e);
     return e;
   }
 

@@ -253,9 +253,8 @@ export abstract class Connection extends EventEmitter {
     this._sendFrames(frames, written);
   }
 
-  #onTick = (): void => {
-    if (this.#flushScheduled) this.#flush();
-  };
+  /** The end-of-tick flush; a no-op when flushNow() or close() has flushed since. */
+  #onTick = (): void => this.flushNow();
 
   #flush = (): void => {
     this.#flushScheduled = false;
