@@ -14,6 +14,7 @@ import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { nativeAvailable, pageOffsetOf } from '../native/index.js';
 import { CLIENT_VIEW_YIELD_BYTES } from '../core/constants.js';
 import type { WorkerServiceClient } from '../client/worker-client.js';
+import type { BlockCache } from '../core/block-cache.js';
 
 /**
  * `length` bytes of `buffer` starting 64-byte aligned (the native module tells the address;
@@ -85,12 +86,24 @@ export async function measureThroughput(fn: () => Promise<number> | number, time
 }
 
 /**
- * One sequential short-circuit read of `blockIds`, as the client reads a file (the worker and
- * client suites' "short-circuit read" pass): the next block's open is sent (sendNow) before
- * this block's `readBytes` copies out of the mapped `arena` into `dst`, one event-loop turn per
- * CLIENT_VIEW_YIELD_BYTES (the next open's answer is taken in meanwhile), and closes are not
- * waited for until the end of the pass (they only have to arrive before the lease ends).
- * `check` sees the first block's bytes. Returns the bytes read.
+ * Copies `length` bytes of `src` from `start` into `dst`, `readBytes` at a time, with one
+ * event-loop turn per CLIENT_VIEW_YIELD_BYTES, as the client's reader copies out of a mapped
+ * block (the turns let answers in flight be taken in).
+ */
+async function copyOut(src: Buffer, start: number, length: number, dst: Buffer, readBytes: number): Promise<void> {
+  for (let at = 0; at < length; at += readBytes) {
+    src.copy(dst, 0, start + at, start + Math.min(length, at + readBytes));
+    if ((at + readBytes) % CLIENT_VIEW_YIELD_BYTES === 0 && at + readBytes < length) await setImmediateP();
+  }
+}
+
+/**
+ * One sequential short-circuit read of `blockIds` with one open per block (a worker that does
+ * not let clients attach to its engine; see enginePass): the next block's open is sent
+ * (sendNow) before this block's `readBytes` copies out of the mapped `arena` into `dst` (the
+ * open's answer is taken in at a copyOut turn), and closes are not waited for until the end of
+ * the pass (they only have to arrive before the lease ends). `check` sees the first block's
+ * bytes. Returns the bytes read.
  */
 export async function shortCircuitPass(
   w: WorkerServiceClient, blockIds: readonly number[], arena: Buffer, dst: Buffer, readBytes: number,
@@ -103,15 +116,37 @@ export async function shortCircuitPass(
     const sc = await next;
     if (b + 1 < blockIds.length) next = w.openShortCircuit({ blockId: blockIds[b + 1]! }, { sendNow: true });
     if (sc.kind !== 'shm') throw new Error('short-circuit refused');
-    for (let at = 0; at < sc.lengthBytes; at += readBytes) {
-      arena.copy(dst, 0, sc.offsetBytes + at, sc.offsetBytes + Math.min(sc.lengthBytes, at + readBytes));
-      if ((at + readBytes) % CLIENT_VIEW_YIELD_BYTES === 0 && at + readBytes < sc.lengthBytes) await setImmediateP();
-    }
+    await copyOut(arena, sc.offsetBytes, sc.lengthBytes, dst, readBytes);
     if (b === 0) check?.(arena.subarray(sc.offsetBytes, sc.offsetBytes + sc.lengthBytes));
     total += sc.lengthBytes;
     closes.push(w.closeShortCircuit({ pinId: sc.pinId }));
   }
   await Promise.all(closes);
+  return total;
+}
+
+/**
+ * One sequential short-circuit read of `blockIds` as the client reads a cached file once it is
+ * attached to the worker's block engine (client/worker-client.ts): each block pinned in the
+ * engine (BlockCache.acquire, no call to the worker), copied out as copyOut does, released.
+ * `check` sees the first block's bytes. Returns the bytes read.
+ */
+export async function enginePass(
+  engine: BlockCache, blockIds: readonly number[], dst: Buffer, readBytes: number, check?: (first: Buffer) => void,
+): Promise<number> {
+  let total = 0;
+  for (let b = 0; b < blockIds.length; b++) {
+    const view = engine.acquire(blockIds[b]!);
+    if (view === undefined) throw new Error(`block ${blockIds[b]} is not in the worker's engine`);
+    try {
+      const bytes = Buffer.from(view.bytes.buffer, view.bytes.byteOffset, view.bytes.byteLength);
+      await copyOut(bytes, 0, bytes.length, dst, readBytes);
+      if (b === 0) check?.(bytes);
+      total += bytes.length;
+    } finally {
+      view.release();
+    }
+  }
   return total;
 }
 

@@ -10,7 +10,20 @@
  * (closeShortCircuit, not awaited: it only has to arrive before the lease runs out). A worker
  * that answers `kind: 'none'` ('remote', 'no-shm') is not asked again on this link; a block
  * not in MEM ('not-in-memory') falls back to the stream for that read only.
+ *
+ * Engine pins: when the worker allows it (`engine` in the answer), the link attaches to the
+ * arena's block engine as one more owner (core BlockCache.attach, read-write) and from then on
+ * pins the blocks it finds in MEM itself, with no round trip: BlockCache.acquire (~0.1 µs)
+ * against an open's round trip (0.3 ms at the median on this VM, tens of ms in the tail), which
+ * was what kept a short-circuit read of a cached file at 0.71-0.81x memcpy. The pin is the
+ * engine's: the bytes stay valid until release even if the worker deletes, evicts or demotes
+ * the block meanwhile; it is bound by the engine's owner lease (this process's heartbeat), not
+ * the connection's. Blocks the engine does not hold go through openShortCircuit as before (it
+ * promotes them). A link that cannot attach (file permissions, every owner slot taken, another
+ * engine version) stays with per-block opens; an engine the worker closed (it stopped) is let
+ * go, and the next open's answer attaches the new one.
  */
+import { BlockCache, type BlockView } from '../core/block-cache.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../native/index.js';
 import type { DownloadCall, ServiceClient, UploadCall } from '../transports/service.js';
@@ -39,11 +52,57 @@ export interface RpcWorkerLinkOptions {
   streamDeadlineMs?: number;
 }
 
+/**
+ * One attachment to a worker's block engine. Retired (the worker closed its arena, or this
+ * owner's lease expired), it pins nothing more and closes once the views it handed out are
+ * released: closing unmaps the arena, and a consumer may still be reading one of them.
+ */
+class EngineAttachment {
+  #views = 0;
+  #retired = false;
+
+  constructor(readonly cache: BlockCache, readonly path: string) {}
+
+  pin(blockId: number): BlockView | undefined {
+    const view = this.cache.acquire(blockId);
+    if (view !== undefined) this.#views++;
+    return view;
+  }
+
+  unpin(view: BlockView): void {
+    this.#views--;
+    try {
+      view.release();
+    } catch (err) {
+      // The lease expired meanwhile (the engine released the pin itself): nothing to give back.
+      if (!isTesseraError(err)) throw err;
+    }
+    if (this.#retired && this.#views === 0) this.close();
+  }
+
+  retire(): void {
+    this.#retired = true;
+    if (this.#views === 0) this.close();
+  }
+
+  /** Closes now, views or not (the link is closing). */
+  close(): void {
+    this.#retired = true;
+    try { this.cache.close(); } catch { /* its arena is gone already */ }
+  }
+}
+
+interface EnginePin { attachment: EngineAttachment; view: BlockView }
+
 export class RpcWorkerLink implements WorkerDataLink {
   readonly #api: WorkerServiceClient;
   readonly #opts: RpcWorkerLinkOptions;
   #shortCircuit: boolean;
   readonly #maps = new Map<string, ArrayBuffer>();
+  /** The worker's block engine, attached (see the file comment). */
+  #engine: EngineAttachment | undefined;
+  /** The arena that could not be attached: not tried again. */
+  #engineRefused: string | undefined;
   #closed = false;
   /** Streams open on this connection, below the server's limit (extra calls wait their turn). */
   readonly #slots = new Semaphore(CLIENT_MAX_STREAMS_PER_WORKER);
@@ -139,6 +198,11 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   async *#readShortCircuit(req: ReadBlockRequest): AsyncGenerator<Uint8Array> {
+    const pinned = this.#enginePin(req.blockId);
+    if (pinned !== undefined) {
+      yield* this.#fromView(req, pinned);
+      return;
+    }
     let r: Awaited<ReturnType<WorkerServiceClient['openShortCircuit']>>;
     try {
       r = await this.#calls.run(() => this.#api.openShortCircuit({ blockId: req.blockId, readType: req.readType }, req.ahead ? this.#aheadOpenOptions : this.#callOptions));
@@ -156,6 +220,13 @@ export class RpcWorkerLink implements WorkerDataLink {
     try {
       if (req.offsetBytes + req.lengthBytes > r.lengthBytes) {
         throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${r.lengthBytes}`);
+      }
+      if (r.engine === true && this.#engine === undefined && this.#engineRefused !== r.path) this.#attachEngine(r.path, r.arenaBytes);
+      // Attached: this block is read under the engine's pin too, so the worker's goes back now.
+      const pin = this.#enginePin(req.blockId);
+      if (pin !== undefined) {
+        yield* this.#fromView(req, pin);
+        return;
       }
       let map = this.#maps.get(r.path);
       if (map === undefined || map.byteLength < r.arenaBytes) {
@@ -181,6 +252,50 @@ export class RpcWorkerLink implements WorkerDataLink {
     }
     yield* this.#readStream(req);
   }
+
+  /** The range of a block pinned in the engine, as one chunk; the pin goes when the consumer moves on. */
+  async *#fromView(req: ReadBlockRequest, pin: EnginePin): AsyncGenerator<Uint8Array> {
+    try {
+      const bytes = pin.view.bytes;
+      if (req.offsetBytes + req.lengthBytes > bytes.byteLength) {
+        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${bytes.byteLength}`);
+      }
+      yield bytes.subarray(req.offsetBytes, req.offsetBytes + req.lengthBytes);
+    } finally {
+      pin.attachment.unpin(pin.view);
+    }
+  }
+
+  /** A pin of the block in the attached engine, or undefined (not attached, not in MEM). */
+  #enginePin(blockId: number): EnginePin | undefined {
+    const attachment = this.#engine;
+    if (attachment === undefined) return undefined;
+    try {
+      const view = attachment.pin(blockId);
+      return view && { attachment, view };
+    } catch (err) {
+      // CLOSED: the worker closed its arena (it stopped); LEASE_EXPIRED: this process stalled
+      // past the owner lease and its pins were released. Either way this attachment is done;
+      // the next open's answer attaches again.
+      if (!isTesseraError(err)) throw err;
+      this.#engine = undefined;
+      attachment.retire();
+      return undefined;
+    }
+  }
+
+  #attachEngine(path: string, arenaBytes: number): void {
+    try {
+      this.#engine = new EngineAttachment(BlockCache.attach({ path, byteLength: arenaBytes }), path);
+    } catch {
+      // Not allowed to open the file read-write, every owner slot taken, another version of
+      // the engine: per-block opens, as before.
+      this.#engineRefused = path;
+    }
+  }
+
+  /** The arena this link pins blocks of by itself, when it is attached (tests, benchmarks). */
+  get enginePath(): string | undefined { return this.#engine?.path; }
 
   async writeBlock(req: WriteBlockRequest): Promise<BlockWriter> {
     await this.#slots.acquire();
@@ -212,6 +327,8 @@ export class RpcWorkerLink implements WorkerDataLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#engine?.close();
+    this.#engine = undefined;
     for (const m of this.#maps.values()) {
       try { unmap(m); } catch { /* already detached */ }
     }

@@ -11,7 +11,8 @@
  *   CACHE_PROMOTE both cache into the top tier), and serves the range.
  * - writeBlock collects the upload, writes the UFS first for CACHE_THROUGH, records the block
  *   as unpersisted durably for ASYNC_THROUGH, commits it and tells the master.
- * - openShortCircuit pins a MEM block for a same-host client under its connection's lease.
+ * - openShortCircuit pins a MEM block for a same-host client under its connection's lease,
+ *   and says whether the client may attach to the arena's engine and pin blocks itself.
  */
 import { networkInterfaces } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
@@ -41,6 +42,8 @@ export interface DataServerDeps {
   info: () => WorkerHostInfo;
   nowMs?: () => number;
   chunkBytes?: number;
+  /** Same-host clients may attach to the MEM arena's block engine and pin blocks themselves (default true). */
+  shortCircuitEngine?: boolean;
 }
 
 const READ_TYPES: readonly WorkerReadType[] = ['CACHE_PROMOTE', 'CACHE', 'NO_CACHE'];
@@ -84,6 +87,7 @@ export function ownerOf(peer: Peer): string {
 
 export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof WorkerService.members> {
   const { store, leases, pool, persist, through } = deps;
+  const engine = deps.shortCircuitEngine ?? true;
   const now = deps.nowMs ?? Date.now;
   const chunkBytes = deps.chunkBytes ?? WORKER_STREAM_CHUNK_BYTES;
   const watched = new WeakSet<Peer>();
@@ -257,7 +261,7 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
       if (!ctx.peer.isOpen) leases.releaseOwner(ownerOf(ctx.peer));
       return {
         kind: 'shm' as const, path: store.mem.shmPath, arenaBytes: store.mem.arenaBytes,
-        offsetBytes: bytes.byteOffset, lengthBytes: bytes.byteLength, pinId, leaseMs: leases.leaseMs,
+        offsetBytes: bytes.byteOffset, lengthBytes: bytes.byteLength, pinId, leaseMs: leases.leaseMs, engine,
       };
     },
 

@@ -51,6 +51,12 @@ export interface WorkerHostOptions {
   heartbeatIntervalMs?: number;
   /** Lease of short-circuit pins (default WORKER_LEASE_MS). */
   leaseMs?: number;
+  /**
+   * Same-host clients may attach to the MEM arena's block engine (read-write) and pin the
+   * blocks they read themselves, with no round trip per block (default true). false: every
+   * short-circuit read asks the worker for a pin and maps the arena read-only.
+   */
+  shortCircuitEngine?: boolean;
   /** RPC server options (auth, limits, tls, transport). */
   rpc?: RpcServerOptions;
   /** RPC client options for the master link. */
@@ -92,6 +98,9 @@ export class WorkerHost {
     if (options.masterAddress !== undefined && typeof options.masterAddress !== 'string') {
       throw new TesseraError(ErrorCode.INVALID_ARGUMENT, 'Invalid option masterAddress: expected an address string');
     }
+    if (options.shortCircuitEngine !== undefined && typeof options.shortCircuitEngine !== 'boolean') {
+      throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Invalid option shortCircuitEngine: expected a boolean (got ${String(options.shortCircuitEngine)})`);
+    }
     const store = await TieredBlockStore.open(options.tiers);
     const host = new WorkerHost(options, store);
     try {
@@ -130,6 +139,7 @@ export class WorkerHost {
       store: this.store, leases: this.leases, pool: this.pool, persist: this.#persist, through: this.through,
       commitToMaster: (blockId, lengthBytes, tier) => this.#commitToMaster(blockId, lengthBytes, tier),
       info: () => this.info(),
+      shortCircuitEngine: o.shortCircuitEngine ?? true,
     }));
     const address = o.address ?? `tcp://127.0.0.1:${DEFAULT_WORKER_RPC_PORT}`;
     for (const a of [address, ...(o.extraAddresses ?? [])]) this.#listeners.push(await this.server.listen(a));

@@ -39,7 +39,10 @@ export interface ClusterTls { cert: string; key: string; ca: string }
  * A master and workers over tcp:// (or tls:// when `tls` is given: servers present `cert`,
  * and the workers and the client trust `ca`), each on port 0.
  */
-export async function tcpCluster(opts: { workers?: number; workerHosts?: string[]; memBacking?: 'sab' | 'shm'; memBytes?: number; client?: ConnectOptions; tls?: ClusterTls } = {}): Promise<TcpCluster> {
+export async function tcpCluster(opts: {
+  workers?: number; workerHosts?: string[]; memBacking?: 'sab' | 'shm'; memBytes?: number; client?: ConnectOptions; tls?: ClusterTls;
+  shortCircuitEngine?: boolean;
+} = {}): Promise<TcpCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-client-'));
   const ufsDir = join(dir, 'ufs');
   const journalDir = join(dir, 'journal');
@@ -62,6 +65,7 @@ export async function tcpCluster(opts: { workers?: number; workerHosts?: string[
         ...(opts.tls ? { masterRpc: { tls: { ca: opts.tls.ca } } } : {}),
         tiers: [{ alias: 'MEM', capacityBytes: opts.memBytes ?? 64 * MIB, backing: o.memBacking ?? opts.memBacking ?? 'sab', lock: false }],
         ...(o.hostname ? { hostname: o.hostname } : {}),
+        ...(opts.shortCircuitEngine !== undefined ? { shortCircuitEngine: opts.shortCircuitEngine } : {}),
         stateDir: mkdtempSync(join(dir, 'w-')),
       });
       workers.push(w);

@@ -53,8 +53,9 @@ test('a sequential short-circuit reader pins the next block as soon as it reads 
   // Blocks well over the stream window (8 MiB), so the window rule alone would not read ahead yet.
   const data = pattern(40 * MIB, 43);
   await c.fs.writeFile('/sc/ahead', data, { blockSize: 20 * MIB });
-  const leases = c.workers[0]!.leases;
-  const before = leases.pinCount();
+  // Blocks pinned by anyone (the client pins in the worker's engine once it is attached).
+  const pinned = (): number => c.workers[0]!.store.mem!.stats().pinnedBlocks;
+  const before = pinned();
   // Which reads are marked as read ahead (their short-circuit open is sent at once, sendNow).
   const [w] = await c.fs.getWorkers();
   const link = await c.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname });
@@ -66,14 +67,14 @@ test('a sequential short-circuit reader pins the next block as soon as it reads 
   assert.is(await input.read(b), 4096);
   assert.ok(b.equals(data.subarray(0, 4096)));
   // Block 0 is 20 MiB, far from its end: only the read-ahead-at-once rule opens block 1 now.
-  assert.ok(await waitUntil(() => leases.pinCount() === before + 2), `block 0's pin and block 1's read ahead after the first read (pins ${leases.pinCount() - before})`);
+  assert.ok(await waitUntil(() => pinned() === before + 2), `block 0's pin and block 1's read ahead after the first read (pins ${pinned() - before})`);
   const rest = Buffer.alloc(data.length - 4096);
   assert.is(await input.read(rest), rest.length);
   assert.ok(rest.equals(data.subarray(4096)));
   await input.close();
   link.readBlock = readBlock;
   assert.equal(asked, [[0, false], [0, true]], 'block 0 read as asked, block 1 as a read ahead');
-  assert.ok(await waitUntil(() => leases.pinCount() === before), 'both pins given back on close');
+  assert.ok(await waitUntil(() => pinned() === before), 'both pins given back on close');
 });
 
 test('a short-circuit reader lets the event loop run every CLIENT_VIEW_YIELD_BYTES while it reads from a mapped block', async () => {
@@ -96,6 +97,110 @@ test('a short-circuit reader lets the event loop run every CLIENT_VIEW_YIELD_BYT
   }
   await input.close();
   assert.ok(firedAt > 0 && firedAt <= b.length + CLIENT_VIEW_YIELD_BYTES, `the event loop ran at ${firedAt}, within ${CLIENT_VIEW_YIELD_BYTES} bytes`);
+});
+
+test('once attached to the worker\'s engine, a client re-reads a cached file with no call to the worker, and its pins are the engine\'s', async () => {
+  if (!nativeAvailable()) { assert.is(c.workers[0]!.info().memBacking, 'sab'); return; }
+  const data = pattern(9 * MIB + 11, 53);
+  await c.fs.writeFile('/sc/engine', data, { blockSize: 2 * MIB });
+  assert.ok((await c.fs.readFile('/sc/engine')).equals(data));
+  const worker = c.workers[0]!;
+  const [w] = await c.fs.getWorkers();
+  const link = await c.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname }) as { enginePath?: string };
+  assert.is(link.enginePath, worker.store.mem!.shmPath, 'the link is attached to the worker\'s arena');
+  // Every short-circuit open the worker serves adds a lease pin: count them.
+  const add = worker.leases.add.bind(worker.leases);
+  let opens = 0;
+  worker.leases.add = (...args) => { opens++; return add(...args); };
+  try {
+    assert.ok((await c.fs.readFile('/sc/engine')).equals(data));
+    const input = await c.fs.openFile('/sc/engine');
+    const b = Buffer.alloc(MIB);
+    assert.is(await input.read(b, 5 * MIB + 3), MIB);
+    assert.ok(b.equals(data.subarray(5 * MIB + 3, 6 * MIB + 3)));
+    await input.close();
+  } finally {
+    worker.leases.add = add;
+  }
+  assert.is(opens, 0, 'no open went to the worker');
+  assert.is(worker.leases.pinCount(), 0);
+  assert.ok(await waitUntil(() => worker.store.mem!.stats().pinnedBlocks === 0), 'every engine pin released');
+});
+
+test('an engine-pinned chunk keeps its bytes while the worker removes the block and reuses the room', async () => {
+  if (!nativeAvailable()) { assert.is(c.workers[0]!.info().memBacking, 'sab'); return; }
+  const data = pattern(4 * MIB, 59);
+  await c.fs.writeFile('/sc/removed', data, { blockSize: 4 * MIB });
+  assert.ok((await c.fs.readFile('/sc/removed')).equals(data));
+  const [info] = (await c.fs.getBlockLocations('/sc/removed')).blocks;
+  const [w] = await c.fs.getWorkers();
+  const link = await c.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname });
+  const it = link.readBlock({ blockId: info!.blockId, offsetBytes: 0, lengthBytes: data.length, readType: 'CACHE' })[Symbol.asyncIterator]();
+  const first = await it.next();
+  assert.ok(!first.done && Buffer.from(first.value).equals(data));
+  await c.fs.delete('/sc/removed');
+  await waitUntil(() => !c.workers[0]!.store.has(info!.blockId));
+  assert.is(c.workers[0]!.store.has(info!.blockId), false, 'the worker dropped the block');
+  // Fill the MEM tier over again: the held extent is not handed out while the chunk is pinned.
+  await c.fs.writeFile('/sc/filler', pattern(48 * MIB, 61), { blockSize: 4 * MIB });
+  assert.ok(Buffer.from(first.value!).equals(data), 'the chunk still holds the removed block\'s bytes');
+  assert.ok((await it.next()).done);
+  await c.fs.delete('/sc/filler');
+});
+
+test('a worker started with shortCircuitEngine: false is read by one open per block, read-only, and the client never attaches', async () => {
+  if (!nativeAvailable()) return;
+  const c2 = await tcpCluster({ workers: 1, memBacking: 'shm', shortCircuitEngine: false });
+  try {
+    const data = pattern(5 * MIB + 1, 67);
+    await c2.fs.writeFile('/f', data, { blockSize: 2 * MIB });
+    const worker = c2.workers[0]!;
+    const add = worker.leases.add.bind(worker.leases);
+    let opens = 0;
+    worker.leases.add = (...args) => { opens++; return add(...args); };
+    assert.ok((await c2.fs.readFile('/f')).equals(data));
+    assert.ok((await c2.fs.readFile('/f')).equals(data));
+    assert.is(opens, 6, 'three blocks, twice, each opened by the worker');
+    const [w] = await c2.fs.getWorkers();
+    const link = await c2.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname }) as { enginePath?: string; shortCircuit: boolean };
+    assert.is(link.shortCircuit, true);
+    assert.is(link.enginePath, undefined);
+  } finally {
+    await c2.close();
+  }
+});
+
+test('when the worker stops, a chunk pinned in its engine stays readable; the link then lets the engine go', async () => {
+  if (!nativeAvailable()) return;
+  const c2 = await tcpCluster({ workers: 1, memBacking: 'shm' });
+  try {
+    const data = pattern(3 * MIB, 71);
+    await c2.fs.writeFile('/f', data, { blockSize: 3 * MIB });
+    assert.ok((await c2.fs.readFile('/f')).equals(data));
+    const [info] = (await c2.fs.getBlockLocations('/f')).blocks;
+    const [w] = await c2.fs.getWorkers();
+    const link = await c2.fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname }) as Awaited<ReturnType<typeof c2.fs._link>> & { enginePath?: string };
+    assert.ok(link.enginePath);
+    const req = { blockId: info!.blockId, offsetBytes: 0, lengthBytes: data.length, readType: 'CACHE' as const };
+    const it = link.readBlock(req)[Symbol.asyncIterator]();
+    const held = await it.next();
+    await c2.workers[0]!.stop();
+    assert.ok(Buffer.from(held.value!).equals(data), 'readable and unchanged after the worker closed its arena');
+    // The next read finds the engine closed, lets it go, and asks the (stopped) worker.
+    let failed = false;
+    try {
+      for await (const _ of link.readBlock(req)) { /* drain */ }
+    } catch {
+      failed = true;
+    }
+    assert.ok(failed, 'nothing to read from a stopped worker');
+    assert.is(link.enginePath, undefined, 'detached');
+    assert.ok(Buffer.from(held.value!).equals(data), 'the held chunk outlives the detach');
+    assert.ok((await it.next()).done);
+    assert.is(held.value!.byteLength, 0, 'unmapped once its last pin was released');
+  } finally {
+    await c2.close();
+  }
 });
 
 test.run();

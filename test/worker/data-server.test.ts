@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { WorkerHost } from '../../worker/index.js';
 import { RpcClient } from '../../transports/rpc-client.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
-import { isTesseraError } from '../../core/errors.js';
+import { ErrorCode, isTesseraError } from '../../core/errors.js';
+import { BlockCache } from '../../core/block-cache.js';
 import { mapShared, nativeAvailable, unmap } from '../../native/index.js';
 import { pattern, until } from './fixtures.js';
 
@@ -97,10 +98,47 @@ test('short-circuit and stream reads return identical bytes (stream fallback wit
     assert.is(h.leases.pinCount(), 1);
     assert.equal(await w.closeShortCircuit({ pinId: sc.pinId }), { released: true });
     assert.is(h.leases.pinCount(), 0);
+    assert.is(sc.engine, true, 'clients may attach to the engine by default');
   } else {
     assert.equal(sc, { kind: 'none', reason: 'no-shm' });
   }
   assert.ok(streamed.equals(bytes));
+});
+
+test('the arena a short-circuit open names is a block engine another process can pin the block in; shortCircuitEngine: false says not to', async () => {
+  const h = await startWorker();
+  if (h.memBacking !== 'shm') return void assert.is(h.store.mem?.backing, 'sab');
+  const { w } = await client(h.address);
+  const bytes = pattern(8, MIB + 5);
+  await upload(w, 8, bytes);
+  const sc = await w.openShortCircuit({ blockId: 8 });
+  if (sc.kind !== 'shm') return void assert.unreachable('a MEM block of an shm arena opens by short-circuit');
+  await w.closeShortCircuit({ pinId: sc.pinId });
+  assert.is(sc.engine, true);
+  const engine = BlockCache.attach({ path: sc.path, byteLength: sc.arenaBytes });
+  try {
+    const view = engine.acquire(8);
+    assert.ok(view, 'the block is in the engine under its id');
+    assert.ok(Buffer.from(view!.bytes).equals(bytes));
+    assert.is(view!.bytes.byteOffset, sc.offsetBytes, 'at the extent the open named');
+    // The worker removes it while this owner holds it: the bytes stay until release.
+    await w.removeBlock({ blockId: 8 });
+    await upload(w, 9, pattern(9, MIB + 5));
+    assert.ok(Buffer.from(view!.bytes).equals(bytes), 'still the removed block\'s bytes');
+    view!.release();
+    assert.is(engine.acquire(8), undefined);
+  } finally {
+    engine.close();
+  }
+  await h.stop();
+  host = undefined;
+  const h2 = await startWorker({ shortCircuitEngine: false });
+  const { w: w2 } = await client(h2.address);
+  await upload(w2, 8, bytes);
+  const sc2 = await w2.openShortCircuit({ blockId: 8 });
+  assert.is(sc2.kind === 'shm' && sc2.engine, false);
+  if (sc2.kind === 'shm') await w2.closeShortCircuit({ pinId: sc2.pinId });
+  try { await startWorker({ shortCircuitEngine: 'yes' as never }); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, ErrorCode.INVALID_ARGUMENT), String(e)); }
 });
 
 test('a miss of a block of a persisted file is read from the UFS and cached per read type', async () => {

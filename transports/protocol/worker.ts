@@ -26,6 +26,10 @@
  * A short-circuit client maps `path` read-only (native mapShared, `arenaBytes` long) and reads
  * `lengthBytes` at `offsetBytes` without a copy; it must call closeShortCircuit (or stop
  * renewing, or disconnect) when done. The bytes stay valid and unchanged until then.
+ * When the response says `engine`, the client may instead attach to the arena's block engine
+ * as one more owner and pin the blocks it finds in MEM itself (BlockCache.acquire: ~0.1 µs,
+ * no round trip), bound by the engine's owner lease; it asks the worker only for blocks the
+ * engine does not hold (not in MEM yet: openShortCircuit promotes them).
  *
  * `WorkerApi` below is the shape of the calls as plain async functions (for documentation and
  * for code that does not stream); `WorkerService` is the definition the RPC layer serves, in
@@ -107,6 +111,12 @@ export type OpenShortCircuitResponse =
     pinId: number;
     /** Renew within this period or the pin goes. */
     leaseMs: number;
+    /**
+     * The arena is a block engine (core BlockCache) that the client may attach to
+     * (`BlockCache.attach({ path, byteLength: arenaBytes })`, read-write) and pin MEM blocks
+     * of itself, with no call to the worker; false when the worker does not allow it.
+     */
+    engine?: boolean;
   }
   | { kind: 'none'; reason: 'remote' | 'not-in-memory' | 'no-shm' };
 
