@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nativeAvailable } from '../../native/index.js';
-import { CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
+import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
 
 async function waitUntil(ok: () => boolean, ms = 5000): Promise<boolean> {
@@ -97,6 +97,31 @@ test('a short-circuit reader lets the event loop run every CLIENT_VIEW_YIELD_BYT
   }
   await input.close();
   assert.ok(firedAt > 0 && firedAt <= b.length + CLIENT_VIEW_YIELD_BYTES, `the event loop ran at ${firedAt}, within ${CLIENT_VIEW_YIELD_BYTES} bytes`);
+});
+
+test('a short-circuit reader that idles gives its pins back, and reads on from the right byte', async () => {
+  if (!nativeAvailable()) { assert.is(c.workers[0]!.info().memBacking, 'sab'); return; }
+  const data = pattern(6 * MIB, 73);
+  await c.fs.writeFile('/sc/idle', data, { blockSize: 3 * MIB });
+  const pinned = (): number => c.workers[0]!.store.mem!.stats().pinnedBlocks;
+  const before = pinned();
+  const input = await c.fs.openFile('/sc/idle');
+  const b = Buffer.alloc(64 * 1024);
+  let at = 0;
+  // Many small reads of one held view (the fast path), each one putting the idle release off.
+  for (let i = 0; i < 8; i++) {
+    assert.is(await input.read(b), b.length);
+    assert.ok(b.equals(data.subarray(at, at + b.length)));
+    at += b.length;
+  }
+  assert.ok(pinned() > before, 'the block (and the next, read ahead) pinned while reading');
+  await new Promise((r) => setTimeout(r, CLIENT_CURSOR_MAX_AGE_MS + 300));
+  assert.ok(await waitUntil(() => pinned() === before), 'pins given back after the reader idled');
+  const rest = Buffer.alloc(data.length - at);
+  assert.is(await input.read(rest), rest.length);
+  assert.ok(rest.equals(data.subarray(at)));
+  await input.close();
+  assert.ok(await waitUntil(() => pinned() === before));
 });
 
 test('once attached to the worker\'s engine, a client re-reads a cached file with no call to the worker, and its pins are the engine\'s', async () => {
