@@ -4,6 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nativeAvailable } from '../../native/index.js';
+import { BlockCache } from '../../core/block-cache.js';
+import { ErrorCode, isTesseraError } from '../../core/errors.js';
+import { connect } from '../../client/connect.js';
 import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
 
@@ -171,6 +174,40 @@ test('an engine-pinned chunk keeps its bytes while the worker removes the block 
   assert.ok(Buffer.from(first.value!).equals(data), 'the chunk still holds the removed block\'s bytes');
   assert.ok((await it.next()).done);
   await c.fs.delete('/sc/filler');
+});
+
+test('a client that finds every owner slot of the engine taken reads by one open per block, the same bytes', async () => {
+  if (!nativeAvailable()) return;
+  const worker = c.workers[0]!;
+  const data = pattern(3 * MIB + 9, 79);
+  await c.fs.writeFile('/sc/slots', data, { blockSize: 2 * MIB });
+  // Take every free owner slot of the worker's engine (32 by default).
+  const taken: BlockCache[] = [];
+  try {
+    for (;;) taken.push(BlockCache.attach({ path: worker.store.mem!.shmPath! }));
+  } catch (err) {
+    assert.ok(isTesseraError(err, ErrorCode.LIMIT_EXCEEDED), String(err));
+  }
+  const fs2 = await connect(c.master.address);
+  try {
+    const add = worker.leases.add.bind(worker.leases);
+    let opens = 0;
+    worker.leases.add = (...args) => { opens++; return add(...args); };
+    try {
+      assert.ok((await fs2.readFile('/sc/slots')).equals(data));
+      assert.ok((await fs2.readFile('/sc/slots')).equals(data));
+    } finally {
+      worker.leases.add = add;
+    }
+    assert.is(opens, 4, 'two blocks, twice, each opened by the worker');
+    const [w] = await fs2.getWorkers();
+    const link = await fs2._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname }) as { enginePath?: string; shortCircuit: boolean };
+    assert.is(link.shortCircuit, true, 'still short-circuit, by open');
+    assert.is(link.enginePath, undefined);
+  } finally {
+    for (const t of taken) t.close();
+    await fs2.close();
+  }
 });
 
 test('a worker started with shortCircuitEngine: false is read by one open per block, read-only, and the client never attaches', async () => {
