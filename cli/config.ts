@@ -49,6 +49,12 @@ export interface TesseraConfig {
    * comma-separated list; on the command line `--worker-tier`, repeated.
    */
   workerTiers: WorkerTierDir[];
+  /**
+   * Same-host clients may attach to the worker's MEM arena (read-write) and pin the blocks
+   * they read themselves, with no call per block (WorkerHost shortCircuitEngine). false: one
+   * call per block and a read-only mapping.
+   */
+  workerShortCircuitEngine: boolean;
   blockSizeBytes: number;
   journalLogRollBytes: number;
   heartbeatIntervalMs: number;
@@ -61,7 +67,7 @@ export interface TesseraConfig {
   authToken: string;
 }
 
-type Kind = 'string' | 'address' | 'port' | 'bytes' | 'ms' | 'readType' | 'writeType' | 'policy' | 'path' | 'tiers';
+type Kind = 'string' | 'address' | 'port' | 'bytes' | 'ms' | 'readType' | 'writeType' | 'policy' | 'path' | 'tiers' | 'boolean';
 
 const KEYS: Record<keyof TesseraConfig, Kind> = {
   masterAddress: 'address',
@@ -76,6 +82,7 @@ const KEYS: Record<keyof TesseraConfig, Kind> = {
   workerDir: 'path',
   workerMemBytes: 'bytes',
   workerTiers: 'tiers',
+  workerShortCircuitEngine: 'boolean',
   blockSizeBytes: 'bytes',
   journalLogRollBytes: 'bytes',
   heartbeatIntervalMs: 'ms',
@@ -107,6 +114,7 @@ export function defaultConfig(): TesseraConfig {
     workerDir: '',
     workerMemBytes: DEFAULT_WORKER_MEM_BYTES,
     workerTiers: [],
+    workerShortCircuitEngine: true,
     blockSizeBytes: DEFAULT_BLOCK_SIZE_BYTES,
     journalLogRollBytes: DEFAULT_JOURNAL_LOG_ROLL_BYTES,
     heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -200,6 +208,11 @@ export function checkValue(key: keyof TesseraConfig, value: unknown, source: str
         return value;
       case 'tiers':
         return parseWorkerTiers(value);
+      case 'boolean':
+        // true/false in tessera.json; the words (or 1/0) in the environment.
+        if (value === true || value === 'true' || value === '1') return true;
+        if (value === false || value === 'false' || value === '0') return false;
+        throw new Error(`expected true or false (got ${JSON.stringify(value)})`);
       default: {
         const never: never = kind;
         throw new Error(`unknown kind ${String(never)}`);

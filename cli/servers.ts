@@ -105,6 +105,7 @@ export async function startWorker(cfg: TesseraConfig, masterAddress: string): Pr
     stateDir: cfg.workerDir,
     log: (line) => { process.stderr.write(`tessera: worker: ${line}\n`); },
     heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+    shortCircuitEngine: cfg.workerShortCircuitEngine,
     ...(cfg.authToken ? { rpc: { auth: { mode: 'token' as const, secret: cfg.authToken } }, masterRpc: { auth: { token: cfg.authToken } } } : {}),
   });
 }

@@ -46,6 +46,20 @@ test('a bad value is a TESSERA_ERR_CONFIG naming the key and its source', () => 
   configError(() => loadConfig({ cwd: dir, env: { TESSERA_READ_TYPE: 'FAST' } }), ['readType', 'CACHE_PROMOTE']);
 });
 
+test('workerShortCircuitEngine is on by default, and true/false in tessera.json or the environment turn it', () => {
+  assert.is(loadConfig({ cwd: dir, env: {} }).config.workerShortCircuitEngine, true);
+  const f = join(dir, 'sc.json');
+  writeFileSync(f, JSON.stringify({ workerShortCircuitEngine: false }));
+  assert.is(loadConfig({ cwd: dir, file: f, env: {} }).config.workerShortCircuitEngine, false);
+  const fromEnv = loadConfig({ cwd: dir, file: f, env: { TESSERA_WORKER_SHORT_CIRCUIT_ENGINE: 'true' } });
+  assert.is(fromEnv.config.workerShortCircuitEngine, true);
+  assert.is(fromEnv.sources.workerShortCircuitEngine, 'TESSERA_WORKER_SHORT_CIRCUIT_ENGINE');
+  assert.is(loadConfig({ cwd: dir, env: { TESSERA_WORKER_SHORT_CIRCUIT_ENGINE: '0' } }).config.workerShortCircuitEngine, false);
+  configError(() => loadConfig({ cwd: dir, env: { TESSERA_WORKER_SHORT_CIRCUIT_ENGINE: 'yes' } }), ['workerShortCircuitEngine', 'TESSERA_WORKER_SHORT_CIRCUIT_ENGINE', 'true or false']);
+  writeFileSync(f, JSON.stringify({ workerShortCircuitEngine: 'no' }));
+  configError(() => loadConfig({ cwd: dir, file: f, env: {} }), ['workerShortCircuitEngine', f, 'true or false']);
+});
+
 test('an unknown key or broken JSON in tessera.json is refused with the file named', () => {
   const f = join(dir, 'bad.json');
   writeFileSync(f, JSON.stringify({ masterPort: 1 }));
