@@ -20,14 +20,14 @@
  * the block meanwhile; it is bound by the engine's owner lease (this process's heartbeat), not
  * the connection's. Blocks the engine does not hold go through openShortCircuit as before (it
  * promotes them). A link that cannot attach (file permissions, every owner slot taken, another
- * engine version) stays with per-block opens; an engine the worker closed (it stopped) is let
+ * engine version) opens block by block, and tries again after CLIENT_ENGINE_RETRY_MS; an engine the worker closed (it stopped) is let
  * go, and the next open's answer attaches the new one.
  */
 import { BlockCache, type BlockView } from '../core/block-cache.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 import { mapShared, nativeAvailable, unmap } from '../native/index.js';
 import type { DownloadCall, ServiceClient, UploadCall } from '../transports/service.js';
-import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_MAX_CALLS_PER_CONNECTION, CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
+import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_ENGINE_RETRY_MS, CLIENT_MAX_CALLS_PER_CONNECTION, CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
 import { Semaphore } from './semaphore.js';
 import type { WorkerService } from '../transports/protocol/worker.js';
 import type { BlockWriter, ReadBlockRequest, WorkerDataLink, WriteBlockRequest } from './worker-link.js';
@@ -101,8 +101,8 @@ export class RpcWorkerLink implements WorkerDataLink {
   readonly #maps = new Map<string, ArrayBuffer>();
   /** The worker's block engine, attached (see the file comment). */
   #engine: EngineAttachment | undefined;
-  /** The arena that could not be attached: not tried again. */
-  #engineRefused: string | undefined;
+  /** The arena that could not be attached, and when to try again. */
+  #engineRefused: { path: string; untilMs: number } | undefined;
   #closed = false;
   /** Streams open on this connection, below the server's limit (extra calls wait their turn). */
   readonly #slots = new Semaphore(CLIENT_MAX_STREAMS_PER_WORKER);
@@ -221,7 +221,7 @@ export class RpcWorkerLink implements WorkerDataLink {
       if (req.offsetBytes + req.lengthBytes > r.lengthBytes) {
         throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${r.lengthBytes}`);
       }
-      if (r.engine === true && this.#engine === undefined && this.#engineRefused !== r.path) this.#attachEngine(r.path, r.arenaBytes);
+      if (r.engine === true && this.#engine === undefined) this.#attachEngine(r.path, r.arenaBytes);
       // Attached: this block is read under the engine's pin too, so the worker's goes back now.
       const pin = this.#enginePin(req.blockId);
       if (pin !== undefined) {
@@ -274,23 +274,28 @@ export class RpcWorkerLink implements WorkerDataLink {
       const view = attachment.pin(blockId);
       return view && { attachment, view };
     } catch (err) {
+      if (!isTesseraError(err)) throw err;
       // CLOSED: the worker closed its arena (it stopped); LEASE_EXPIRED: this process stalled
       // past the owner lease and its pins were released. Either way this attachment is done;
-      // the next open's answer attaches again.
-      if (!isTesseraError(err)) throw err;
-      this.#engine = undefined;
-      attachment.retire();
+      // the next open's answer attaches again. Anything else (a block held by 65,535 views of
+      // this process at once): this read asks the worker.
+      if (isTesseraError(err, ErrorCode.CLOSED) || isTesseraError(err, ErrorCode.LEASE_EXPIRED)) {
+        this.#engine = undefined;
+        attachment.retire();
+      }
       return undefined;
     }
   }
 
   #attachEngine(path: string, arenaBytes: number): void {
+    if (this.#engineRefused?.path === path && Date.now() < this.#engineRefused.untilMs) return;
     try {
       this.#engine = new EngineAttachment(BlockCache.attach({ path, byteLength: arenaBytes }), path);
+      this.#engineRefused = undefined;
     } catch {
       // Not allowed to open the file read-write, every owner slot taken, another version of
-      // the engine: per-block opens, as before.
-      this.#engineRefused = path;
+      // the engine: per-block opens, and another try later.
+      this.#engineRefused = { path, untilMs: Date.now() + CLIENT_ENGINE_RETRY_MS };
     }
   }
 

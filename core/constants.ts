@@ -44,6 +44,12 @@ export const CLIENT_CURSOR_MAX_AGE_MS = 1000;
  * swings), so the gain is likely but smaller than those two runs say.
  */
 export const CLIENT_VIEW_YIELD_BYTES = 16 * MIB;
+/**
+ * A client that could not attach to a worker's block engine (every owner slot taken, no
+ * read-write access to the arena file) opens blocks one call at a time, and tries to attach
+ * again after this long (slots free up as other clients close).
+ */
+export const CLIENT_ENGINE_RETRY_MS = 10_000;
 /** How long a client reuses the master's worker list to place new blocks. */
 export const CLIENT_WORKER_LIST_TTL_MS = 1000;
 /** Deadline of one metadata call to the master, or one unary call to a worker (a hung server fails the call). */

@@ -7,7 +7,7 @@ import { nativeAvailable } from '../../native/index.js';
 import { BlockCache } from '../../core/block-cache.js';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
 import { connect } from '../../client/connect.js';
-import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
+import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_ENGINE_RETRY_MS, CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
 
 async function waitUntil(ok: () => boolean, ms = 5000): Promise<boolean> {
@@ -176,7 +176,7 @@ test('an engine-pinned chunk keeps its bytes while the worker removes the block 
   await c.fs.delete('/sc/filler');
 });
 
-test('a client that finds every owner slot of the engine taken reads by one open per block, the same bytes', async () => {
+test('a client that finds every owner slot of the engine taken reads by one open per block, the same bytes, and attaches once a slot is free', async () => {
   if (!nativeAvailable()) return;
   const worker = c.workers[0]!;
   const data = pattern(3 * MIB + 9, 79);
@@ -204,6 +204,19 @@ test('a client that finds every owner slot of the engine taken reads by one open
     const link = await fs2._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname }) as { enginePath?: string; shortCircuit: boolean };
     assert.is(link.shortCircuit, true, 'still short-circuit, by open');
     assert.is(link.enginePath, undefined);
+    // Slots free up; after CLIENT_ENGINE_RETRY_MS the next open's answer attaches.
+    for (const t of taken.splice(0)) t.close();
+    await new Promise((r) => setTimeout(r, CLIENT_ENGINE_RETRY_MS + 100));
+    assert.ok((await fs2.readFile('/sc/slots')).equals(data));
+    assert.is(link.enginePath, worker.store.mem!.shmPath, 'attached by the first open after the wait');
+    opens = 0;
+    worker.leases.add = (...args) => { opens++; return add(...args); };
+    try {
+      assert.ok((await fs2.readFile('/sc/slots')).equals(data));
+    } finally {
+      worker.leases.add = add;
+    }
+    assert.is(opens, 0, 'both blocks pinned in the engine');
   } finally {
     for (const t of taken) t.close();
     await fs2.close();
