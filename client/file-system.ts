@@ -859,8 +859,8 @@ export class FileInStream {
   /**
    * A sequential read served at once from the block view the cursor holds (short-circuit),
    * with nothing queued before it: what #readFromCursor does for such a read, without the
-   * promises and frames of the general path (about 2.5 KB of garbage per read, and a
-   * scavenge every few hundred MiB read, some of them 15-25 ms long on this VM). Returns 0
+   * promises and frames of the general path (2.5 KB of garbage per read against 1.0 KB, by
+   * the sampling heap profiler: fewer scavenges, and on this VM some take 15-48 ms). Returns 0
    * when the general path must run: no view held, a read that crosses into the next block or
    * ends this one (the cursor is then dropped), a yield due (CLIENT_VIEW_YIELD_BYTES), an old
    * cursor, a closed stream.
