@@ -3,7 +3,8 @@
 // in 1 MiB copies, interleaved over 15 rounds, from: a heap buffer (the worker bench's memcpy
 // baseline), the worker's arena (16 blocks of 64 MiB pinned through its engine; worker in a
 // child process, arena mlocked unless LOCK=0), and a /dev/shm file this process made and
-// filled. No RPC and no yields: the memory alone.
+// filled (no RPC and no yields: the memory alone); and the worker bench's short-circuit pass
+// (bench/harness.ts enginePass) over the worker's arena.
 //
 //   node scripts/probe-arena-copy.mjs          (after npm run build)
 //   LOCK=0 node scripts/probe-arena-copy.mjs
@@ -19,7 +20,7 @@ if (process.argv[2] === 'child') {
   process.send({ address: host.address });
   process.on('message', async () => { await host.stop(); process.exit(0); });
 } else {
-  const { aligned, interleaved } = await import(new URL('bench/harness.js', D));
+  const { aligned, enginePass, interleaved } = await import(new URL('bench/harness.js', D));
   const { mapShared } = await import(new URL('native/index.js', D));
   const { BlockCache } = await import(new URL('core/block-cache.js', D));
   const { RpcClient } = await import(new URL('transports/rpc-client.js', D));
@@ -51,9 +52,13 @@ if (process.argv[2] === 'child') {
     };
     const blocksOf = (buf) => ids.map((_, b) => buf.subarray(b * BLOCK, (b + 1) * BLOCK));
     const arena = views.map((v) => Buffer.from(v.bytes.buffer, v.bytes.byteOffset, v.bytes.byteLength));
-    const r = await interleaved([copyAll(blocksOf(file)), copyAll(arena), copyAll(blocksOf(mine))], 15, 15 * 400);
+    // And the worker bench's short-circuit pass over the same blocks (pin, copy with the
+    // client's yields, release), to tell the pass's costs from the memory's.
+    const pass = async () => (await enginePass(engine, ids, dst, MIB)) / MIB;
+    const r = await interleaved([copyAll(blocksOf(file)), copyAll(arena), copyAll(blocksOf(mine)), pass], 15, 15 * 400);
     const gb = (x) => (x * MIB / 1e9).toFixed(1);
-    console.log(`LOCK=${process.env.LOCK ?? 1} GB/s: heap ${gb(r.rates[0])}, worker arena ${gb(r.rates[1])}, own shm ${gb(r.rates[2])}; arena/heap ${r.pairedRatio(1, 0).toFixed(2)}, own shm/heap ${r.pairedRatio(2, 0).toFixed(2)} (medians of 15 pairs)`);
+    console.log(`LOCK=${process.env.LOCK ?? 1} GB/s: heap ${gb(r.rates[0])}, worker arena ${gb(r.rates[1])}, own shm ${gb(r.rates[2])}, enginePass ${gb(r.rates[3])}; `
+      + `arena/heap ${r.pairedRatio(1, 0).toFixed(2)}, own shm/heap ${r.pairedRatio(2, 0).toFixed(2)}, enginePass/heap ${r.pairedRatio(3, 0).toFixed(2)}, enginePass/arena ${r.pairedRatio(3, 1).toFixed(2)} (medians of 15 pairs)`);
   } finally {
     for (const v of views) v.release();
     engine.close();
