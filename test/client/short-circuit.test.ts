@@ -7,6 +7,9 @@ import { nativeAvailable } from '../../native/index.js';
 import { BlockCache } from '../../core/block-cache.js';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
 import { connect } from '../../client/connect.js';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_ENGINE_RETRY_MS, CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
 import { MIB, pattern, tcpCluster, type TcpCluster } from './cluster-fixture.js';
 
@@ -221,6 +224,31 @@ test('a client that finds every owner slot of the engine taken reads by one open
     for (const t of taken) t.close();
     await fs2.close();
   }
+});
+
+test('a same-host client process killed while it holds engine pins: the worker gets the room back', async () => {
+  if (!nativeAvailable()) return;
+  const data = pattern(8 * MIB, 83);
+  await c.fs.writeFile('/sc/killed', data, { blockSize: 4 * MIB });
+  const mem = c.workers[0]!.store.mem!;
+  const before = mem.stats().pinnedBlocks;
+  const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'sc-reader-child.js'), c.master.address, '/sc/killed'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.split('\n')[0]!); });
+      child.once('exit', (code) => reject(new Error(`reader child exited with ${code}`)));
+    });
+    const { engine } = JSON.parse(line) as { engine: string | null };
+    assert.is(engine, mem.shmPath, 'the child pins in the worker\'s engine');
+    assert.ok(mem.stats().pinnedBlocks > before, 'its block (and the next, read ahead) pinned');
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+  }
+  // A dead process is found by its /proc entry at the engine's next scan (within a second).
+  assert.ok(await waitUntil(() => mem.stats().pinnedBlocks === before, 10_000), 'the dead client\'s pins released');
+  await c.fs.delete('/sc/killed');
 });
 
 test('a worker started with shortCircuitEngine: false is read by one open per block, read-only, and the client never attaches', async () => {
