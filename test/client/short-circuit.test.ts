@@ -8,6 +8,8 @@ import { BlockCache } from '../../core/block-cache.js';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
 import { connect } from '../../client/connect.js';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_CURSOR_MAX_AGE_MS, CLIENT_ENGINE_RETRY_MS, CLIENT_VIEW_YIELD_BYTES } from '../../core/constants.js';
@@ -224,6 +226,42 @@ test('a client that finds every owner slot of the engine taken reads by one open
     for (const t of taken) t.close();
     await fs2.close();
   }
+});
+
+test('clients in several worker_threads of one process each attach to the engine and read the same bytes at once', async () => {
+  if (!nativeAvailable()) return;
+  const data = pattern(12 * MIB + 5, 89);
+  await c.fs.writeFile('/sc/threads', data, { blockSize: 4 * MIB });
+  const want = createHash('sha256').update(data).digest('hex');
+  const mem = c.workers[0]!.store.mem!;
+  const before = mem.stats().pinnedBlocks;
+  const connectUrl = new URL('../../client/connect.js', import.meta.url).href;
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { createHash } = require('node:crypto');
+    (async () => {
+      const { connect } = await import(workerData.connectUrl);
+      const fs = await connect(workerData.master);
+      const hashes = [];
+      for (let i = 0; i < 3; i++) hashes.push(createHash('sha256').update(await fs.readFile('/sc/threads')).digest('hex'));
+      const [w] = await fs.getWorkers();
+      const link = await fs._link({ workerId: w.workerId, address: w.address, hostname: w.hostname });
+      const engine = link.enginePath ?? null;
+      await fs.close();
+      parentPort.postMessage({ hashes, engine });
+    })().catch((err) => parentPort.postMessage({ error: String(err && err.stack || err) }));`;
+  const results = await Promise.all([0, 1, 2].map(() => new Promise<{ hashes?: string[]; engine?: string | null; error?: string }>((resolve, reject) => {
+    const t = new Worker(code, { eval: true, workerData: { connectUrl, master: c.master.address } });
+    t.once('message', (m) => { resolve(m); void t.terminate(); });
+    t.once('error', reject);
+  })));
+  for (const r of results) {
+    assert.is(r.error, undefined, r.error);
+    assert.equal(r.hashes, [want, want, want]);
+    assert.is(r.engine, mem.shmPath, 'each thread attached');
+  }
+  assert.ok(await waitUntil(() => mem.stats().pinnedBlocks === before), 'every thread\'s pins released when its client closed');
+  await c.fs.delete('/sc/threads');
 });
 
 test('a same-host client process killed while it holds engine pins: the worker gets the room back', async () => {
