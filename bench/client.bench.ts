@@ -261,7 +261,7 @@ async function transportRows(scheme: Scheme, rows: Row[], extra: Record<string, 
     const fns = [workerStreamPass(w, blocks, false), workerStreamPass(w, blocks, true), () => clientPass(fs, '/big')];
     if (sc) {
       const probe = await w.openShortCircuit({ blockId: blocks[0]!.blockId });
-      if (probe.kind !== 'shm') throw new Error(`short-circuit refused: ${probe.reason}`);
+      if (probe.kind !== 'shm') throw new Error(`short-circuit refused: ${probe.kind === 'none' ? probe.reason : probe.kind}`);
       await w.closeShortCircuit({ pinId: probe.pinId });
       const ids = blocks.map((b) => b.blockId);
       if (probe.engine) {

@@ -272,8 +272,9 @@ async function parent(): Promise<void> {
       };
       extra.shortCircuit = engine ? 'shm, engine attached' : 'shm, open per block (the worker does not allow attaching)';
     } else {
-      extra.shortCircuit = `unavailable: ${probe.reason}`;
-      console.log(`short-circuit unavailable (${probe.reason}): its rows are skipped`);
+      const reason = probe.kind === 'none' ? probe.reason : probe.kind;
+      extra.shortCircuit = `unavailable: ${reason}`;
+      console.log(`short-circuit unavailable (${reason}): its rows are skipped`);
     }
     const scPair = await interleaved([memcpy, ...scFns]);
     const [memcpyOps, ...scOps] = scPair.rates;

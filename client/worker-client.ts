@@ -24,8 +24,9 @@
  * go, and the next open's answer attaches the new one.
  */
 import { BlockCache, type BlockView } from '../core/block-cache.js';
+import { isolateEngine } from '../core/isolate-engines.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
-import { mapShared, nativeAvailable, unmap } from '../native/index.js';
+import { mapShared, unmap } from '../native/index.js';
 import type { DownloadCall, ServiceClient, UploadCall } from '../transports/service.js';
 import { CLIENT_BLOCK_STREAM_DEADLINE_MS, CLIENT_CALL_DEADLINE_MS, CLIENT_ENGINE_RETRY_MS, CLIENT_MAX_CALLS_PER_CONNECTION, CLIENT_MAX_STREAMS_PER_WORKER } from '../core/constants.js';
 import { Semaphore } from './semaphore.js';
@@ -61,7 +62,8 @@ class EngineAttachment {
   #views = 0;
   #retired = false;
 
-  constructor(readonly cache: BlockCache, readonly path: string) {}
+  /** `name`: the arena file, or the isolate key (core/isolate-engines.ts). */
+  constructor(readonly cache: BlockCache, readonly name: string) {}
 
   pin(blockId: number): BlockView | undefined {
     const view = this.cache.acquire(blockId);
@@ -102,7 +104,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   /** The worker's block engine, attached (see the file comment). */
   #engine: EngineAttachment | undefined;
   /** The arena that could not be attached, and when to try again. */
-  #engineRefused: { path: string; untilMs: number } | undefined;
+  #engineRefused: { name: string; untilMs: number } | undefined;
   #closed = false;
   /** Streams open on this connection, below the server's limit (extra calls wait their turn). */
   readonly #slots = new Semaphore(CLIENT_MAX_STREAMS_PER_WORKER);
@@ -125,7 +127,10 @@ export class RpcWorkerLink implements WorkerDataLink {
     this.#callOptions = { deadlineMs: opts.callDeadlineMs ?? CLIENT_CALL_DEADLINE_MS };
     this.#streamOptions = { deadlineMs: opts.streamDeadlineMs ?? CLIENT_BLOCK_STREAM_DEADLINE_MS };
     this.#aheadOpenOptions = { ...this.#callOptions, sendNow: true };
-    this.#shortCircuit = opts.shortCircuit && nativeAvailable();
+    // Without the native module an arena file cannot be mapped, but a worker of this thread
+    // may still name its SharedArrayBuffer engine (kind 'engine'); a worker's first 'shm'
+    // answer then turns short-circuit off for this link (see the mapping's failure below).
+    this.#shortCircuit = opts.shortCircuit;
   }
 
   get workerId(): number { return this.#opts.workerId; }
@@ -217,6 +222,18 @@ export class RpcWorkerLink implements WorkerDataLink {
       yield* this.#readStream(req);
       return;
     }
+    if (r.kind === 'engine') {
+      // A worker of this very thread with a SharedArrayBuffer tier: its engine by key.
+      if (this.#engine === undefined) this.#attachIsolateEngine(r.engineKey);
+      const pin = this.#enginePin(req.blockId);
+      if (pin !== undefined) {
+        yield* this.#fromView(req, pin);
+        return;
+      }
+      // Evicted since the answer, or the engine not found here: by stream.
+      yield* this.#readStream(req);
+      return;
+    }
     try {
       if (req.offsetBytes + req.lengthBytes > r.lengthBytes) {
         throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${r.lengthBytes}`);
@@ -288,19 +305,29 @@ export class RpcWorkerLink implements WorkerDataLink {
   }
 
   #attachEngine(path: string, arenaBytes: number): void {
-    if (this.#engineRefused?.path === path && Date.now() < this.#engineRefused.untilMs) return;
+    this.#attach(path, () => BlockCache.attach({ path, byteLength: arenaBytes }));
+  }
+
+  #attachIsolateEngine(key: string): void {
+    const handle = isolateEngine(key);
+    if (handle !== undefined) this.#attach(key, () => BlockCache.attach(handle));
+  }
+
+  /** Attaches to the engine named `name` (an arena path, or an isolate key), unless it refused lately. */
+  #attach(name: string, attach: () => BlockCache): void {
+    if (this.#engineRefused?.name === name && Date.now() < this.#engineRefused.untilMs) return;
     try {
-      this.#engine = new EngineAttachment(BlockCache.attach({ path, byteLength: arenaBytes }), path);
+      this.#engine = new EngineAttachment(attach(), name);
       this.#engineRefused = undefined;
     } catch {
       // Not allowed to open the file read-write, every owner slot taken, another version of
       // the engine: per-block opens, and another try later.
-      this.#engineRefused = { path, untilMs: Date.now() + CLIENT_ENGINE_RETRY_MS };
+      this.#engineRefused = { name, untilMs: Date.now() + CLIENT_ENGINE_RETRY_MS };
     }
   }
 
-  /** The arena this link pins blocks of by itself, when it is attached (tests, benchmarks). */
-  get enginePath(): string | undefined { return this.#engine?.path; }
+  /** The engine this link pins blocks in by itself, when it is attached: its arena file, or its isolate key (tests, benchmarks). */
+  get enginePath(): string | undefined { return this.#engine?.name; }
 
   async writeBlock(req: WriteBlockRequest): Promise<BlockWriter> {
     await this.#slots.acquire();

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Sequential 1 MiB reads of a 512 MiB file through embedded(), with the workers' MEM tier in a
-// SharedArrayBuffer (the default: reads go over the in-process stream) and in a /dev/shm
-// arena (memBacking 'shm': the client pins blocks in the engine). Three timed passes each,
-// after one untimed.
+// SharedArrayBuffer (the default: the client finds the engine by its key in this thread) and
+// in a /dev/shm arena (memBacking 'shm', native module only: the client maps the file). Either
+// way the client pins blocks in the engine. Three timed passes each, after one untimed.
 //
 //   node scripts/probe-embedded-read.mjs          (after npm run build)
 const { embedded } = await import(new URL('../dist/index.js', import.meta.url));
+const { nativeAvailable } = await import(new URL('../dist/native/index.js', import.meta.url));
 const MIB = 1 << 20;
-for (const memBacking of ['sab', 'shm']) {
+for (const memBacking of nativeAvailable() ? ['sab', 'shm'] : ['sab']) {
   const fs = await embedded({ workers: 1, workerMemBytes: 600 * MIB, memBacking });
   try {
     await fs.writeFile('/f', Buffer.alloc(512 * MIB, 7), { blockSize: 64 * MIB });

@@ -12,7 +12,8 @@
  * - writeBlock collects the upload, writes the UFS first for CACHE_THROUGH, records the block
  *   as unpersisted durably for ASYNC_THROUGH, commits it and tells the master.
  * - openShortCircuit pins a MEM block for a same-host client under its connection's lease,
- *   and says whether the client may attach to the arena's engine and pin blocks itself.
+ *   and says whether the client may attach to the arena's engine and pin blocks itself; an
+ *   inproc client of a SharedArrayBuffer tier is named the engine's key in this thread.
  */
 import { networkInterfaces } from 'node:os';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
@@ -78,6 +79,11 @@ export function isSameHost(remoteAddress: string): boolean {
   if (isLoopbackAddress(a)) return true;
   localAddresses ??= new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address.toLowerCase())));
   return localAddresses.has(a.host.toLowerCase().replace(/^::ffff:/, ''));
+}
+
+/** True when the peer is an inproc:// connection: the same thread as this worker (core/isolate-engines.ts). */
+export function isSameThread(remoteAddress: string): boolean {
+  return remoteAddress.startsWith('inproc://');
 }
 
 /** Lease owner key of a client connection. */
@@ -240,9 +246,20 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
 
     async openShortCircuit(req, ctx) {
       const blockId = checkBlockId(req?.blockId);
-      if (store.memBacking !== 'shm' || !store.mem?.shmPath) return { kind: 'none' as const, reason: 'no-shm' as const };
-      if (!isSameHost(ctx.peer.identity.remoteAddress)) return { kind: 'none' as const, reason: 'remote' as const };
       const readType = req.readType ?? 'CACHE_PROMOTE';
+      if (store.memBacking !== 'shm' || !store.mem?.shmPath) {
+        const engineKey = store.mem?.isolateKey;
+        if (!engine || engineKey === undefined || !isSameThread(ctx.peer.identity.remoteAddress)) return { kind: 'none' as const, reason: 'no-shm' as const };
+        // A client of this very thread: it pins in the engine itself; this open only promotes
+        // the block and says whether it is in MEM.
+        const reader = await store.openReader(blockId, { promote: readType === 'CACHE_PROMOTE' });
+        if (!reader) throw new TesseraError(ErrorCode.BLOCK_NOT_FOUND, `Cannot open block ${blockId}: not on this worker`);
+        const inMem = reader.memBytes !== undefined && reader.inArena;
+        const lengthBytes = reader.lengthBytes;
+        reader.release();
+        return inMem ? { kind: 'engine' as const, engineKey, lengthBytes } : { kind: 'none' as const, reason: 'not-in-memory' as const };
+      }
+      if (!isSameHost(ctx.peer.identity.remoteAddress)) return { kind: 'none' as const, reason: 'remote' as const };
       const reader = await store.openReader(blockId, { promote: readType === 'CACHE_PROMOTE' });
       if (!reader) throw new TesseraError(ErrorCode.BLOCK_NOT_FOUND, `Cannot open block ${blockId}: not on this worker`);
       const bytes = reader.memBytes;

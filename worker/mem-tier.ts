@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockCache, type BlockView } from '../core/block-cache.js';
+import { registerIsolateEngine, unregisterIsolateEngine } from '../core/isolate-engines.js';
 import { ErrorCode, TesseraError, isTesseraError } from '../core/errors.js';
 
 export type MemBacking = 'shm' | 'sab';
@@ -105,6 +106,8 @@ export class MemTier {
   readonly fallbackReason: string | undefined;
   readonly capacityBytes: number;
   readonly shmPath: string | undefined;
+  /** For 'sab': the key under which inproc clients of this thread find the engine (core/isolate-engines.ts). */
+  readonly isolateKey: string | undefined;
   /** True when the shm arena is page-locked (mlock). */
   readonly locked: boolean;
   /** The engine; once closed, a closed stand-in, so this tier (still referenced by a host the user keeps) no longer holds the arena's memory. */
@@ -120,6 +123,7 @@ export class MemTier {
     this.shmPath = shmPath;
     this.fallbackReason = fallbackReason;
     if (shmPath) trackShm(shmPath);
+    this.isolateKey = backing === 'sab' ? registerIsolateEngine(cache.handle) : undefined;
   }
 
   static create(options: MemTierOptions): MemTier {
@@ -200,6 +204,16 @@ export class MemTier {
     return this.#cache.stats();
   }
 
+  /**
+   * Gives back the pins of engine owners that are gone: a same-host client process that died
+   * holding blocks it pinned itself (short-circuit engine pins), or one whose lease ran out.
+   * The engine scans by itself only every ownerLeaseMs / 2 (15 s); the worker calls this every
+   * WORKER_LEASE_SWEEP_INTERVAL_MS. Returns how many owners were reaped.
+   */
+  reapDeadOwners(): number {
+    return this.#closed ? 0 : this.#cache.reapDeadOwners();
+  }
+
   ids(): number[] {
     return [...this.#cache.keys()].filter((k): k is number => typeof k === 'number');
   }
@@ -211,6 +225,7 @@ export class MemTier {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.isolateKey !== undefined) unregisterIsolateEngine(this.isolateKey);
     try {
       this.#cache.close();
     } finally {

@@ -143,7 +143,16 @@ export class WorkerHost {
     }));
     const address = o.address ?? `tcp://127.0.0.1:${DEFAULT_WORKER_RPC_PORT}`;
     for (const a of [address, ...(o.extraAddresses ?? [])]) this.#listeners.push(await this.server.listen(a));
-    this.#sweepTimer = setInterval(() => this.leases.sweep(Date.now()), WORKER_LEASE_SWEEP_INTERVAL_MS);
+    this.#sweepTimer = setInterval(() => {
+      this.leases.sweep(Date.now());
+      // Clients that pin in the engine themselves hold no lease here: a dead one is found by
+      // the engine (its process is gone from /proc), now rather than at the engine's own scan.
+      try {
+        this.store.mem?.reapDeadOwners();
+      } catch (err) {
+        this.#options.onError?.(err);
+      }
+    }, WORKER_LEASE_SWEEP_INTERVAL_MS);
     this.#sweepTimer.unref();
     if (o.masterAddress) {
       this.#link = new MasterLink({

@@ -9,7 +9,7 @@ import { embedded, isTesseraError } from '../../index.js';
 import type { FileSystem } from '../../client/file-system.js';
 import { MIB, pattern, spyBlockReads, waitFor } from './cluster-fixture.js';
 
-let fs: FileSystem;
+let fs: Awaited<ReturnType<typeof embedded>>;
 const dir = mkdtempSync(join(tmpdir(), 'tessera-api-'));
 
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string): Promise<void> {
@@ -220,6 +220,8 @@ test('a closed embedded() FileSystem that the caller still holds keeps no worker
   const held = await embedded({ workers: 1, workerMemBytes: 128 * MIB });
   try {
     await held.writeFile('/big', pattern(8 * MIB, 3), { blockSize: 8 * MIB });
+    // A read attaches the client to the worker's engine (by its key in this thread).
+    assert.ok((await held.readFile('/big')).equals(pattern(8 * MIB, 3)));
     // Weak references to what close() must let go of: the arena and a staging buffer the store
     // keeps for reuse (made in a plain function, so that no strong reference stays in this frame).
     const { arena, staging } = weakRefsOf(held);
@@ -240,6 +242,32 @@ test('a closed embedded() FileSystem that the caller still holds keeps no worker
   } finally {
     await held.close();
   }
+});
+
+test('a client of embedded() pins blocks in its worker\'s SharedArrayBuffer engine: after the first open of a file, no call per block', async () => {
+  const data = pattern(6 * MIB + 3, 97);
+  await fs.writeFile('/engine', data, { blockSize: 2 * MIB });
+  const worker = fs.cluster.workers[0]!;
+  const [w] = await fs.getWorkers();
+  const link = await fs._link({ workerId: w!.workerId, address: w!.address, hostname: w!.hostname }) as { enginePath?: string; shortCircuit: boolean; volatileChunks: boolean };
+  assert.ok((await fs.readFile('/engine')).equals(data));
+  assert.is(link.enginePath, worker.store.mem!.isolateKey, 'attached by the key the worker registered in this thread');
+  assert.ok(link.shortCircuit && link.volatileChunks, 'chunks are views of the engine: consumers copy what they keep');
+  // Every open the worker serves goes through store.openReader: count them.
+  const openReader = worker.store.openReader.bind(worker.store);
+  let opens = 0;
+  worker.store.openReader = (...args: Parameters<typeof openReader>) => { opens++; return openReader(...args); };
+  try {
+    assert.ok((await fs.readFile('/engine')).equals(data));
+    const kept: Buffer[] = [];
+    for await (const chunk of (await fs.openFile('/engine')).chunks()) kept.push(chunk as Buffer);
+    assert.ok(Buffer.concat(kept).equals(data), 'chunks kept across the reads are right');
+  } finally {
+    worker.store.openReader = openReader;
+  }
+  assert.is(opens, 0, 'no open went to the worker');
+  await waitFor(() => worker.store.mem!.stats().pinnedBlocks === 0, 'every pin released');
+  await fs.delete('/engine');
 });
 
 test('a closed FileSystem refuses calls with TESSERA_ERR_CLOSED', async () => {

@@ -2,12 +2,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, rm, mkdir, writeFile, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { WorkerHost } from '../../worker/index.js';
 import { RpcClient } from '../../transports/rpc-client.js';
 import { WorkerService } from '../../transports/protocol/worker.js';
 import { ErrorCode, isTesseraError } from '../../core/errors.js';
 import { BlockCache } from '../../core/block-cache.js';
+import { MemTier } from '../../worker/mem-tier.js';
 import { mapShared, nativeAvailable, unmap } from '../../native/index.js';
 import { pattern, until } from './fixtures.js';
 
@@ -139,6 +141,42 @@ test('the arena a short-circuit open names is a block engine another process can
   assert.is(sc2.kind === 'shm' && sc2.engine, false);
   if (sc2.kind === 'shm') await w2.closeShortCircuit({ pinId: sc2.pinId });
   try { await startWorker({ shortCircuitEngine: 'yes' as never }); assert.unreachable(); } catch (e) { assert.ok(isTesseraError(e, ErrorCode.INVALID_ARGUMENT), String(e)); }
+});
+
+test('a process that attached to the engine and died holding a pin: MemTier.reapDeadOwners gives the pin back at once', async () => {
+  if (!nativeAvailable()) return;
+  // A tier of its own (no worker host, whose sweep would reap first).
+  const mem = MemTier.create({ capacityBytes: 8 * MIB, backing: 'shm', lock: false, canEvict: () => true, onEvict: () => {} });
+  try {
+    assert.ok(mem.put(10, pattern(10, MIB)));
+    // The engine's own first scan runs at its first 1 s tick (a timer that fires before this
+    // one); the next is ownerLeaseMs / 2 (15 s) later, long after this test.
+    await new Promise((r) => setTimeout(r, 1500));
+    const blockCacheUrl = new URL('../../core/block-cache.js', import.meta.url).href;
+    const code = `const { BlockCache } = await import(${JSON.stringify(blockCacheUrl)});
+      const view = BlockCache.attach({ path: ${JSON.stringify(mem.shmPath)} }).acquire(10);
+      process.stdout.write(view ? 'pinned\\n' : 'missing\\n');
+      setInterval(() => {}, 1 << 30);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.trim()); });
+        child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+      });
+      assert.is(line, 'pinned');
+      assert.is(mem.stats().pinnedBlocks, 1);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    assert.is(mem.stats().pinnedBlocks, 1, 'still held: the engine scans by itself only every ownerLeaseMs / 2');
+    assert.is(mem.reapDeadOwners(), 1, 'the dead process\'s owner reaped');
+    assert.is(mem.stats().pinnedBlocks, 0);
+    assert.is(mem.reapDeadOwners(), 0);
+  } finally {
+    mem.close();
+  }
 });
 
 test('a miss of a block of a persisted file is read from the UFS and cached per read type', async () => {

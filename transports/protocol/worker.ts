@@ -29,7 +29,9 @@
  * When the response says `engine`, the client may instead attach to the arena's block engine
  * as one more owner and pin the blocks it finds in MEM itself (BlockCache.acquire: ~0.1 µs,
  * no round trip), bound by the engine's owner lease; it asks the worker only for blocks the
- * engine does not hold (not in MEM yet: openShortCircuit promotes them).
+ * engine does not hold (not in MEM yet: openShortCircuit promotes them). A worker whose MEM
+ * tier is a SharedArrayBuffer answers an inproc:// peer (same thread) `kind: 'engine'` with
+ * the key of its engine in that thread (core/isolate-engines.ts), to the same end.
  *
  * `WorkerApi` below is the shape of the calls as plain async functions (for documentation and
  * for code that does not stream); `WorkerService` is the definition the RPC layer serves, in
@@ -117,6 +119,16 @@ export type OpenShortCircuitResponse =
      * of itself, with no call to the worker; false when the worker does not allow it.
      */
     engine?: boolean;
+  }
+  | {
+    /**
+     * The MEM tier is a SharedArrayBuffer engine in the caller's own thread (an inproc://
+     * peer): attach to it with `BlockCache.attach(isolateEngine(engineKey))` and pin the block
+     * there. No pin is taken by the worker for this answer.
+     */
+    kind: 'engine';
+    engineKey: string;
+    lengthBytes: number;
   }
   | { kind: 'none'; reason: 'remote' | 'not-in-memory' | 'no-shm' };
 
