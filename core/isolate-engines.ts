@@ -7,20 +7,26 @@
  * in another thread or process; the worker removes it when it closes its tier.
  */
 import { randomBytes } from 'node:crypto';
-import type { BlockCacheHandle } from './block-cache.js';
+import type { BlockCache, BlockCacheHandle } from './block-cache.js';
 
-const engines = new Map<string, BlockCacheHandle>();
+/** Weakly held: an engine its owner dropped without closing is not kept alive by this map. */
+const engines = new Map<string, WeakRef<BlockCache>>();
 
-/** Registers an engine's handle; returns the key that names it in this thread. */
-export function registerIsolateEngine(handle: BlockCacheHandle): string {
+/** Registers an engine; returns the key that names it in this thread. */
+export function registerIsolateEngine(cache: BlockCache): string {
   const key = `isolate-${process.pid}-${randomBytes(6).toString('hex')}`;
-  engines.set(key, handle);
+  engines.set(key, new WeakRef(cache));
   return key;
 }
 
-/** The handle registered under `key` in this thread, or undefined (another thread's key, or closed). */
+/** The handle of the engine registered under `key` in this thread, or undefined (another thread's key, closed, or gone). */
 export function isolateEngine(key: string): BlockCacheHandle | undefined {
-  return engines.get(key);
+  const cache = engines.get(key)?.deref();
+  if (cache === undefined || cache.closed) {
+    engines.delete(key);
+    return undefined;
+  }
+  return cache.handle;
 }
 
 export function unregisterIsolateEngine(key: string): void {

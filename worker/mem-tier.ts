@@ -123,7 +123,7 @@ export class MemTier {
     this.shmPath = shmPath;
     this.fallbackReason = fallbackReason;
     if (shmPath) trackShm(shmPath);
-    this.isolateKey = backing === 'sab' ? registerIsolateEngine(cache.handle) : undefined;
+    this.isolateKey = backing === 'sab' ? registerIsolateEngine(cache) : undefined;
   }
 
   static create(options: MemTierOptions): MemTier {
