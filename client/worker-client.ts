@@ -96,6 +96,13 @@ class EngineAttachment {
 
 interface EnginePin { attachment: EngineAttachment; view: BlockView }
 
+/** A read's range must lie inside its block (`lengthBytes` long). */
+function checkRange(req: ReadBlockRequest, lengthBytes: number): void {
+  if (req.offsetBytes + req.lengthBytes > lengthBytes) {
+    throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${lengthBytes}`);
+  }
+}
+
 export class RpcWorkerLink implements WorkerDataLink {
   readonly #api: WorkerServiceClient;
   readonly #opts: RpcWorkerLinkOptions;
@@ -235,9 +242,7 @@ export class RpcWorkerLink implements WorkerDataLink {
       return;
     }
     try {
-      if (req.offsetBytes + req.lengthBytes > r.lengthBytes) {
-        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${r.lengthBytes}`);
-      }
+      checkRange(req, r.lengthBytes);
       if (r.engine === true && this.#engine === undefined) this.#attachEngine(r.path, r.arenaBytes);
       // Attached: this block is read under the engine's pin too, so the worker's goes back now.
       const pin = this.#enginePin(req.blockId);
@@ -274,9 +279,7 @@ export class RpcWorkerLink implements WorkerDataLink {
   async *#fromView(req: ReadBlockRequest, pin: EnginePin): AsyncGenerator<Uint8Array> {
     try {
       const bytes = pin.view.bytes;
-      if (req.offsetBytes + req.lengthBytes > bytes.byteLength) {
-        throw new TesseraError(ErrorCode.INVALID_ARGUMENT, `Cannot read block ${req.blockId}: range ${req.offsetBytes}+${req.lengthBytes} is past its length ${bytes.byteLength}`);
-      }
+      checkRange(req, bytes.byteLength);
       yield bytes.subarray(req.offsetBytes, req.offsetBytes + req.lengthBytes);
     } finally {
       pin.attachment.unpin(pin.view);

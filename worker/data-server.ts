@@ -247,25 +247,23 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
     async openShortCircuit(req, ctx) {
       const blockId = checkBlockId(req?.blockId);
       const readType = req.readType ?? 'CACHE_PROMOTE';
-      if (store.memBacking !== 'shm' || !store.mem?.shmPath) {
-        const engineKey = store.mem?.isolateKey;
-        if (!engine || engineKey === undefined || !isSameThread(ctx.peer.identity.remoteAddress)) return { kind: 'none' as const, reason: 'no-shm' as const };
-        // A client of this very thread: it pins in the engine itself; this open only promotes
-        // the block and says whether it is in MEM.
-        const reader = await store.openReader(blockId, { promote: readType === 'CACHE_PROMOTE' });
-        if (!reader) throw new TesseraError(ErrorCode.BLOCK_NOT_FOUND, `Cannot open block ${blockId}: not on this worker`);
-        const inMem = reader.memBytes !== undefined && reader.inArena;
-        const lengthBytes = reader.lengthBytes;
-        reader.release();
-        return inMem ? { kind: 'engine' as const, engineKey, lengthBytes } : { kind: 'none' as const, reason: 'not-in-memory' as const };
-      }
-      if (!isSameHost(ctx.peer.identity.remoteAddress)) return { kind: 'none' as const, reason: 'remote' as const };
+      const mem = store.mem;
+      const shmPath = store.memBacking === 'shm' ? mem?.shmPath : undefined;
+      // Without an arena file, only a client of this very thread can share the engine (by key).
+      const engineKey = shmPath === undefined && engine && isSameThread(ctx.peer.identity.remoteAddress) ? mem?.isolateKey : undefined;
+      if (shmPath === undefined && engineKey === undefined) return { kind: 'none' as const, reason: 'no-shm' as const };
+      if (shmPath !== undefined && !isSameHost(ctx.peer.identity.remoteAddress)) return { kind: 'none' as const, reason: 'remote' as const };
       const reader = await store.openReader(blockId, { promote: readType === 'CACHE_PROMOTE' });
       if (!reader) throw new TesseraError(ErrorCode.BLOCK_NOT_FOUND, `Cannot open block ${blockId}: not on this worker`);
       const bytes = reader.memBytes;
       if (!bytes || !reader.inArena) {
         reader.release();
         return { kind: 'none' as const, reason: 'not-in-memory' as const };
+      }
+      if (engineKey !== undefined) {
+        // The client pins in the engine itself: this open only promoted the block and found it in MEM.
+        reader.release();
+        return { kind: 'engine' as const, engineKey, lengthBytes: bytes.byteLength };
       }
       watch(ctx.peer);
       let pinId: number;
@@ -277,7 +275,7 @@ export function createDataServerHandlers(deps: DataServerDeps): Handlers<typeof 
       }
       if (!ctx.peer.isOpen) leases.releaseOwner(ownerOf(ctx.peer));
       return {
-        kind: 'shm' as const, path: store.mem.shmPath, arenaBytes: store.mem.arenaBytes,
+        kind: 'shm' as const, path: shmPath!, arenaBytes: mem!.arenaBytes,
         offsetBytes: bytes.byteOffset, lengthBytes: bytes.byteLength, pinId, leaseMs: leases.leaseMs, engine,
       };
     },
